@@ -1,0 +1,64 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Config } from '../core/config.js';
+
+/**
+ * SDK clients, created lazily once per process and reused across invocations. Endpoints come from
+ * the typed configuration so the local stack points the same code at its emulators.
+ */
+const clients = new Map<string, unknown>();
+
+function once<T>(key: string, make: () => T): T {
+  let client = clients.get(key) as T | undefined;
+  if (!client) {
+    client = make();
+    clients.set(key, client);
+  }
+  return client;
+}
+
+/** DynamoDB document client (plain JS values in and out). */
+export function dynamoDocClient(config: Config): DynamoDBDocumentClient {
+  return once(`ddb:${config.endpoints.dynamodb ?? ''}`, () =>
+    DynamoDBDocumentClient.from(
+      new DynamoDBClient({ region: config.region, endpoint: config.endpoints.dynamodb }),
+      {
+        marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+      },
+    ),
+  );
+}
+
+/** Step Functions client. */
+export function sfnClient(config: Config): SFNClient {
+  return once(
+    `sfn:${config.endpoints.sfn ?? ''}`,
+    () => new SFNClient({ region: config.region, endpoint: config.endpoints.sfn }),
+  );
+}
+
+/**
+ * S3 client. Checksums only when required: s3rver (the local stack's S3) stores streamed bodies
+ * with the SDK's chunk framing inside them otherwise (see shared/REFERENCE.md).
+ */
+export function s3Client(config: Config): S3Client {
+  return once(
+    `s3:${config.endpoints.s3 ?? ''}`,
+    () =>
+      new S3Client({
+        region: config.region,
+        endpoint: config.endpoints.s3,
+        forcePathStyle: config.s3ForcePathStyle,
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      }),
+  );
+}
+
+/** Drops every cached client (the local stack restarts its emulators on new ports in tests). */
+export function resetClients(): void {
+  for (const c of clients.values()) (c as { destroy?: () => void }).destroy?.();
+  clients.clear();
+}

@@ -1,0 +1,90 @@
+/**
+ * One error hierarchy for the whole service. Every subclass sets an explicit `name` because Step
+ * Functions matches `ErrorEquals` on the Lambda `errorType`, which is the error's name, and a
+ * minifier would otherwise rename the class. `code` is the stable machine-readable code the HTTP
+ * API returns; `status` is the HTTP status it maps to.
+ */
+export class FanoutError extends Error {
+  override name = 'FanoutError';
+  readonly code: string = 'internal_error';
+  readonly status: number = 500;
+  readonly details?: unknown;
+
+  constructor(message: string, options?: { cause?: unknown; details?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.details = options?.details;
+  }
+}
+
+/** A manifest file that cannot be read or does not match its schema. */
+export class ManifestError extends FanoutError {
+  override name = 'ManifestError';
+  override readonly code = 'invalid_manifest';
+}
+
+/** Client input that cannot be scored: names the instance and the field. */
+export class ValidationError extends FanoutError {
+  override name = 'ValidationError';
+  override readonly code = 'invalid_request';
+  override readonly status = 400;
+}
+
+/** An ensemble, model, prediction or job that does not exist. */
+export class NotFoundError extends FanoutError {
+  override name = 'NotFoundError';
+  override readonly code = 'not_found';
+  override readonly status = 404;
+}
+
+/** A request larger than the synchronous path accepts. */
+export class PayloadTooLargeError extends FanoutError {
+  override name = 'PayloadTooLargeError';
+  override readonly code = 'payload_too_large';
+  override readonly status = 413;
+}
+
+/** A request body that is not JSON. */
+export class UnsupportedMediaTypeError extends FanoutError {
+  override name = 'UnsupportedMediaTypeError';
+  override readonly code = 'unsupported_media_type';
+  override readonly status = 415;
+}
+
+/** A route that exists but not for this HTTP method. */
+export class MethodNotAllowedError extends FanoutError {
+  override name = 'MethodNotAllowedError';
+  override readonly code = 'method_not_allowed';
+  override readonly status = 405;
+}
+
+/** Fewer members answered than the ensemble's quorum requires. */
+export class QuorumNotMetError extends FanoutError {
+  override name = 'QuorumNotMetError';
+  override readonly code = 'quorum_not_met';
+  override readonly status = 503;
+}
+
+/** A member's model file could not be loaded into a session. */
+export class ModelLoadError extends FanoutError {
+  override name = 'ModelLoadError';
+  override readonly code = 'model_load_failed';
+}
+
+/** A member's model loaded but failed while scoring, or returned an unusable output. */
+export class ModelRunError extends FanoutError {
+  override name = 'ModelRunError';
+  override readonly code = 'model_run_failed';
+}
+
+/** Required configuration is missing or malformed. */
+export class ConfigError extends FanoutError {
+  override name = 'ConfigError';
+  override readonly code = 'invalid_configuration';
+}
+
+/** A backing service (store, state machine) did not answer as expected. */
+export class UpstreamError extends FanoutError {
+  override name = 'UpstreamError';
+  override readonly code = 'upstream_unavailable';
+  override readonly status = 502;
+}

@@ -1,0 +1,258 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { ManifestError, NotFoundError } from './errors.js';
+import {
+  formatPath,
+  manifestSchema,
+  type RawManifest,
+  type RawModel,
+  type StackingModel,
+  type StrategyName,
+  stackingSchema,
+} from './manifest-schema.js';
+
+export type { StackingModel, StrategyName } from './manifest-schema.js';
+
+interface ModelBase {
+  id: string;
+  version: string;
+  description?: string;
+  features: string[];
+  labels: string[];
+  timeoutSeconds: number;
+  memoryMB: number;
+}
+
+/** An ONNX model run in-process by the runner. `file` is an absolute path. */
+export interface OnnxModelSpec extends ModelBase {
+  kind: 'onnx';
+  file: string;
+  input: string;
+  output: string;
+}
+
+/** A model served by a SageMaker real-time endpoint. */
+export interface SageMakerModelSpec extends ModelBase {
+  kind: 'sagemaker';
+  endpoint: Extract<RawModel, { kind: 'sagemaker' }>['endpoint'];
+  localFile?: string;
+}
+
+export type ModelSpec = OnnxModelSpec | SageMakerModelSpec;
+
+/** An ensemble with its members resolved and its weights aligned to `members`. */
+export interface EnsembleSpec {
+  name: string;
+  description?: string;
+  members: string[];
+  weights: number[];
+  strategy: StrategyName;
+  quorum: number;
+  features: string[];
+  labels: string[];
+  stacking?: StackingModel;
+}
+
+/** The validated manifest: every reference resolved, every cross-field rule checked. */
+export interface Manifest {
+  path: string;
+  models: ReadonlyMap<string, ModelSpec>;
+  ensembles: ReadonlyMap<string, EnsembleSpec>;
+}
+
+const cache = new Map<string, Manifest>();
+
+/**
+ * Loads and validates a manifest once per process. Every error names the file and the field, e.g.
+ * `models/manifest.json: ensembles[0].members[2]: unknown model "bc-svm"`.
+ */
+export function loadManifest(path: string): Manifest {
+  const absolute = resolve(path);
+  const cached = cache.get(absolute);
+  if (cached) return cached;
+  const manifest = parseManifest(readJson(absolute, path), absolute, path);
+  cache.set(absolute, manifest);
+  return manifest;
+}
+
+/** Validates an already-parsed manifest document; `path` is used for relative files and messages. */
+export function parseManifest(doc: unknown, absolutePath: string, shownPath = absolutePath): Manifest {
+  const fail = (field: string, message: string): never => {
+    throw new ManifestError(`${shownPath}: ${field}: ${message}`, { details: { file: shownPath, field } });
+  };
+  const parsed = manifestSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return fail(issue ? formatPath(issue.path) || '(root)' : '(root)', issue?.message ?? 'invalid');
+  }
+  const raw: RawManifest = parsed.data;
+  const dir = dirname(absolutePath);
+
+  const resolveNames = (
+    value: string | string[],
+    sets: Record<string, string[]>,
+    field: string,
+    setKey: string,
+  ): string[] => {
+    const names = typeof value === 'string' ? sets[value] : value;
+    if (!names) return fail(field, `unknown ${setKey} "${value as string}"`);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup !== undefined) return fail(field, `duplicate name "${dup}"`);
+    return names;
+  };
+
+  const models = new Map<string, ModelSpec>();
+  raw.models.forEach((m, i) => {
+    if (models.has(m.id)) fail(`models[${i}].id`, `duplicate model id "${m.id}"`);
+    const features = resolveNames(m.features, raw.featureSets, `models[${i}].features`, 'featureSets entry');
+    const labels = resolveNames(m.labels, raw.labelSets, `models[${i}].labels`, 'labelSets entry');
+    if (labels.length < 2) fail(`models[${i}].labels`, 'needs at least two labels');
+    const base = {
+      id: m.id,
+      version: m.version,
+      description: m.description,
+      features,
+      labels,
+      timeoutSeconds: m.timeoutSeconds,
+      memoryMB: m.memoryMB,
+    };
+    if (m.kind === 'onnx') {
+      models.set(m.id, {
+        ...base,
+        kind: 'onnx',
+        file: resolve(dir, m.file),
+        input: m.input,
+        output: m.output,
+      });
+    } else {
+      models.set(m.id, {
+        ...base,
+        kind: 'sagemaker',
+        endpoint: m.endpoint,
+        localFile: m.localFile === undefined ? undefined : resolve(dir, m.localFile),
+      });
+    }
+  });
+
+  const ensembles = new Map<string, EnsembleSpec>();
+  raw.ensembles.forEach((e, i) => {
+    const at = `ensembles[${i}]`;
+    if (ensembles.has(e.name)) fail(`${at}.name`, `duplicate ensemble name "${e.name}"`);
+    if (models.has(e.name)) fail(`${at}.name`, `"${e.name}" is also a model id; names must be unique`);
+    const specs = e.members.map((id, j) => {
+      if (e.members.indexOf(id) !== j) fail(`${at}.members[${j}]`, `duplicate member "${id}"`);
+      return models.get(id) ?? fail(`${at}.members[${j}]`, `unknown model "${id}"`);
+    });
+    const first = specs[0] as ModelSpec;
+    specs.forEach((s, j) => {
+      if (s.features.join('\u0000') !== first.features.join('\u0000')) {
+        fail(
+          `${at}.members[${j}]`,
+          `"${s.id}" has other features than "${first.id}" (names and order must match)`,
+        );
+      }
+      if (s.labels.join('\u0000') !== first.labels.join('\u0000')) {
+        fail(
+          `${at}.members[${j}]`,
+          `"${s.id}" has other labels than "${first.id}" (names and order must match)`,
+        );
+      }
+    });
+    for (const key of Object.keys(e.weights ?? {})) {
+      if (!e.members.includes(key)) fail(`${at}.weights.${key}`, `"${key}" is not a member`);
+    }
+    if (e.strategy === 'weighted-mean' && !e.weights)
+      fail(`${at}.weights`, 'required by strategy weighted-mean');
+    const weights = e.members.map((id) => e.weights?.[id] ?? 1);
+    const quorum = e.quorum ?? Math.floor(e.members.length / 2) + 1;
+    if (quorum > e.members.length) {
+      fail(`${at}.quorum`, `${quorum} exceeds the ${e.members.length} members`);
+    }
+    let stacking: StackingModel | undefined;
+    if (e.strategy === 'stacking') {
+      if (!e.stacking) return fail(`${at}.stacking`, 'required by strategy stacking');
+      stacking = loadStacking(resolve(dir, e.stacking.file), e.stacking.file, e.members, first.labels, (m) =>
+        fail(`${at}.stacking.file`, m),
+      );
+    }
+    ensembles.set(e.name, {
+      name: e.name,
+      description: e.description,
+      members: e.members,
+      weights,
+      strategy: e.strategy,
+      quorum,
+      features: first.features,
+      labels: first.labels,
+      stacking,
+    });
+  });
+
+  return { path: absolutePath, models, ensembles };
+}
+
+function loadStacking(
+  file: string,
+  shown: string,
+  members: string[],
+  labels: string[],
+  fail: (message: string) => never,
+): StackingModel {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    return fail(`cannot read ${shown}: ${(err as Error).message}`);
+  }
+  const parsed = stackingSchema.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return fail(`${shown}: ${issue ? formatPath(issue.path) : ''}: ${issue?.message}`);
+  }
+  const meta = parsed.data;
+  if (meta.members.join() !== members.join()) {
+    fail(
+      `${shown}: was trained on members [${meta.members.join(', ')}], the ensemble lists [${members.join(', ')}]`,
+    );
+  }
+  if (meta.labels.join() !== labels.join()) fail(`${shown}: labels do not match the members' labels`);
+  const width = members.length * labels.length;
+  if (meta.coef.length !== labels.length || meta.coef.some((row) => row.length !== width)) {
+    fail(`${shown}: coef must be ${labels.length} rows of ${width} numbers`);
+  }
+  if (meta.intercept.length !== labels.length) fail(`${shown}: intercept must have ${labels.length} numbers`);
+  if (meta.featureMeans.length !== width) fail(`${shown}: featureMeans must have ${width} numbers`);
+  return meta;
+}
+
+function readJson(absolute: string, shown: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(absolute, 'utf8');
+  } catch (err) {
+    throw new ManifestError(`${shown}: cannot read the manifest: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ManifestError(`${shown}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** The ensemble named `name`, or a NotFoundError listing what is served. */
+export function getEnsemble(manifest: Manifest, name: string): EnsembleSpec {
+  const found = manifest.ensembles.get(name);
+  if (!found) {
+    throw new NotFoundError(
+      `unknown ensemble "${name}"; served: ${[...manifest.ensembles.keys()].join(', ')}`,
+    );
+  }
+  return found;
+}
+
+/** The model with id `id`, or a NotFoundError. */
+export function getModel(manifest: Manifest, id: string): ModelSpec {
+  const found = manifest.models.get(id);
+  if (!found) throw new NotFoundError(`unknown model "${id}"`);
+  return found;
+}

@@ -1,0 +1,95 @@
+import { describe } from './instances.js';
+
+export type MemberStatus = 'ok' | 'failed' | 'timeout';
+
+/** Why a member did not answer: the error's name and a message that names the member. */
+export interface MemberError {
+  name: string;
+  message: string;
+}
+
+/** What one member produced for a request, as the ensemble step receives it. */
+export interface MemberOutcome {
+  model: string;
+  status: MemberStatus;
+  version?: string;
+  kind?: 'onnx' | 'sagemaker';
+  latencyMs?: number;
+  probabilities?: number[][];
+  error?: MemberError;
+}
+
+/**
+ * Normalises one entry of the state machine's member results. A runner success is passed through;
+ * a caught failure arrives as `{model, status, error: {Error, Cause}}` where Cause is, for a
+ * Lambda error, a JSON string `{errorType, errorMessage, trace}`. The trace is dropped: it must
+ * never reach a client.
+ */
+export function normaliseOutcome(raw: unknown, fallbackModel = 'unknown'): MemberOutcome {
+  if (raw === null || typeof raw !== 'object') {
+    return {
+      model: fallbackModel,
+      status: 'failed',
+      error: { name: 'InvalidMemberResult', message: `${fallbackModel}: result was ${describe(raw)}` },
+    };
+  }
+  const r = raw as Record<string, unknown>;
+  const model = typeof r.model === 'string' ? r.model : fallbackModel;
+  const status: MemberStatus = r.status === 'ok' || r.status === 'timeout' ? r.status : 'failed';
+  const out: MemberOutcome = { model, status };
+  if (typeof r.version === 'string') out.version = r.version;
+  if (r.kind === 'onnx' || r.kind === 'sagemaker') out.kind = r.kind;
+  if (typeof r.latencyMs === 'number') out.latencyMs = r.latencyMs;
+  if (status === 'ok') {
+    out.probabilities = r.probabilities as number[][];
+    return out;
+  }
+  out.error = toMemberError(model, status, r.error);
+  return out;
+}
+
+function toMemberError(model: string, status: MemberStatus, raw: unknown): MemberError {
+  const e = (raw ?? {}) as Record<string, unknown>;
+  const name = typeof e.Error === 'string' ? e.Error : typeof e.name === 'string' ? e.name : 'Error';
+  let message = typeof e.message === 'string' ? e.message : '';
+  if (typeof e.Cause === 'string') message = causeMessage(e.Cause);
+  if (status === 'timeout' && !message) message = 'did not answer within its timeout';
+  if (!message) message = 'failed without a message';
+  return { name, message: message.startsWith(model) ? message : `${model}: ${message}` };
+}
+
+/** Extracts the human message from a Step Functions Cause, which may be Lambda's JSON error. */
+export function causeMessage(cause: string): string {
+  const trimmed = cause.trim();
+  if (trimmed.startsWith('{')) {
+    try {
+      const parsed = JSON.parse(trimmed) as Record<string, unknown>;
+      if (typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+      if (typeof parsed.message === 'string') return parsed.message;
+    } catch {
+      // Not JSON after all: fall through to the raw text.
+    }
+  }
+  return trimmed;
+}
+
+/**
+ * Checks an answering member's scores have the expected shape; a member that returned the wrong
+ * number of rows or classes, or non-finite values, is turned into a failure that says so.
+ */
+export function checkShape(o: MemberOutcome, rows: number, classes: number): MemberOutcome {
+  if (o.status !== 'ok') return o;
+  const p = o.probabilities;
+  let problem: string | undefined;
+  if (!Array.isArray(p)) problem = 'returned no probabilities';
+  else if (p.length !== rows) problem = `returned ${p.length} rows for ${rows} instances`;
+  else {
+    const bad = p.findIndex(
+      (row) => !Array.isArray(row) || row.length !== classes || row.some((v) => !Number.isFinite(v)),
+    );
+    if (bad >= 0) problem = `row ${bad} is not ${classes} finite probabilities`;
+  }
+  if (!problem) return o;
+  const { probabilities: _dropped, ...rest } = o;
+  return { ...rest, status: 'failed', error: { name: 'ModelRunError', message: `${o.model}: ${problem}` } };
+}

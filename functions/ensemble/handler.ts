@@ -1,0 +1,40 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { dynamoDocClient } from '../adapters/clients.js';
+import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
+import { logger } from '../adapters/logger.js';
+import { loadConfig, required } from '../core/config.js';
+import { loadManifest } from '../core/manifest.js';
+import type { PredictionStore } from '../core/ports.js';
+import { type EnsembleEvent, storeResult } from './store-result.js';
+
+let store: PredictionStore | undefined;
+
+function defaultStore(): PredictionStore {
+  if (!store) {
+    const config = loadConfig();
+    store = new DynamoPredictionStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE'));
+  }
+  return store;
+}
+
+/** Lambda entry point: combines member outcomes, applies the quorum, stores the prediction. */
+export const handler = middy(async (event: EnsembleEvent) => {
+  const result = await storeResult(event, loadManifest(loadConfig().manifestPath), defaultStore());
+  if (result.outcome === 'ok') {
+    logger.info('prediction stored', {
+      id: result.record.id,
+      ensemble: result.record.ensemble,
+      degraded: result.record.degraded,
+      repeat: !result.created,
+      members: result.record.members.map((m) => ({
+        model: m.model,
+        status: m.status,
+        latencyMs: m.latencyMs,
+      })),
+    });
+  } else {
+    logger.warn('quorum not met', { id: event.id, ensemble: event.ensemble, cause: result.cause });
+  }
+  return result;
+}).use(injectLambdaContext(logger));

@@ -1,0 +1,37 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { logger } from '../adapters/logger.js';
+import { OnnxScorer } from '../adapters/onnx-scorer.js';
+import { loadConfig } from '../core/config.js';
+import { loadManifest } from '../core/manifest.js';
+import { type RunnerEvent, type Scorers, scoreMember } from './score-member.js';
+
+let scorers: Scorers | undefined;
+
+/** Scorers are created on first use and kept for the life of the process (warm invocations). */
+function defaultScorers(): Scorers {
+  scorers ??= { onnx: new OnnxScorer() };
+  return scorers;
+}
+
+/** Lambda entry point: runs one ensemble member on the request's rows. */
+export const handler = middy(async (event: RunnerEvent) => {
+  try {
+    const manifest = loadManifest(loadConfig().manifestPath);
+    const outcome = await scoreMember(event, manifest, defaultScorers());
+    logger.info('member scored', {
+      model: outcome.model,
+      rows: outcome.probabilities?.length,
+      latencyMs: outcome.latencyMs,
+    });
+    return outcome;
+  } catch (err) {
+    // Re-thrown so Step Functions' Catch sees the error's name; logged here with the member's id.
+    logger.warn('member failed', {
+      model: event?.model,
+      error: (err as Error).name,
+      message: (err as Error).message,
+    });
+    throw err;
+  }
+}).use(injectLambdaContext(logger));
