@@ -170,8 +170,8 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
     }
     let stacking: StackingModel | undefined;
     if (e.strategy === 'stacking') {
-      if (!e.stacking) return fail(`${at}.stacking`, 'required by strategy stacking');
-      stacking = loadStacking(resolve(dir, e.stacking.file), e.stacking.file, e.members, first.labels, (m) =>
+      const file = e.stacking?.file ?? fail(`${at}.stacking`, 'required by strategy stacking');
+      stacking = loadStacking(resolve(dir, file), file, e.members, first.labels, (m) =>
         fail(`${at}.stacking.file`, m),
       );
     }
