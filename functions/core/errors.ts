@@ -88,3 +88,24 @@ export class UpstreamError extends FanoutError {
   override readonly code = 'upstream_unavailable';
   override readonly status = 502;
 }
+
+/** A client id already used for a different request target. */
+export class ConflictError extends FanoutError {
+  override name = 'ConflictError';
+  override readonly code = 'conflict';
+  override readonly status = 409;
+}
+
+/** The inference workflow ran but did not finish (failed for a reason other than the quorum). */
+export class InferenceFailedError extends FanoutError {
+  override name = 'InferenceFailedError';
+  override readonly code = 'inference_failed';
+  override readonly status = 502;
+}
+
+/** The inference workflow did not finish in time. */
+export class InferenceTimeoutError extends FanoutError {
+  override name = 'InferenceTimeoutError';
+  override readonly code = 'inference_timeout';
+  override readonly status = 504;
+}

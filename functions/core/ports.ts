@@ -18,3 +18,21 @@ export interface PredictionStore {
   putPrediction(record: PredictionRecord): Promise<PutResult>;
   getPrediction(id: string): Promise<PredictionRecord | undefined>;
 }
+
+/** The execution input of the inference state machine. */
+export interface InferenceInput {
+  id: string;
+  ensemble: string;
+  createdAt: string;
+  instances: number[][];
+  members: { model: string; timeoutSeconds: number }[];
+}
+
+/**
+ * Runs one synchronous inference (the Express state machine on AWS and locally). Resolves with the
+ * stored record; rejects with QuorumNotMetError (details name the failed members),
+ * InferenceFailedError, InferenceTimeoutError or UpstreamError.
+ */
+export interface InferenceExecutor {
+  run(input: InferenceInput): Promise<PredictionRecord>;
+}

@@ -1,7 +1,8 @@
 import { combine, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
-import { getEnsemble, type Manifest } from '../core/manifest.js';
+import type { Manifest } from '../core/manifest.js';
 import type { PredictionStore } from '../core/ports.js';
+import { resolveTarget } from '../core/targets.js';
 
 /** What the state machine hands the ensemble step after the fan-out. */
 export interface EnsembleEvent {
@@ -27,7 +28,7 @@ export async function storeResult(
   store: PredictionStore,
 ): Promise<EnsembleResult> {
   checkEvent(event);
-  const ensemble = getEnsemble(manifest, event.ensemble);
+  const ensemble = resolveTarget(manifest, event.ensemble, true);
   let record: PredictionRecord;
   try {
     record = combine(

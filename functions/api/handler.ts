@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
+import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
+import { logger } from '../adapters/logger.js';
+import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
+import { loadConfig, required } from '../core/config.js';
+import { FanoutError } from '../core/errors.js';
+import { loadManifest } from '../core/manifest.js';
+import { errorResponse, type HttpResponse } from './http.js';
+import { type ApiDeps, findRoute } from './routes.js';
+
+let deps: ApiDeps | undefined;
+
+/** Built on first use and reused while the process is warm. */
+function defaultDeps(): ApiDeps {
+  if (deps) return deps;
+  const config = loadConfig();
+  const manifest = loadManifest(config.manifestPath);
+  deps = {
+    manifest,
+    store: new DynamoPredictionStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE')),
+    executor: new SfnInferenceExecutor(
+      sfnClient(config),
+      required(config.inferenceStateMachineArn, 'FANOUT_INFERENCE_STATE_MACHINE_ARN'),
+    ),
+    maxInstances: config.maxInstances,
+    maxBodyBytes: config.maxBodyBytes,
+    notReadyReason: () => {
+      const missing = [...manifest.models.values()].find((m) => m.kind === 'onnx' && !existsSync(m.file));
+      return missing ? `model file for ${missing.id} is missing` : undefined;
+    },
+  };
+  return deps;
+}
+
+/**
+ * Answers one API Gateway (HTTP API, payload 2.0) request. Every error becomes the contract's
+ * `{"error": {code, message, details?}}`; a 5xx never carries a stack trace.
+ */
+export async function handleHttp(
+  event: APIGatewayProxyEventV2,
+  getDeps: () => ApiDeps,
+): Promise<HttpResponse> {
+  const started = performance.now();
+  const requestId = event.requestContext?.requestId ?? 'unknown';
+  let response: HttpResponse;
+  try {
+    const d = getDeps();
+    response = await findRoute(event)(event, d);
+  } catch (err) {
+    response = errorResponse(err, requestId);
+    const known = err instanceof FanoutError && err.status !== 500;
+    const log = known ? logger.warn.bind(logger) : logger.error.bind(logger);
+    log('request failed', {
+      route: event.routeKey,
+      status: response.statusCode,
+      error: known ? (err as Error).message : err,
+    });
+  }
+  response.headers = { ...response.headers, 'x-request-id': requestId };
+  logger.info('request', {
+    route: event.routeKey,
+    target: event.pathParameters?.ensemble ?? event.pathParameters?.name,
+    status: response.statusCode,
+    latencyMs: Math.round((performance.now() - started) * 100) / 100,
+  });
+  return response;
+}
+
+/** Lambda entry point. */
+export const handler = middy((event: APIGatewayProxyEventV2, _context: Context) =>
+  handleHttp(event, defaultDeps),
+).use(injectLambdaContext(logger));

@@ -1,0 +1,83 @@
+import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { NotFoundError, ValidationError } from '../core/errors.js';
+import { resolveTarget } from '../core/targets.js';
+import { listEnsembles, modelMetadata } from './catalog.js';
+import { type HttpResponse, json, readJsonBody } from './http.js';
+import { decodeInferRequest, encodeInferResponse } from './oip.js';
+import { type PredictDeps, predict } from './predict.js';
+
+/** Everything the routes use; built once per process by the handler, faked in tests. */
+export interface ApiDeps extends PredictDeps {
+  maxBodyBytes: number;
+  /** Why the service cannot serve right now, or undefined when ready. */
+  notReadyReason: () => string | undefined;
+}
+
+type Route = (event: APIGatewayProxyEventV2, deps: ApiDeps) => Promise<HttpResponse> | HttpResponse;
+
+const param = (event: APIGatewayProxyEventV2, name: string): string => {
+  const value = event.pathParameters?.[name];
+  if (!value) throw new ValidationError(`path parameter {${name}} is missing`);
+  return decodeURIComponent(value);
+};
+
+/** Routes by API Gateway route key; serverless.yml declares the same keys. */
+export const routes: Record<string, Route> = {
+  'POST /v1/ensembles/{ensemble}/predictions': async (event, deps) => {
+    const target = resolveTarget(deps.manifest, param(event, 'ensemble'), false);
+    const body = readJsonBody(event, deps.maxBodyBytes);
+    const { record, replayed } = await predict(target, body.instances, body.id, deps);
+    return json(200, record, replayed ? { 'idempotent-replay': 'true' } : {});
+  },
+
+  'GET /v1/predictions/{id}': async (event, deps) => {
+    const id = param(event, 'id');
+    const record = await deps.store.getPrediction(id);
+    if (!record) throw new NotFoundError(`no prediction with id "${id}"`);
+    return json(200, record);
+  },
+
+  'GET /v1/ensembles': (_event, deps) => json(200, listEnsembles(deps.manifest)),
+
+  'GET /v2': (_event, deps) =>
+    json(200, {
+      name: 'fanout',
+      version: '1',
+      extensions: [],
+      models: [...deps.manifest.ensembles.keys(), ...deps.manifest.models.keys()],
+    }),
+
+  'GET /v2/health/live': () => json(200, { live: true }),
+
+  'GET /v2/health/ready': (_event, deps) => {
+    const reason = deps.notReadyReason();
+    return reason ? json(503, { ready: false, reason }) : json(200, { ready: true });
+  },
+
+  'GET /v2/models/{name}': (event, deps) => json(200, modelMetadata(deps.manifest, param(event, 'name'))),
+
+  'GET /v2/models/{name}/ready': (event, deps) => {
+    const meta = modelMetadata(deps.manifest, param(event, 'name'));
+    const reason = deps.notReadyReason();
+    return json(reason ? 503 : 200, { name: meta.name, ready: !reason, ...(reason ? { reason } : {}) });
+  },
+
+  'POST /v2/models/{name}/infer': async (event, deps) => {
+    const target = resolveTarget(deps.manifest, param(event, 'name'), true);
+    const request = decodeInferRequest(readJsonBody(event, deps.maxBodyBytes), target);
+    const { record } = await predict(target, request.rows, undefined, deps);
+    const version = modelMetadata(deps.manifest, target.name).versions[0] as string;
+    return json(200, encodeInferResponse(record, target, request, version));
+  },
+};
+
+/** Finds the route for an event's route key (API Gateway only forwards declared routes). */
+export function findRoute(event: APIGatewayProxyEventV2): Route {
+  const route = routes[event.routeKey];
+  if (!route) {
+    throw new NotFoundError(
+      `no route for ${event.requestContext?.http?.method ?? '?'} ${event.rawPath ?? event.routeKey}`,
+    );
+  }
+  return route;
+}

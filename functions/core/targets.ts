@@ -1,0 +1,27 @@
+import { NotFoundError } from './errors.js';
+import type { EnsembleSpec, Manifest } from './manifest.js';
+
+/**
+ * What a request can score: an ensemble, or (for the Open Inference Protocol, where `{name}` may
+ * be a single member) one model treated as an ensemble of one with a quorum of one.
+ */
+export function resolveTarget(manifest: Manifest, name: string, allowModels: boolean): EnsembleSpec {
+  const ensemble = manifest.ensembles.get(name);
+  if (ensemble) return ensemble;
+  const model = allowModels ? manifest.models.get(name) : undefined;
+  if (model) {
+    return {
+      name: model.id,
+      description: model.description,
+      members: [model.id],
+      weights: [1],
+      strategy: 'soft-vote',
+      quorum: 1,
+      features: model.features,
+      labels: model.labels,
+    };
+  }
+  const served = [...manifest.ensembles.keys()].join(', ');
+  const what = allowModels ? 'ensemble or model' : 'ensemble';
+  throw new NotFoundError(`unknown ${what} "${name}"; ensembles served: ${served}`);
+}
