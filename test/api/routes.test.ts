@@ -1,0 +1,294 @@
+import { handleHttp } from '../../functions/api/handler.js';
+import type { ApiDeps } from '../../functions/api/routes.js';
+import type { PredictionRecord } from '../../functions/core/combine.js';
+import { QuorumNotMetError } from '../../functions/core/errors.js';
+import { loadManifest } from '../../functions/core/manifest.js';
+import type {
+  InferenceExecutor,
+  InferenceInput,
+  PredictionStore,
+  PutResult,
+} from '../../functions/core/ports.js';
+import { httpEvent } from '../support/http-event.js';
+
+const manifest = loadManifest('models/manifest.json');
+const features = manifest.ensembles.get('breast-cancer')?.features ?? [];
+const row = features.map((_, i) => i + 0.5);
+
+class MemoryStore implements PredictionStore {
+  readonly records = new Map<string, PredictionRecord>();
+  async putPrediction(record: PredictionRecord): Promise<PutResult> {
+    const existing = this.records.get(record.id);
+    if (existing) return { record: existing, created: false };
+    this.records.set(record.id, record);
+    return { record, created: true };
+  }
+  async getPrediction(id: string) {
+    return this.records.get(id);
+  }
+}
+
+/** Scores every row as 70% benign, as the state machine would return it, and stores it. */
+class FakeExecutor implements InferenceExecutor {
+  readonly inputs: InferenceInput[] = [];
+  failWith?: Error;
+  constructor(private readonly store: MemoryStore) {}
+  async run(input: InferenceInput): Promise<PredictionRecord> {
+    this.inputs.push(input);
+    if (this.failWith) throw this.failWith;
+    const record: PredictionRecord = {
+      id: input.id,
+      ensemble: input.ensemble,
+      strategy: 'soft-vote',
+      degraded: false,
+      predictions: input.instances.map(() => ({
+        label: 'benign',
+        probabilities: { malignant: 0.3, benign: 0.7 },
+      })),
+      members: input.members.map((m) => ({
+        model: m.model,
+        version: '1.0.0',
+        kind: 'onnx',
+        status: 'ok',
+        latencyMs: 1,
+      })),
+      createdAt: input.createdAt,
+    };
+    return (await this.store.putPrediction(record)).record;
+  }
+}
+
+function setup(overrides: Partial<ApiDeps> = {}) {
+  const store = new MemoryStore();
+  const executor = new FakeExecutor(store);
+  const deps: ApiDeps = {
+    manifest,
+    store,
+    executor,
+    maxInstances: 3,
+    maxBodyBytes: 10_000,
+    notReadyReason: () => undefined,
+    ...overrides,
+  };
+  const call = async (...args: Parameters<typeof httpEvent>) => {
+    const res = await handleHttp(httpEvent(...args), () => deps);
+    return { status: res.statusCode, body: JSON.parse(res.body), headers: res.headers ?? {} };
+  };
+  return { store, executor, call };
+}
+
+const PREDICT = 'POST /v1/ensembles/{ensemble}/predictions';
+const bc = { ensemble: 'breast-cancer' };
+
+describe('POST /v1/ensembles/{ensemble}/predictions', () => {
+  it('scores instances given as arrays or as objects keyed by feature name, in feature order', async () => {
+    const { call, executor } = setup();
+    const named = Object.fromEntries([...features].reverse().map((f) => [f, row[features.indexOf(f)]]));
+    const res = await call(PREDICT, { pathParameters: bc, body: { instances: [row, named] } });
+    expect(res.status).toBe(200);
+    expect(res.body.predictions).toHaveLength(2);
+    expect(executor.inputs[0]?.instances).toEqual([row, row]);
+    expect(executor.inputs[0]?.members.map((m) => m.model)).toEqual(
+      manifest.ensembles.get('breast-cancer')?.members,
+    );
+    expect(executor.inputs[0]?.members.every((m) => m.timeoutSeconds >= 1)).toBe(true);
+  });
+
+  it('returns the stored record for a repeated client id without scoring again', async () => {
+    const { call, executor } = setup();
+    const first = await call(PREDICT, { pathParameters: bc, body: { id: 'order-42', instances: [row] } });
+    const again = await call(PREDICT, {
+      pathParameters: bc,
+      body: { id: 'order-42', instances: [row, row] },
+    });
+    expect(again.status).toBe(200);
+    expect(again.body).toEqual(first.body);
+    expect(again.headers['idempotent-replay']).toBe('true');
+    expect(executor.inputs).toHaveLength(1);
+  });
+
+  it('answers 409 when a client id was used for another ensemble', async () => {
+    const { call } = setup();
+    await call(PREDICT, { pathParameters: bc, body: { id: 'x1', instances: [row] } });
+    const res = await call(PREDICT, {
+      pathParameters: { ensemble: 'breast-cancer-majority' },
+      body: { id: 'x1', instances: [row] },
+    });
+    expect(res.status).toBe(409);
+    expect(res.body.error.message).toContain('breast-cancer');
+  });
+
+  it('answers 400 naming the instance and the field', async () => {
+    const { call } = setup();
+    const bad = [...row];
+    bad[4] = 'abc' as unknown as number;
+    const res = await call(PREDICT, { pathParameters: bc, body: { instances: [row, bad] } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.message).toContain('instances[1]');
+    expect(res.body.error.message).toContain(features[4]);
+  });
+
+  it('answers 400 for a malformed client id, naming the field', async () => {
+    const { call } = setup();
+    const res = await call(PREDICT, { pathParameters: bc, body: { id: 'has spaces', instances: [row] } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details.field).toBe('id');
+  });
+
+  it('answers 400 for a body that is not JSON, or not an object', async () => {
+    const { call } = setup();
+    const broken = await call(PREDICT, { pathParameters: bc, body: '{"instances": [' });
+    expect(broken.status).toBe(400);
+    expect(broken.body.error.message).toMatch(/not valid JSON/);
+    const array = await call(PREDICT, { pathParameters: bc, body: '[1,2]' });
+    expect(array.status).toBe(400);
+  });
+
+  it('answers 404 for an unknown ensemble, listing what is served', async () => {
+    const { call } = setup();
+    const res = await call(PREDICT, { pathParameters: { ensemble: 'nope' }, body: { instances: [row] } });
+    expect(res.status).toBe(404);
+    expect(res.body.error.message).toContain('breast-cancer');
+  });
+
+  it('answers 413 for more instances than the synchronous limit, and for an oversized body', async () => {
+    const { call } = setup();
+    const many = await call(PREDICT, { pathParameters: bc, body: { instances: [row, row, row, row] } });
+    expect(many.status).toBe(413);
+    expect(many.body.error.details).toMatchObject({ limit: 3, received: 4 });
+    const big = await call(PREDICT, {
+      pathParameters: bc,
+      body: { instances: [row], pad: 'x'.repeat(20_000) },
+    });
+    expect(big.status).toBe(413);
+  });
+
+  it('answers 415 for a body that is not declared as JSON', async () => {
+    const { call } = setup();
+    const res = await call(PREDICT, {
+      pathParameters: bc,
+      body: { instances: [row] },
+      headers: { 'content-type': 'text/csv' },
+    });
+    expect(res.status).toBe(415);
+  });
+
+  it('answers 503 naming the failed members when the quorum is not met', async () => {
+    const { call, executor } = setup();
+    executor.failWith = new QuorumNotMetError('quorum not met: bc-mlp (timeout)', {
+      details: { failed: [{ model: 'bc-mlp', status: 'timeout' }] },
+    });
+    const res = await call(PREDICT, { pathParameters: bc, body: { instances: [row] } });
+    expect(res.status).toBe(503);
+    expect(res.body.error.code).toBe('quorum_not_met');
+    expect(res.body.error.details.failed[0].model).toBe('bc-mlp');
+  });
+
+  it('answers 500 without internals for an unexpected error', async () => {
+    const { call, executor } = setup();
+    executor.failWith = new TypeError('cannot read properties of undefined (reading secret)');
+    const res = await call(PREDICT, { pathParameters: bc, body: { instances: [row] } });
+    expect(res.status).toBe(500);
+    expect(JSON.stringify(res.body)).not.toContain('secret');
+    expect(res.body.error.message).toContain('req-1');
+  });
+});
+
+describe('reading', () => {
+  it('GET /v1/predictions/{id} returns the stored record or 404', async () => {
+    const { call } = setup();
+    const made = await call(PREDICT, { pathParameters: bc, body: { instances: [row] } });
+    const got = await call('GET /v1/predictions/{id}', { pathParameters: { id: made.body.id } });
+    expect(got.body).toEqual(made.body);
+    const missing = await call('GET /v1/predictions/{id}', { pathParameters: { id: 'no-such' } });
+    expect(missing.status).toBe(404);
+  });
+
+  it('GET /v1/ensembles lists each ensemble with members, strategy, features and labels', async () => {
+    const { call } = setup();
+    const res = await call('GET /v1/ensembles');
+    const bcEnsemble = res.body.ensembles.find((e: { name: string }) => e.name === 'breast-cancer');
+    expect(bcEnsemble.strategy).toBe('soft-vote');
+    expect(bcEnsemble.labels).toEqual(['malignant', 'benign']);
+    expect(bcEnsemble.features).toHaveLength(30);
+    expect(bcEnsemble.members[0]).toMatchObject({ model: 'bc-logreg', kind: 'onnx', version: '1.0.0' });
+  });
+
+  it('an unknown route is a 404 in the contract format', async () => {
+    const { call } = setup();
+    const res = await call('GET /v1/nothing');
+    expect(res.status).toBe(404);
+    expect(res.body.error.code).toBe('not_found');
+  });
+});
+
+describe('Open Inference Protocol', () => {
+  it('health routes answer live and ready, and not ready with a reason', async () => {
+    const { call } = setup();
+    expect((await call('GET /v2/health/live')).body).toEqual({ live: true });
+    expect((await call('GET /v2/health/ready')).status).toBe(200);
+    const down = setup({ notReadyReason: () => 'model file for bc-mlp is missing' });
+    const res = await down.call('GET /v2/health/ready');
+    expect(res.status).toBe(503);
+    expect(res.body.reason).toContain('bc-mlp');
+  });
+
+  it('describes an ensemble and a single member', async () => {
+    const { call } = setup();
+    const ens = await call('GET /v2/models/{name}', { pathParameters: { name: 'wine' } });
+    expect(ens.body.inputs[0]).toEqual({ name: 'input', datatype: 'FP32', shape: [-1, 13] });
+    expect(ens.body.outputs[0].shape).toEqual([-1, 3]);
+    expect(ens.body.platform).toBe('fanout_ensemble');
+    const member = await call('GET /v2/models/{name}', { pathParameters: { name: 'bc-mlp' } });
+    expect(member.body.platform).toBe('onnxruntime_onnx');
+    expect(member.body.versions).toEqual(['1.0.0']);
+    expect((await call('GET /v2/models/{name}', { pathParameters: { name: 'zzz' } })).status).toBe(404);
+  });
+
+  it('infers from a flat or nested FP32 tensor and answers probabilities and label outputs', async () => {
+    const { call, executor } = setup();
+    const flat = await call('POST /v2/models/{name}/infer', {
+      pathParameters: { name: 'breast-cancer' },
+      body: {
+        id: 'r1',
+        inputs: [{ name: 'input', shape: [2, 30], datatype: 'FP32', data: [...row, ...row] }],
+      },
+    });
+    expect(flat.status).toBe(200);
+    expect(flat.body.id).toBe('r1');
+    expect(flat.body.outputs).toEqual([
+      { name: 'probabilities', datatype: 'FP32', shape: [2, 2], data: [0.3, 0.7, 0.3, 0.7] },
+      { name: 'label', datatype: 'BYTES', shape: [2], data: ['benign', 'benign'] },
+    ]);
+    const nested = await call('POST /v2/models/{name}/infer', {
+      pathParameters: { name: 'bc-logreg' },
+      body: {
+        inputs: [{ name: 'input', shape: [1, 30], datatype: 'FP64', data: [row] }],
+        outputs: [{ name: 'label' }],
+      },
+    });
+    expect(nested.body.outputs.map((o: { name: string }) => o.name)).toEqual(['label']);
+    expect(executor.inputs[1]?.members).toEqual([{ model: 'bc-logreg', timeoutSeconds: 5 }]);
+  });
+
+  it('rejects a tensor of the wrong shape, naming the field', async () => {
+    const { call } = setup();
+    const res = await call('POST /v2/models/{name}/infer', {
+      pathParameters: { name: 'breast-cancer' },
+      body: { inputs: [{ name: 'input', shape: [1, 29], datatype: 'FP32', data: row.slice(1) }] },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain('inputs[0].shape');
+    const count = await call('POST /v2/models/{name}/infer', {
+      pathParameters: { name: 'breast-cancer' },
+      body: { inputs: [{ name: 'input', shape: [2, 30], datatype: 'FP32', data: row }] },
+    });
+    expect(count.body.error.message).toContain('inputs[0].data');
+    const type = await call('POST /v2/models/{name}/infer', {
+      pathParameters: { name: 'breast-cancer' },
+      body: { inputs: [{ name: 'input', shape: [1, 30], datatype: 'BYTES', data: row }] },
+    });
+    expect(type.body.error.details.field).toBe('inputs[0].datatype');
+  });
+});
