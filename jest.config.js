@@ -1,6 +1,6 @@
 /** ESM + ts-jest, as verified in ../shared/REFERENCE.md. */
 export default {
-  testEnvironment: 'node',
+  testEnvironment: '<rootDir>/test/support/onnx-environment.cjs',
   extensionsToTreatAsEsm: ['.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {

@@ -109,3 +109,10 @@ export class InferenceTimeoutError extends FanoutError {
   override readonly code = 'inference_timeout';
   override readonly status = 504;
 }
+
+/** An uploaded batch file that cannot be scored at all (empty, binary, bad header). */
+export class BatchInputError extends FanoutError {
+  override name = 'BatchInputError';
+  override readonly code = 'invalid_batch_file';
+  override readonly status = 400;
+}

@@ -62,7 +62,13 @@ const ensemble = z.object({
 export const manifestSchema = z.object({
   featureSets: z.record(z.string(), z.array(z.string().min(1)).min(1)).default({}),
   labelSets: z.record(z.string(), z.array(z.string().min(1)).min(2)).default({}),
-  models: z.array(z.discriminatedUnion('kind', [onnxModel, sagemakerModel])).min(1),
+  models: z
+    .array(
+      z.discriminatedUnion('kind', [onnxModel, sagemakerModel], {
+        error: 'kind must be "onnx" or "sagemaker"',
+      }),
+    )
+    .min(1),
   ensembles: z.array(ensemble).min(1),
 });
 

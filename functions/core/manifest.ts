@@ -94,7 +94,8 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
     field: string,
     setKey: string,
   ): string[] => {
-    const names = typeof value === 'string' ? sets[value] : value;
+    // Own properties only: a set named like an Object builtin (`toString`) must not resolve.
+    const names = typeof value === 'string' ? (Object.hasOwn(sets, value) ? sets[value] : undefined) : value;
     if (!names) return fail(field, `unknown ${setKey} "${value as string}"`);
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup !== undefined) return fail(field, `duplicate name "${dup}"`);
@@ -163,7 +164,9 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
     }
     if (e.strategy === 'weighted-mean' && !e.weights)
       fail(`${at}.weights`, 'required by strategy weighted-mean');
-    const weights = e.members.map((id) => e.weights?.[id] ?? 1);
+    const weights = e.members.map((id) =>
+      e.weights && Object.hasOwn(e.weights, id) ? (e.weights[id] as number) : 1,
+    );
     const quorum = e.quorum ?? Math.floor(e.members.length / 2) + 1;
     if (quorum > e.members.length) {
       fail(`${at}.quorum`, `${quorum} exceeds the ${e.members.length} members`);

@@ -1,4 +1,5 @@
 import type { PredictionRecord } from './combine.js';
+import type { JobProgress, JobRecord, RowResult } from './jobs.js';
 import type { ModelSpec } from './manifest.js';
 
 /** Scores rows (already in feature order) with one model: `probabilities[row][class]`. */
@@ -35,4 +36,33 @@ export interface InferenceInput {
  */
 export interface InferenceExecutor {
   run(input: InferenceInput): Promise<PredictionRecord>;
+}
+
+/** Batch jobs and their per-row results (DynamoDB on AWS and in the local stack). */
+export interface JobStore {
+  /** Creates the job unless it exists; false when it already did (a duplicated event). */
+  createJob(job: JobRecord): Promise<boolean>;
+  getJob(jobId: string): Promise<JobRecord | undefined>;
+  updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void>;
+  addProgress(jobId: string, progress: JobProgress): Promise<void>;
+  putRows(jobId: string, rows: readonly RowResult[]): Promise<void>;
+}
+
+/** The data bucket, as the batch functions use it. */
+export interface ObjectStore {
+  /** The object's bytes as a stream; never buffered whole. */
+  read(key: string): Promise<AsyncIterable<Uint8Array>>;
+  /** The first `bytes` bytes (fewer for a smaller object). */
+  head(key: string, bytes: number): Promise<Uint8Array>;
+  /** Writes a stream as one object (multipart for large ones). */
+  write(key: string, body: AsyncIterable<string | Uint8Array> | string, contentType: string): Promise<void>;
+  /** Keys under a prefix, in lexicographic order. */
+  list(prefix: string): Promise<string[]>;
+  /** An `s3://bucket/key` location for records and messages. */
+  location(key: string): string;
+}
+
+/** Starts a batch execution; the name makes a duplicated start a no-op. */
+export interface BatchStarter {
+  start(name: string, input: unknown): Promise<'started' | 'exists'>;
 }

@@ -1,4 +1,4 @@
-import { NotFoundError, ValidationError } from '../core/errors.js';
+import { ConfigError, NotFoundError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import { getModel, type Manifest } from '../core/manifest.js';
 import type { MemberOutcome } from '../core/outcomes.js';

@@ -1,0 +1,151 @@
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  type BatchWriteCommandOutput,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { UpstreamError } from '../core/errors.js';
+import type { JobProgress, JobRecord, RowResult } from '../core/jobs.js';
+import type { JobStore } from '../core/ports.js';
+
+const jobKey = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' });
+const rowKey = (jobId: string, rowId: string) => ({ pk: `JOB#${jobId}`, sk: `ROW#${rowId}` });
+
+/** Options for retrying BatchWriteItem's UnprocessedItems. */
+export interface RetryOptions {
+  maxAttempts: number;
+  baseDelayMs: number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultRetry: RetryOptions = { maxAttempts: 8, baseDelayMs: 50 };
+
+/** Jobs and row results in the single table: `JOB#<id>`/`JOB` and `JOB#<id>`/`ROW#<rowId>`. */
+export class DynamoJobStore implements JobStore {
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly table: string,
+    private readonly retry: RetryOptions = defaultRetry,
+  ) {}
+
+  async createJob(job: JobRecord): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { ...jobKey(job.jobId), type: 'job', ...job },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (
+        err instanceof ConditionalCheckFailedException ||
+        (err as Error).name === 'ConditionalCheckFailedException'
+      ) {
+        return false;
+      }
+      throw this.fail(`creating job ${job.jobId}`, err);
+    }
+  }
+
+  async getJob(jobId: string): Promise<JobRecord | undefined> {
+    try {
+      const out = await this.client.send(
+        new GetCommand({ TableName: this.table, Key: jobKey(jobId), ConsistentRead: true }),
+      );
+      if (!out.Item) return undefined;
+      const { pk: _pk, sk: _sk, type: _type, ...job } = out.Item;
+      return job as JobRecord;
+    } catch (err) {
+      throw this.fail(`reading job ${jobId}`, err);
+    }
+  }
+
+  async updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void> {
+    const entries = Object.entries(patch).filter(([k, v]) => v !== undefined && k !== 'jobId');
+    if (entries.length === 0) return;
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = {};
+    const sets = entries.map(([k, v], i) => {
+      names[`#f${i}`] = k;
+      values[`:v${i}`] = v;
+      return `#f${i} = :v${i}`;
+    });
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobKey(jobId),
+          UpdateExpression: `SET ${sets.join(', ')}`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+    } catch (err) {
+      throw this.fail(`updating job ${jobId}`, err);
+    }
+  }
+
+  async addProgress(jobId: string, p: JobProgress): Promise<void> {
+    try {
+      await this.client.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: jobKey(jobId),
+          UpdateExpression: 'ADD rowsOk :ok, rowsFailed :failed, rowsDegraded :degraded',
+          ExpressionAttributeValues: {
+            ':ok': p.rowsOk,
+            ':failed': p.rowsFailed,
+            ':degraded': p.rowsDegraded,
+          },
+        }),
+      );
+    } catch (err) {
+      throw this.fail(`updating progress of job ${jobId}`, err);
+    }
+  }
+
+  /**
+   * Writes rows 25 at a time (BatchWriteItem's limit), retrying UnprocessedItems with exponential
+   * backoff and full jitter; gives up after `maxAttempts` naming how many rows were left.
+   */
+  async putRows(jobId: string, rows: readonly RowResult[]): Promise<void> {
+    for (let i = 0; i < rows.length; i += 25) {
+      let pending: Record<string, unknown>[] = rows.slice(i, i + 25).map((r) => ({
+        PutRequest: { Item: { ...rowKey(jobId, r.rowId), type: 'row', jobId, ...r } },
+      }));
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        if (attempt > this.retry.maxAttempts) {
+          throw new UpstreamError(
+            `writing rows of job ${jobId}: ${pending.length} rows still unprocessed after ${this.retry.maxAttempts} attempts`,
+          );
+        }
+        if (attempt > 1) {
+          const cap = this.retry.baseDelayMs * 2 ** (attempt - 2);
+          await (this.retry.sleep ?? sleep)(Math.random() * cap);
+        }
+        let out: BatchWriteCommandOutput;
+        try {
+          out = await this.client.send(
+            new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
+          );
+        } catch (err) {
+          throw this.fail(`writing rows of job ${jobId}`, err);
+        }
+        pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
+      }
+    }
+  }
+
+  private fail(what: string, err: unknown): UpstreamError {
+    return new UpstreamError(`${what} in table ${this.table} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,84 @@
+import { Readable } from 'node:stream';
+import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { NotFoundError, UpstreamError } from '../core/errors.js';
+import type { ObjectStore } from '../core/ports.js';
+
+/** The data bucket through the S3 API (AWS, or s3rver in the local stack). */
+export class S3ObjectStore implements ObjectStore {
+  constructor(
+    private readonly client: S3Client,
+    private readonly bucket: string,
+  ) {}
+
+  async read(key: string): Promise<AsyncIterable<Uint8Array>> {
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.Body as Readable;
+    } catch (err) {
+      throw this.fail('reading', key, err);
+    }
+  }
+
+  async head(key: string, bytes: number): Promise<Uint8Array> {
+    try {
+      const out = await this.client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: `bytes=0-${bytes - 1}` }),
+      );
+      return (await out.Body?.transformToByteArray()) ?? new Uint8Array();
+    } catch (err) {
+      // An empty object has no byte 0: S3 answers 416 to any range.
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416)
+        return new Uint8Array();
+      throw this.fail('reading', key, err);
+    }
+  }
+
+  async write(
+    key: string,
+    body: AsyncIterable<string | Uint8Array> | string,
+    contentType: string,
+  ): Promise<void> {
+    try {
+      const stream = typeof body === 'string' ? body : Readable.from(body);
+      await new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: key, Body: stream, ContentType: contentType },
+        queueSize: 2,
+        partSize: 8 * 1024 * 1024,
+      }).done();
+    } catch (err) {
+      throw this.fail('writing', key, err);
+    }
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    try {
+      do {
+        const out = await this.client.send(
+          new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, ContinuationToken: token }),
+        );
+        for (const o of out.Contents ?? []) if (o.Key) keys.push(o.Key);
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token);
+    } catch (err) {
+      throw this.fail('listing', prefix, err);
+    }
+    return keys.sort();
+  }
+
+  location(key: string): string {
+    return `s3://${this.bucket}/${key}`;
+  }
+
+  private fail(what: string, key: string, err: unknown) {
+    if (err instanceof NoSuchKey || (err as Error).name === 'NoSuchKey') {
+      return new NotFoundError(`${this.location(key)} does not exist`, { cause: err });
+    }
+    return new UpstreamError(`${what} ${this.location(key)} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}

@@ -1,0 +1,141 @@
+import { type ObjectSink, openSink } from '../adapters/object-sink.js';
+import type { Prepared } from '../batch-prepare/prepare.js';
+import { resultsHeader } from '../batch-store/store-batch.js';
+import { csvField } from '../core/batch-rows.js';
+import { ERRORS_HEADER, type JobRecord, jobKeys } from '../core/jobs.js';
+import { readLines } from '../core/lines.js';
+import type { Manifest } from '../core/manifest.js';
+import { causeMessage } from '../core/outcomes.js';
+import type { JobStore, ObjectStore } from '../core/ports.js';
+import { resolveTarget } from '../core/targets.js';
+
+/** The batch execution's state when it reaches the end: whatever steps ran, and any failure. */
+export interface FinalizeEvent {
+  jobId: string;
+  bucket: string;
+  ensemble: string;
+  prepared?: Prepared;
+  failure?: { Error?: string; Cause?: string };
+}
+
+/**
+ * Ends a job. After a failed preparation the job is FAILED with the reason. Otherwise the parts
+ * written by the batches are joined, in line order, into one results file and one error file
+ * (malformed rows, batches below the quorum, batches whose child execution failed), and the
+ * job's counters are set to exact figures: the per-batch progress updates may have counted a
+ * retried batch twice. A Distributed Map that failed past its tolerance still keeps every row
+ * already scored.
+ */
+export async function finalize(
+  event: FinalizeEvent,
+  deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore; now?: () => Date },
+): Promise<JobRecord> {
+  const finishedAt = (deps.now?.() ?? new Date()).toISOString();
+  const { jobId } = event;
+  if (!event.prepared) {
+    const reason = causeMessage(event.failure?.Cause ?? 'the job could not be prepared');
+    const code = event.failure?.Error === 'BatchInputError' ? 'invalid_batch_file' : 'batch_failed';
+    await deps.jobs.updateJob(jobId, { status: 'FAILED', finishedAt, error: { code, message: reason } });
+    return (await deps.jobs.getJob(jobId)) as JobRecord;
+  }
+  const labels = resolveTarget(deps.manifest, event.ensemble, true).labels;
+  const results = openSink(deps.objects, jobKeys.results(jobId), 'text/csv');
+  const errors = openSink(deps.objects, jobKeys.errors(jobId), 'text/csv');
+  let rowsOk = 0;
+  let rowsDegraded = 0;
+  let rowsFailed = 0;
+  try {
+    await results.write(resultsHeader(labels));
+    for (const key of await deps.objects.list(jobKeys.partsPrefix(jobId))) {
+      await copyLines(deps.objects, key, results, (text) => {
+        rowsOk++;
+        if (text.endsWith(',true')) rowsDegraded++;
+      });
+    }
+    await errors.write(ERRORS_HEADER);
+    const countError = () => {
+      rowsFailed++;
+    };
+    await copyLines(deps.objects, jobKeys.prepareErrors(jobId), errors, countError);
+    for (const key of await deps.objects.list(jobKeys.batchErrorsPrefix(jobId))) {
+      await copyLines(deps.objects, key, errors, countError);
+    }
+    rowsFailed += await failedChildren(deps.objects, jobId, errors);
+    const unaccounted = event.prepared.rowsTotal - rowsOk - rowsFailed;
+    if (unaccounted > 0) {
+      await errors.write(
+        `,,${csvField(`${unaccounted} rows were not scored: their batches did not finish`)}\n`,
+      );
+      rowsFailed += unaccounted;
+    }
+  } finally {
+    await Promise.allSettled([results.close(), errors.close()]);
+  }
+  const mapFailed = event.failure !== undefined;
+  await deps.jobs.updateJob(jobId, {
+    status: mapFailed ? 'FAILED' : 'SUCCEEDED',
+    rowsTotal: event.prepared.rowsTotal,
+    rowsOk,
+    rowsFailed,
+    rowsDegraded,
+    finishedAt,
+    resultsLocation: deps.objects.location(jobKeys.results(jobId)),
+    errorsLocation: deps.objects.location(jobKeys.errors(jobId)),
+    ...(mapFailed
+      ? {
+          error: {
+            code: 'batch_failed',
+            message: `scoring stopped (${event.failure?.Error}): ${causeMessage(event.failure?.Cause ?? '')}; rows scored before it are kept`,
+          },
+        }
+      : {}),
+  });
+  return (await deps.jobs.getJob(jobId)) as JobRecord;
+}
+
+async function copyLines(objects: ObjectStore, key: string, out: ObjectSink, onLine: (text: string) => void) {
+  let source: AsyncIterable<Uint8Array>;
+  try {
+    source = await objects.read(key);
+  } catch (err) {
+    if ((err as Error).name === 'NotFoundError') return;
+    throw err;
+  }
+  for await (const { text } of readLines(source)) {
+    if (text === '') continue;
+    onLine(text);
+    await out.write(`${text}\n`);
+  }
+}
+
+/** A child execution entry as the Distributed Map's ResultWriter stores it. */
+interface ChildResult {
+  Input?: string;
+  Error?: string;
+  Cause?: string;
+}
+
+/**
+ * Rows of batches whose child execution failed, from the ResultWriter's FAILED_<n>.json files
+ * (each entry carries the child's input, hence its rows' lines and ids).
+ */
+async function failedChildren(objects: ObjectStore, jobId: string, out: ObjectSink): Promise<number> {
+  let count = 0;
+  const keys = (await objects.list(jobKeys.mapResultsPrefix(jobId))).filter((k) =>
+    /\/FAILED_\d+\.json$/.test(k),
+  );
+  for (const key of keys) {
+    let text = '';
+    for await (const chunk of await objects.read(key)) text += Buffer.from(chunk).toString('utf8');
+    for (const child of JSON.parse(text) as ChildResult[]) {
+      const items =
+        (JSON.parse(child.Input ?? '{}') as { Items?: { line: number; id: string }[] }).Items ?? [];
+      const why = `batch failed (${child.Error ?? 'error'}): ${causeMessage(child.Cause ?? '')}`;
+      for (const item of items) {
+        await out.write(`${item.line},${csvField(String(item.id))},${csvField(why)}\n`);
+        count++;
+      }
+    }
+  }
+  return count;
+}

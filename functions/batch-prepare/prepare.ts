@@ -1,0 +1,119 @@
+import { openSink } from '../adapters/object-sink.js';
+import {
+  type BadRow,
+  type CsvLayout,
+  csvField,
+  csvLayout,
+  type GoodRow,
+  looksBinary,
+  parseCsvRow,
+  parseJsonlRow,
+} from '../core/batch-rows.js';
+import { BatchInputError } from '../core/errors.js';
+import { jobKeys } from '../core/jobs.js';
+import { readLines } from '../core/lines.js';
+import type { Manifest } from '../core/manifest.js';
+import type { JobStore, ObjectStore } from '../core/ports.js';
+import { resolveTarget } from '../core/targets.js';
+
+/** The batch execution's input, as the trigger started it. */
+export interface PrepareEvent {
+  jobId: string;
+  bucket: string;
+  key: string;
+  ensemble: string;
+  format: 'csv' | 'jsonl';
+  createdAt: string;
+}
+
+/** What the Distributed Map needs: where the normalised rows are, and which members to run. */
+export interface Prepared {
+  rowsTotal: number;
+  rowsValid: number;
+  rowsMalformed: number;
+  rowsKey: string;
+  members: { model: string; timeoutSeconds: number }[];
+}
+
+/**
+ * Streams the upload once: checks every row (column count, empty and non-numeric values, JSON
+ * shape), writes the good rows as JSON Lines `{line, id, features}` for the Distributed Map's
+ * ItemReader and the bad ones to the error file with their line number and reason.
+ *
+ * Why not read the upload with the ItemReader directly: Step Functions' CSV reader fills missing
+ * fields with empty strings and silently drops extra ones, so a row with the wrong number of
+ * columns could not be reported (or would be scored wrong).
+ */
+export async function prepare(
+  event: PrepareEvent,
+  deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore; now?: () => Date },
+): Promise<Prepared> {
+  const target = resolveTarget(deps.manifest, event.ensemble, true);
+  await deps.jobs.updateJob(event.jobId, {
+    status: 'RUNNING',
+    ensemble: event.ensemble,
+    input: { bucket: event.bucket, key: event.key },
+    format: event.format,
+    createdAt: event.createdAt,
+    startedAt: (deps.now?.() ?? new Date()).toISOString(),
+    rowsTotal: 0,
+    rowsOk: 0,
+    rowsFailed: 0,
+    rowsDegraded: 0,
+  });
+  const rowsOut = openSink(deps.objects, jobKeys.rows(event.jobId), 'application/x-ndjson');
+  const errorsOut = openSink(deps.objects, jobKeys.prepareErrors(event.jobId), 'text/csv');
+  let layout: CsvLayout | undefined;
+  let rowsTotal = 0;
+  let rowsMalformed = 0;
+  let sawHeader = false;
+  let bytes = 0;
+  try {
+    const source = await deps.objects.read(event.key);
+    const lines = readLines(source, (chunk, offset) => {
+      bytes += chunk.length;
+      if (looksBinary(chunk))
+        throw new BatchInputError(`the file is not text (binary content near byte ${offset})`);
+    });
+    for await (const { line, text } of lines) {
+      if (text.trim() === '') continue;
+      if (event.format === 'csv' && !sawHeader) {
+        sawHeader = true;
+        const parsed = csvLayout(text, target.features);
+        if ('error' in parsed) throw new BatchInputError(parsed.error);
+        layout = parsed;
+        continue;
+      }
+      rowsTotal++;
+      const row: GoodRow | BadRow =
+        event.format === 'csv'
+          ? parseCsvRow(text, line, layout as CsvLayout, target.features)
+          : parseJsonlRow(text, line, target.features);
+      if ('features' in row) {
+        await rowsOut.write(`${JSON.stringify(row)}\n`);
+      } else {
+        rowsMalformed++;
+        await errorsOut.write(`${row.line},${csvField(row.id ?? '')},${csvField(row.reason)}\n`);
+      }
+    }
+  } finally {
+    await Promise.allSettled([rowsOut.close(), errorsOut.close()]);
+  }
+  if (bytes === 0) throw new BatchInputError('the file is empty');
+  if (rowsTotal === 0) {
+    throw new BatchInputError(
+      event.format === 'csv' ? 'the file has a header but no rows' : 'the file has no rows',
+    );
+  }
+  await deps.jobs.updateJob(event.jobId, { rowsTotal, rowsFailed: rowsMalformed });
+  return {
+    rowsTotal,
+    rowsValid: rowsTotal - rowsMalformed,
+    rowsMalformed,
+    rowsKey: jobKeys.rows(event.jobId),
+    members: target.members.map((model) => ({
+      model,
+      timeoutSeconds: deps.manifest.models.get(model)?.timeoutSeconds ?? 10,
+    })),
+  };
+}

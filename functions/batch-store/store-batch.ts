@@ -1,0 +1,100 @@
+import { csvField } from '../core/batch-rows.js';
+import { combine, type PredictionRecord } from '../core/combine.js';
+import { QuorumNotMetError, ValidationError } from '../core/errors.js';
+import { jobKeys, type RowResult } from '../core/jobs.js';
+import type { Manifest } from '../core/manifest.js';
+import type { JobStore, ObjectStore } from '../core/ports.js';
+import { resolveTarget } from '../core/targets.js';
+
+/** One batch of rows after the fan-out: their lines and ids, and every member's outcome. */
+export interface StoreBatchEvent {
+  jobId: string;
+  ensemble: string;
+  lines: number[];
+  ids: string[];
+  members: unknown[];
+}
+
+/** What a batch reports back to the Distributed Map (small: it ends up in the results writer). */
+export interface BatchSummary {
+  firstLine: number;
+  rows: number;
+  ok: number;
+  failed: number;
+  degraded: number;
+}
+
+/**
+ * Combines a batch with the same strategy and quorum as the synchronous path, then stores it:
+ * one DynamoDB item per row, a results part file, and the job's progress. Below the quorum every
+ * row of the batch goes to the batch's error part with the reason naming the failed members.
+ * Each write is keyed by job and line, so a retried batch overwrites rather than duplicates.
+ */
+export async function storeBatch(
+  event: StoreBatchEvent,
+  deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore },
+): Promise<BatchSummary> {
+  check(event);
+  const target = resolveTarget(deps.manifest, event.ensemble, true);
+  const firstLine = event.lines[0] as number;
+  const rows = event.lines.length;
+  let record: PredictionRecord;
+  try {
+    record = combine(
+      target,
+      event.members,
+      rows,
+      (id) => ({
+        version: deps.manifest.models.get(id)?.version ?? 'unknown',
+        kind: deps.manifest.models.get(id)?.kind ?? 'onnx',
+      }),
+      { id: `${event.jobId}#${firstLine}`, createdAt: new Date().toISOString() },
+    );
+  } catch (err) {
+    if (!(err instanceof QuorumNotMetError)) throw err;
+    const lines = event.lines.map(
+      (line, i) => `${line},${csvField(event.ids[i] ?? '')},${csvField(err.message)}\n`,
+    );
+    await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), lines.join(''), 'text/csv');
+    await deps.jobs.addProgress(event.jobId, { rowsOk: 0, rowsFailed: rows, rowsDegraded: 0 });
+    return { firstLine, rows, ok: 0, failed: rows, degraded: 0 };
+  }
+  const failedMembers = record.members.filter((m) => m.status !== 'ok').map((m) => m.model);
+  const results: RowResult[] = record.predictions.map((p, i) => ({
+    rowId: event.ids[i] as string,
+    line: event.lines[i] as number,
+    label: p.label,
+    probabilities: p.probabilities,
+    degraded: record.degraded,
+    ...(failedMembers.length ? { failedMembers } : {}),
+  }));
+  await deps.jobs.putRows(event.jobId, results);
+  const csv = results
+    .map(
+      (r) =>
+        `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded}\n`,
+    )
+    .join('');
+  await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
+  const degraded = record.degraded ? rows : 0;
+  await deps.jobs.addProgress(event.jobId, { rowsOk: rows, rowsFailed: 0, rowsDegraded: degraded });
+  return { firstLine, rows, ok: rows, failed: 0, degraded };
+}
+
+function check(event: StoreBatchEvent): void {
+  const problems: string[] = [];
+  if (typeof event?.jobId !== 'string') problems.push('"jobId" must be a string');
+  if (typeof event?.ensemble !== 'string') problems.push('"ensemble" must be a string');
+  if (!Array.isArray(event?.lines) || event.lines.length === 0)
+    problems.push('"lines" must be a non-empty array');
+  if (!Array.isArray(event?.ids) || event.ids.length !== event?.lines?.length) {
+    problems.push('"ids" must have one id per line');
+  }
+  if (!Array.isArray(event?.members)) problems.push('"members" must be an array of member results');
+  if (problems.length) throw new ValidationError(`batch event: ${problems.join('; ')}`);
+}
+
+/** The results file's header for an ensemble's labels. */
+export function resultsHeader(labels: readonly string[]): string {
+  return `id,label,${labels.map((l) => csvField(`probability_${l}`)).join(',')},degraded\n`;
+}

@@ -1,0 +1,44 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import type { S3Event } from 'aws-lambda';
+import { dynamoDocClient, s3Client, sfnClient } from '../adapters/clients.js';
+import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
+import { logger } from '../adapters/logger.js';
+import { S3ObjectStore } from '../adapters/s3-objects.js';
+import { SfnBatchStarter } from '../adapters/sfn-batch-starter.js';
+import { loadConfig, required } from '../core/config.js';
+import { loadManifest } from '../core/manifest.js';
+import { startJob, type TriggerOutcome } from './start-job.js';
+
+/** S3 event keys are URL-encoded with '+' for spaces. */
+const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, ' '));
+
+/** Lambda entry point for `ObjectCreated` under `incoming/`: one job per uploaded object. */
+export const handler = middy(async (event: S3Event): Promise<TriggerOutcome[]> => {
+  const config = loadConfig();
+  const manifest = loadManifest(config.manifestPath);
+  const jobs = new DynamoJobStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE'));
+  const starter = new SfnBatchStarter(
+    sfnClient(config),
+    required(config.batchStateMachineArn, 'FANOUT_BATCH_STATE_MACHINE_ARN'),
+  );
+  const outcomes: TriggerOutcome[] = [];
+  for (const record of event.Records ?? []) {
+    const bucket = record.s3.bucket.name;
+    const upload = {
+      bucket,
+      key: decodeKey(record.s3.object.key),
+      etag: record.s3.object.eTag ?? record.s3.object.sequencer ?? '',
+      size: record.s3.object.size ?? 0,
+    };
+    const outcome = await startJob(upload, {
+      manifest,
+      jobs,
+      starter,
+      objects: new S3ObjectStore(s3Client(config), bucket),
+    });
+    logger.info('batch upload', { key: upload.key, ...outcome });
+    outcomes.push(outcome);
+  }
+  return outcomes;
+}).use(injectLambdaContext(logger));

@@ -1,0 +1,453 @@
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ManifestError, NotFoundError } from '../../functions/core/errors.js';
+import { getEnsemble, getModel, loadManifest } from '../../functions/core/manifest.js';
+
+const REAL = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
+
+// biome-ignore lint/suspicious/noExplicitAny: test documents are deliberately mutated into invalid shapes
+type Doc = Record<string, any>;
+
+let dir: string;
+let counter = 0;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fanout-manifest-'));
+});
+
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Writes `content` to a fresh file (loadManifest caches by path) and returns its path. */
+function writeTemp(content: string | object, name = `manifest-${++counter}.json`): string {
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content, null, 2));
+  return path;
+}
+
+const model = (id: string, extra: Doc = {}): Doc => ({
+  id,
+  kind: 'onnx',
+  file: `${id}.onnx`,
+  version: '1.0.0',
+  features: 'xy',
+  labels: 'yesno',
+  ...extra,
+});
+
+/** A small valid manifest: three members sharing feature and label sets, one soft-vote ensemble. */
+function baseDoc(): Doc {
+  return {
+    featureSets: { xy: ['x', 'y'] },
+    labelSets: { yesno: ['no', 'yes'] },
+    models: [model('a'), model('b'), model('c')],
+    ensembles: [{ name: 'trio', members: ['a', 'b', 'c'], strategy: 'soft-vote' }],
+  };
+}
+
+/** Stacking meta-model for `members` over two labels. */
+function meta(members: string[], labels = ['no', 'yes']): Doc {
+  const width = members.length * labels.length;
+  return {
+    type: 'softmax-linear',
+    members,
+    labels,
+    coef: labels.map(() => new Array(width).fill(0.5)),
+    intercept: labels.map(() => 0),
+    featureMeans: new Array(width).fill(0.5),
+  };
+}
+
+/** Loads `doc` from a temp file and returns the ManifestError it must throw, plus the file's path. */
+function failure(doc: Doc | string): { err: ManifestError; path: string } {
+  const path = writeTemp(doc);
+  try {
+    loadManifest(path);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ManifestError);
+    return { err: err as ManifestError, path };
+  }
+  throw new Error('expected loadManifest to throw');
+}
+
+/** Asserts the error names the file and the field, in message and details. */
+function expectNames(doc: Doc, field: string, reason: RegExp | string): void {
+  const { err, path } = failure(doc);
+  expect(err.message.startsWith(`${path}: ${field}: `)).toBe(true);
+  expect(err.message).toMatch(reason);
+  expect(err.details).toEqual({ file: path, field });
+  expect(err.name).toBe('ManifestError');
+  expect(err.code).toBe('invalid_manifest');
+}
+
+describe('the real models/manifest.json', () => {
+  const manifest = loadManifest(REAL);
+
+  it('loads, and a second load returns the cached manifest', () => {
+    expect(loadManifest(REAL)).toBe(manifest);
+    expect(manifest.path).toBe(REAL);
+  });
+
+  it('declares eight ONNX models whose files all exist', () => {
+    expect([...manifest.models.keys()]).toEqual([
+      'bc-logreg',
+      'bc-random-forest',
+      'bc-gradient-boosting',
+      'bc-mlp',
+      'bc-torch-mlp',
+      'wine-logreg',
+      'wine-random-forest',
+      'wine-mlp',
+    ]);
+    for (const m of manifest.models.values()) {
+      expect(m.kind).toBe('onnx');
+      if (m.kind !== 'onnx') continue;
+      expect({ id: m.id, exists: existsSync(m.file) }).toEqual({ id: m.id, exists: true });
+      expect(m.input).toBe('input');
+      expect(m.output).toBe('probabilities');
+    }
+  });
+
+  it('resolves the shared feature and label sets by name', () => {
+    const bc = getModel(manifest, 'bc-logreg');
+    expect(bc.features).toHaveLength(30);
+    expect(bc.features[0]).toBe('mean radius');
+    expect(bc.features[29]).toBe('worst fractal dimension');
+    expect(bc.labels).toEqual(['malignant', 'benign']);
+    const wine = getModel(manifest, 'wine-mlp');
+    expect(wine.features).toHaveLength(13);
+    expect(wine.labels).toEqual(['class_0', 'class_1', 'class_2']);
+  });
+
+  it('resolves every ensemble with its members, features, labels and quorum', () => {
+    expect([...manifest.ensembles.keys()]).toEqual([
+      'breast-cancer',
+      'breast-cancer-stacked',
+      'breast-cancer-majority',
+      'wine',
+      'wine-stacked',
+    ]);
+    for (const e of manifest.ensembles.values()) {
+      const first = getModel(manifest, e.members[0] as string);
+      expect(e.features).toEqual(first.features);
+      expect(e.labels).toEqual(first.labels);
+      expect(e.weights).toHaveLength(e.members.length);
+      expect(e.quorum).toBeLessThanOrEqual(e.members.length);
+    }
+    expect(getEnsemble(manifest, 'breast-cancer')).toMatchObject({ strategy: 'soft-vote', quorum: 3 });
+    expect(getEnsemble(manifest, 'breast-cancer-majority').strategy).toBe('hard-vote');
+  });
+
+  it('aligns the wine weights with the members list', () => {
+    const wine = getEnsemble(manifest, 'wine');
+    expect(wine.members).toEqual(['wine-logreg', 'wine-random-forest', 'wine-mlp']);
+    expect(wine.weights).toEqual([2, 2, 1]);
+    expect(getEnsemble(manifest, 'breast-cancer').weights).toEqual([1, 1, 1, 1, 1]);
+  });
+
+  it('loads the stacking meta-models for the stacked ensembles', () => {
+    const stacked = getEnsemble(manifest, 'breast-cancer-stacked');
+    expect(stacked.stacking?.members).toEqual(stacked.members);
+    expect(stacked.stacking?.coef).toHaveLength(2);
+    expect(stacked.stacking?.featureMeans).toHaveLength(10);
+    expect(getEnsemble(manifest, 'wine-stacked').stacking?.coef[0]).toHaveLength(9);
+  });
+
+  it('answers an unknown ensemble with a NotFoundError listing what is served', () => {
+    expect(() => getEnsemble(manifest, 'iris')).toThrow(NotFoundError);
+    expect(() => getEnsemble(manifest, 'iris')).toThrow(/unknown ensemble "iris"; served: breast-cancer, /);
+    expect(() => getModel(manifest, 'bc-svm')).toThrow('unknown model "bc-svm"');
+  });
+});
+
+describe('loadManifest defaults', () => {
+  it('defaults the quorum to a majority of the members', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d'));
+    doc.ensembles.push({ name: 'quad', members: ['a', 'b', 'c', 'd'], strategy: 'median' });
+    doc.ensembles.push({ name: 'solo', members: ['a'], strategy: 'max' });
+    doc.ensembles.push({ name: 'pair', members: ['a', 'b'], strategy: 'hard-vote' });
+    const m = loadManifest(writeTemp(doc));
+    expect(getEnsemble(m, 'trio').quorum).toBe(2);
+    expect(getEnsemble(m, 'quad').quorum).toBe(3);
+    expect(getEnsemble(m, 'solo').quorum).toBe(1);
+    expect(getEnsemble(m, 'pair').quorum).toBe(2);
+  });
+
+  it('gives members without a weight a weight of 1, in members order', () => {
+    const doc = baseDoc();
+    doc.ensembles[0] = {
+      name: 'trio',
+      members: ['a', 'b', 'c'],
+      strategy: 'weighted-mean',
+      weights: { c: 3 },
+    };
+    expect(getEnsemble(loadManifest(writeTemp(doc)), 'trio').weights).toEqual([1, 1, 3]);
+  });
+
+  it('gives a member named like an Object property (constructor) the default weight of 1', () => {
+    const doc = baseDoc();
+    doc.models[0].id = 'constructor';
+    doc.ensembles[0] = {
+      name: 'trio',
+      members: ['constructor', 'b', 'c'],
+      strategy: 'weighted-mean',
+      weights: { b: 2 },
+    };
+    expect(getEnsemble(loadManifest(writeTemp(doc)), 'trio').weights).toEqual([1, 2, 1]);
+  });
+
+  it('resolves model files relative to the manifest and fills timeout, memory, input and output', () => {
+    const path = writeTemp(baseDoc());
+    const a = getModel(loadManifest(path), 'a');
+    expect(a).toMatchObject({
+      file: join(dir, 'a.onnx'),
+      timeoutSeconds: 10,
+      memoryMB: 1024,
+      input: 'input',
+      output: 'probabilities',
+    });
+  });
+
+  it('accepts inline feature and label lists as well as set names', () => {
+    const doc = baseDoc();
+    doc.models = [model('a', { features: ['x', 'y'], labels: ['no', 'yes'] }), model('b'), model('c')];
+    expect(getEnsemble(loadManifest(writeTemp(doc)), 'trio').features).toEqual(['x', 'y']);
+  });
+});
+
+describe('loadManifest rejects an invalid manifest, naming the file and the field', () => {
+  it('a file that is not JSON', () => {
+    const { err, path } = failure('{"models": [');
+    expect(err.message).toMatch(new RegExp(`^${escapeRegExp(path)}: not valid JSON: `));
+  });
+
+  it('a file that does not exist', () => {
+    const path = join(dir, 'nowhere.json');
+    expect(() => loadManifest(path)).toThrow(ManifestError);
+    expect(() => loadManifest(path)).toThrow(`${path}: cannot read the manifest: `);
+  });
+
+  it('a document that is not an object', () => {
+    expectNames([] as unknown as Doc, '(root)', /expected object/);
+  });
+
+  it('missing models', () => {
+    const doc = baseDoc();
+    delete doc.models;
+    expectNames(doc, 'models', /expected array/);
+  });
+
+  it('an empty models list', () => {
+    const doc = baseDoc();
+    doc.models = [];
+    expectNames(doc, 'models', /Too small/);
+  });
+
+  it('missing ensembles', () => {
+    const doc = baseDoc();
+    delete doc.ensembles;
+    expectNames(doc, 'ensembles', /expected array/);
+  });
+
+  it('an ensemble naming an unknown member', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].members = ['a', 'b', 'svm'];
+    expectNames(doc, 'ensembles[0].members[2]', 'unknown model "svm"');
+  });
+
+  it('an ensemble listing a member twice', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].members = ['a', 'b', 'a'];
+    expectNames(doc, 'ensembles[0].members[2]', 'duplicate member "a"');
+  });
+
+  it('duplicate model ids', () => {
+    const doc = baseDoc();
+    doc.models[2].id = 'a';
+    expectNames(doc, 'models[2].id', 'duplicate model id "a"');
+  });
+
+  it('duplicate ensemble names', () => {
+    const doc = baseDoc();
+    doc.ensembles.push({ ...doc.ensembles[0] });
+    expectNames(doc, 'ensembles[1].name', 'duplicate ensemble name "trio"');
+  });
+
+  it('an ensemble named like a model', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].name = 'b';
+    expectNames(doc, 'ensembles[0].name', '"b" is also a model id');
+  });
+
+  it('a member with other features than the first member', () => {
+    const doc = baseDoc();
+    doc.models[1].features = ['y', 'x'];
+    expectNames(doc, 'ensembles[0].members[1]', '"b" has other features than "a"');
+  });
+
+  it('a member with other labels than the first member', () => {
+    const doc = baseDoc();
+    doc.models[2].labels = ['no', 'yes', 'maybe'];
+    expectNames(doc, 'ensembles[0].members[2]', '"c" has other labels than "a"');
+  });
+
+  it('weights naming a model that is not a member', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d'));
+    doc.ensembles[0] = { ...doc.ensembles[0], strategy: 'weighted-mean', weights: { a: 1, d: 2 } };
+    expectNames(doc, 'ensembles[0].weights.d', '"d" is not a member');
+  });
+
+  it('a non-positive weight', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].weights = { a: 0 };
+    expectNames(doc, 'ensembles[0].weights.a', /Too small/);
+  });
+
+  it('weighted-mean without weights', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].strategy = 'weighted-mean';
+    expectNames(doc, 'ensembles[0].weights', 'required by strategy weighted-mean');
+  });
+
+  it('stacking without a meta-model file', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].strategy = 'stacking';
+    expectNames(doc, 'ensembles[0].stacking', 'required by strategy stacking');
+  });
+
+  it('a stacking meta-model file that does not exist', () => {
+    const doc = baseDoc();
+    doc.ensembles[0] = { ...doc.ensembles[0], strategy: 'stacking', stacking: { file: 'absent-meta.json' } };
+    expectNames(doc, 'ensembles[0].stacking.file', /cannot read absent-meta\.json/);
+  });
+
+  it('a stacking meta-model trained for other members', () => {
+    writeTemp(meta(['a', 'b']), 'meta-ab.json');
+    const doc = baseDoc();
+    doc.ensembles[0] = { ...doc.ensembles[0], strategy: 'stacking', stacking: { file: 'meta-ab.json' } };
+    expectNames(
+      doc,
+      'ensembles[0].stacking.file',
+      'meta-ab.json: was trained on members [a, b], the ensemble lists [a, b, c]',
+    );
+  });
+
+  it('a stacking meta-model for other labels', () => {
+    writeTemp(meta(['a', 'b', 'c'], ['yes', 'no']), 'meta-labels.json');
+    const doc = baseDoc();
+    doc.ensembles[0] = { ...doc.ensembles[0], strategy: 'stacking', stacking: { file: 'meta-labels.json' } };
+    expectNames(doc, 'ensembles[0].stacking.file', "labels do not match the members' labels");
+  });
+
+  it('a stacking meta-model whose coefficients have the wrong width', () => {
+    const bad = meta(['a', 'b', 'c']);
+    bad.coef = [
+      [1, 2],
+      [3, 4],
+    ];
+    writeTemp(bad, 'meta-width.json');
+    const doc = baseDoc();
+    doc.ensembles[0] = { ...doc.ensembles[0], strategy: 'stacking', stacking: { file: 'meta-width.json' } };
+    expectNames(doc, 'ensembles[0].stacking.file', 'coef must be 2 rows of 6 numbers');
+  });
+
+  it('accepts a matching stacking meta-model', () => {
+    writeTemp(meta(['a', 'b', 'c']), 'meta-abc.json');
+    const doc = baseDoc();
+    doc.ensembles[0] = { ...doc.ensembles[0], strategy: 'stacking', stacking: { file: 'meta-abc.json' } };
+    expect(getEnsemble(loadManifest(writeTemp(doc)), 'trio').stacking?.members).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a quorum above the member count', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].quorum = 4;
+    expectNames(doc, 'ensembles[0].quorum', '4 exceeds the 3 members');
+  });
+
+  it('a quorum of zero', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].quorum = 0;
+    expectNames(doc, 'ensembles[0].quorum', /Too small/);
+  });
+
+  it('a reference to an unknown featureSets entry', () => {
+    const doc = baseDoc();
+    doc.models[1].features = 'xyz';
+    expectNames(doc, 'models[1].features', 'unknown featureSets entry "xyz"');
+  });
+
+  it('a reference to a featureSets entry named like an Object property, as unknown rather than crashing', () => {
+    const doc = baseDoc();
+    doc.models[0].features = 'toString';
+    expectNames(doc, 'models[0].features', 'unknown featureSets entry "toString"');
+  });
+
+  it('a reference to a labelSets entry named __proto__, as unknown rather than crashing', () => {
+    const doc = baseDoc();
+    doc.models[1].labels = '__proto__';
+    expectNames(doc, 'models[1].labels', 'unknown labelSets entry "__proto__"');
+  });
+
+  it('a reference to an unknown labelSets entry', () => {
+    const doc = baseDoc();
+    doc.models[0].labels = 'colours';
+    expectNames(doc, 'models[0].labels', 'unknown labelSets entry "colours"');
+  });
+
+  it('a feature listed twice', () => {
+    const doc = baseDoc();
+    doc.models[0].features = ['x', 'x'];
+    expectNames(doc, 'models[0].features', 'duplicate name "x"');
+  });
+
+  it('a model with a single label', () => {
+    const doc = baseDoc();
+    doc.models[0].labels = ['yes'];
+    expectNames(doc, 'models[0].labels', 'needs at least two labels');
+  });
+
+  it('a model of an unknown kind', () => {
+    const doc = baseDoc();
+    doc.models[1].kind = 'tensorflow';
+    expectNames(doc, 'models[1].kind', 'kind must be "onnx" or "sagemaker"');
+  });
+
+  it('an ONNX model whose file is not a .onnx file', () => {
+    const doc = baseDoc();
+    doc.models[0].file = 'a.pt';
+    expectNames(doc, 'models[0].file', 'must name a .onnx file');
+  });
+
+  it('a model id that is not a slug', () => {
+    const doc = baseDoc();
+    doc.models[1].id = 'Bad_Id';
+    expectNames(doc, 'models[1].id', 'must be lowercase letters, digits and dashes');
+  });
+
+  it('an ensemble name that is not a slug', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].name = 'Breast Cancer';
+    expectNames(doc, 'ensembles[0].name', 'must be lowercase letters, digits and dashes');
+  });
+
+  it('an unknown strategy', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].strategy = 'vote';
+    expectNames(doc, 'ensembles[0].strategy', /expected one of "soft-vote"/);
+  });
+
+  it('a timeout beyond five minutes', () => {
+    const doc = baseDoc();
+    doc.models[0].timeoutSeconds = 301;
+    expectNames(doc, 'models[0].timeoutSeconds', /Too big/);
+  });
+});
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

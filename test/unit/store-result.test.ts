@@ -1,0 +1,249 @@
+import { fileURLToPath } from 'node:url';
+import type { PredictionRecord } from '../../functions/core/combine.js';
+import { NotFoundError, ValidationError } from '../../functions/core/errors.js';
+import { loadManifest, type Manifest } from '../../functions/core/manifest.js';
+import type { PredictionStore, PutResult } from '../../functions/core/ports.js';
+import { type EnsembleEvent, storeResult } from '../../functions/ensemble/store-result.js';
+
+const REAL = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
+
+/** An in-memory PredictionStore with DynamoDB's conditional-put semantics: the first write wins. */
+class FakeStore implements PredictionStore {
+  readonly records = new Map<string, PredictionRecord>();
+  puts = 0;
+  async putPrediction(record: PredictionRecord): Promise<PutResult> {
+    this.puts++;
+    const existing = this.records.get(record.id);
+    if (existing) return { record: existing, created: false };
+    this.records.set(record.id, structuredClone(record));
+    return { record, created: true };
+  }
+  async getPrediction(id: string): Promise<PredictionRecord | undefined> {
+    return this.records.get(id);
+  }
+}
+
+const BC = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
+
+const ok = (model: string, probabilities: number[][]) => ({
+  model,
+  version: '1.0.0',
+  kind: 'onnx',
+  status: 'ok',
+  latencyMs: 2,
+  probabilities,
+});
+
+const failed = (model: string, errorType: string, errorMessage: string) => ({
+  model,
+  status: 'failed',
+  error: {
+    Error: errorType,
+    Cause: JSON.stringify({ errorType, errorMessage, trace: ['at /var/task/x.js'] }),
+  },
+});
+
+function event(overrides: Partial<EnsembleEvent> = {}): EnsembleEvent {
+  return {
+    id: 'client-key-1',
+    ensemble: 'breast-cancer',
+    createdAt: '2026-11-27T12:00:00.000Z',
+    rows: 1,
+    members: BC.map((m) => ok(m, [[0.2, 0.8]])),
+    ...overrides,
+  };
+}
+
+let manifest: Manifest;
+let store: FakeStore;
+
+beforeAll(() => {
+  manifest = loadManifest(REAL);
+});
+
+beforeEach(() => {
+  store = new FakeStore();
+});
+
+describe('storeResult', () => {
+  it('combines the members and stores the record', async () => {
+    const result = await storeResult(event(), manifest, store);
+    expect(result.outcome).toBe('ok');
+    if (result.outcome !== 'ok') return;
+    expect(result.created).toBe(true);
+    expect(result.record).toMatchObject({
+      id: 'client-key-1',
+      ensemble: 'breast-cancer',
+      strategy: 'soft-vote',
+      degraded: false,
+      createdAt: '2026-11-27T12:00:00.000Z',
+    });
+    expect(result.record.predictions).toHaveLength(1);
+    expect(result.record.predictions[0]?.label).toBe('benign');
+    expect(result.record.predictions[0]?.probabilities.benign).toBeCloseTo(0.8, 12);
+    expect(result.record.members.map((m) => m.model)).toEqual(BC);
+    expect(store.records.get('client-key-1')).toEqual(result.record);
+  });
+
+  it('stores a degraded record when members failed above the quorum', async () => {
+    const members = [
+      ok('bc-logreg', [[0.2, 0.8]]),
+      failed('bc-random-forest', 'ModelLoadError', 'bc-random-forest: cannot load'),
+      ok('bc-gradient-boosting', [[0.2, 0.8]]),
+      ok('bc-mlp', [[0.2, 0.8]]),
+    ];
+    const result = await storeResult(event({ members }), manifest, store);
+    expect(result.outcome).toBe('ok');
+    if (result.outcome !== 'ok') return;
+    expect(result.record.degraded).toBe(true);
+    const byModel = Object.fromEntries(result.record.members.map((m) => [m.model, m]));
+    expect(byModel['bc-random-forest']).toMatchObject({
+      status: 'failed',
+      version: '1.0.0',
+      kind: 'onnx',
+      error: { name: 'ModelLoadError', message: 'bc-random-forest: cannot load' },
+    });
+    expect(byModel['bc-torch-mlp']?.error?.name).toBe('MissingMemberResult');
+    expect(JSON.stringify(store.records.get('client-key-1'))).not.toContain('/var/task');
+  });
+
+  it('returns the stored record, with created false, for a repeated id', async () => {
+    const first = await storeResult(event(), manifest, store);
+    const repeat = await storeResult(
+      event({ createdAt: '2026-11-28T00:00:00.000Z', members: BC.map((m) => ok(m, [[0.9, 0.1]])) }),
+      manifest,
+      store,
+    );
+    expect(repeat.outcome).toBe('ok');
+    if (repeat.outcome !== 'ok' || first.outcome !== 'ok') return;
+    expect(repeat.created).toBe(false);
+    expect(repeat.record).toEqual(first.record);
+    expect(repeat.record.predictions[0]?.label).toBe('benign');
+    expect(store.records.size).toBe(1);
+  });
+
+  it('answers a missed quorum as a failed outcome naming the members, storing nothing', async () => {
+    const members = [
+      ok('bc-logreg', [[0.2, 0.8]]),
+      failed('bc-random-forest', 'ModelLoadError', 'bc-random-forest: cannot load random-forest.onnx'),
+      { model: 'bc-gradient-boosting', status: 'timeout', error: { Error: 'States.Timeout', Cause: '' } },
+      ok('bc-mlp', [[0.2, 0.8, 0.0]]),
+    ];
+    const result = await storeResult(event({ members }), manifest, store);
+    expect(result).toEqual({ outcome: 'failed', error: 'QuorumNotMetError', cause: expect.any(String) });
+    if (result.outcome !== 'failed') return;
+    const cause = JSON.parse(result.cause);
+    expect(cause.code).toBe('quorum_not_met');
+    expect(cause.message).toMatch(
+      /^ensemble "breast-cancer": 1 of 5 members answered, quorum is 3; failed: /,
+    );
+    expect(cause.details.answered).toEqual(['bc-logreg']);
+    expect(cause.details.failed).toEqual([
+      {
+        model: 'bc-random-forest',
+        status: 'failed',
+        error: { name: 'ModelLoadError', message: 'bc-random-forest: cannot load random-forest.onnx' },
+      },
+      {
+        model: 'bc-gradient-boosting',
+        status: 'timeout',
+        error: { name: 'States.Timeout', message: 'bc-gradient-boosting: did not answer within its timeout' },
+      },
+      {
+        model: 'bc-mlp',
+        status: 'failed',
+        error: { name: 'ModelRunError', message: 'bc-mlp: row 0 is not 2 finite probabilities' },
+      },
+      {
+        model: 'bc-torch-mlp',
+        status: 'failed',
+        error: { name: 'MissingMemberResult', message: 'bc-torch-mlp: no result reached the ensemble step' },
+      },
+    ]);
+    expect(result.cause).not.toContain('/var/task');
+    expect(store.puts).toBe(0);
+    expect(store.records.size).toBe(0);
+  });
+
+  it('treats a single model name as an ensemble of one', async () => {
+    const result = await storeResult(
+      event({ id: 'solo', ensemble: 'bc-logreg', members: [ok('bc-logreg', [[0.7, 0.3]])] }),
+      manifest,
+      store,
+    );
+    expect(result.outcome).toBe('ok');
+    if (result.outcome !== 'ok') return;
+    expect(result.record).toMatchObject({ ensemble: 'bc-logreg', strategy: 'soft-vote', degraded: false });
+    expect(result.record.predictions).toEqual([
+      { label: 'malignant', probabilities: { malignant: 0.7, benign: 0.3 } },
+    ]);
+    expect(result.record.members).toHaveLength(1);
+  });
+
+  it('fails a single model whose member failed, since its quorum is one', async () => {
+    const result = await storeResult(
+      event({ ensemble: 'wine-mlp', members: [failed('wine-mlp', 'ModelRunError', 'wine-mlp: boom')] }),
+      manifest,
+      store,
+    );
+    expect(result).toMatchObject({ outcome: 'failed', error: 'QuorumNotMetError' });
+    expect(store.records.size).toBe(0);
+  });
+
+  it('combines a three-class ensemble with its manifest weights', async () => {
+    const result = await storeResult(
+      event({
+        ensemble: 'wine',
+        members: [
+          ok('wine-logreg', [[0.6, 0.3, 0.1]]),
+          ok('wine-random-forest', [[0.6, 0.3, 0.1]]),
+          ok('wine-mlp', [[0, 0, 1]]),
+        ],
+      }),
+      manifest,
+      store,
+    );
+    if (result.outcome !== 'ok') throw new Error('expected ok');
+    // weights 2, 2, 1: class_0 = (1.2 + 1.2) / 5 = 0.48, class_2 = (0.2 + 0.2 + 1) / 5 = 0.28
+    expect(result.record.predictions[0]?.label).toBe('class_0');
+    expect(result.record.predictions[0]?.probabilities.class_2).toBeCloseTo(0.28, 12);
+  });
+
+  it('rejects an unknown ensemble with a NotFoundError', async () => {
+    await expect(storeResult(event({ ensemble: 'iris' }), manifest, store)).rejects.toThrow(NotFoundError);
+    await expect(storeResult(event({ ensemble: 'iris' }), manifest, store)).rejects.toThrow(
+      'unknown ensemble or model "iris"',
+    );
+  });
+
+  it.each([
+    ['id', { id: '' }, '"id" must be a non-empty string'],
+    ['id', { id: 42 }, '"id" must be a non-empty string'],
+    ['ensemble', { ensemble: undefined }, '"ensemble" must be a string'],
+    ['createdAt', { createdAt: 1_700_000_000 }, '"createdAt" must be an ISO timestamp string'],
+    ['rows', { rows: 0 }, '"rows" must be a positive integer'],
+    ['rows', { rows: 1.5 }, '"rows" must be a positive integer'],
+    ['rows', { rows: '1' }, '"rows" must be a positive integer'],
+    ['members', { members: { 'bc-logreg': {} } }, '"members" must be an array of member results'],
+  ])('rejects an event with a bad %s, naming the field', async (_field, overrides, problem) => {
+    const bad = event(overrides as Partial<EnsembleEvent>);
+    const err = await storeResult(bad, manifest, store).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as Error).message).toBe(`ensemble event: ${problem}`);
+    expect(store.puts).toBe(0);
+  });
+
+  it('lists every bad field at once', async () => {
+    const err = await storeResult({} as EnsembleEvent, manifest, store).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    for (const field of ['"id"', '"ensemble"', '"createdAt"', '"rows"', '"members"']) {
+      expect((err as Error).message).toContain(field);
+    }
+  });
+
+  it('rejects a missing event', async () => {
+    await expect(storeResult(null as unknown as EnsembleEvent, manifest, store)).rejects.toThrow(
+      ValidationError,
+    );
+  });
+});
