@@ -3,6 +3,7 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
+import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { logger } from '../adapters/logger.js';
 import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
@@ -19,9 +20,11 @@ function defaultDeps(): ApiDeps {
   if (deps) return deps;
   const config = loadConfig();
   const manifest = loadManifest(config.manifestPath);
+  const table = required(config.tableName, 'FANOUT_TABLE');
   deps = {
     manifest,
-    store: new DynamoPredictionStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE')),
+    store: new DynamoPredictionStore(dynamoDocClient(config), table),
+    jobs: new DynamoJobStore(dynamoDocClient(config), table),
     executor: new SfnInferenceExecutor(
       sfnClient(config),
       required(config.inferenceStateMachineArn, 'FANOUT_INFERENCE_STATE_MACHINE_ARN'),

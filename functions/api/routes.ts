@@ -1,5 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { NotFoundError, ValidationError } from '../core/errors.js';
+import type { JobStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
 import { listEnsembles, modelMetadata } from './catalog.js';
 import { type HttpResponse, json, readJsonBody } from './http.js';
@@ -8,6 +9,7 @@ import { type PredictDeps, predict } from './predict.js';
 
 /** Everything the routes use; built once per process by the handler, faked in tests. */
 export interface ApiDeps extends PredictDeps {
+  jobs: JobStore;
   maxBodyBytes: number;
   /** Why the service cannot serve right now, or undefined when ready. */
   notReadyReason: () => string | undefined;
@@ -38,6 +40,13 @@ export const routes: Record<string, Route> = {
   },
 
   'GET /v1/ensembles': (_event, deps) => json(200, listEnsembles(deps.manifest)),
+
+  'GET /v1/jobs/{jobId}': async (event, deps) => {
+    const jobId = param(event, 'jobId');
+    const job = await deps.jobs.getJob(jobId);
+    if (!job) throw new NotFoundError(`no batch job with id "${jobId}"`);
+    return json(200, job);
+  },
 
   'GET /v2': (_event, deps) =>
     json(200, {

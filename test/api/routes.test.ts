@@ -10,6 +10,7 @@ import type {
   PutResult,
 } from '../../functions/core/ports.js';
 import { httpEvent } from '../support/http-event.js';
+import { MemoryJobStore } from '../support/memory-stores.js';
 
 const manifest = loadManifest('models/manifest.json');
 const features = manifest.ensembles.get('breast-cancer')?.features ?? [];
@@ -61,9 +62,11 @@ class FakeExecutor implements InferenceExecutor {
 function setup(overrides: Partial<ApiDeps> = {}) {
   const store = new MemoryStore();
   const executor = new FakeExecutor(store);
+  const jobs = new MemoryJobStore();
   const deps: ApiDeps = {
     manifest,
     store,
+    jobs,
     executor,
     maxInstances: 3,
     maxBodyBytes: 10_000,
@@ -74,7 +77,7 @@ function setup(overrides: Partial<ApiDeps> = {}) {
     const res = await handleHttp(httpEvent(...args), () => deps);
     return { status: res.statusCode, body: JSON.parse(res.body), headers: res.headers ?? {} };
   };
-  return { store, executor, call };
+  return { store, executor, jobs, call };
 }
 
 const PREDICT = 'POST /v1/ensembles/{ensemble}/predictions';
@@ -213,6 +216,25 @@ describe('reading', () => {
     expect(bcEnsemble.labels).toEqual(['malignant', 'benign']);
     expect(bcEnsemble.features).toHaveLength(30);
     expect(bcEnsemble.members[0]).toMatchObject({ model: 'bc-logreg', kind: 'onnx', version: '1.0.0' });
+  });
+
+  it('GET /v1/jobs/{jobId} returns the job record or 404', async () => {
+    const { call, jobs } = setup();
+    await jobs.createJob({
+      jobId: 'job-1',
+      status: 'RUNNING',
+      ensemble: 'breast-cancer',
+      input: { bucket: 'b', key: 'incoming/breast-cancer/x.csv' },
+      rowsTotal: 10,
+      rowsOk: 4,
+      rowsFailed: 1,
+      rowsDegraded: 0,
+      createdAt: '2026-11-27T00:00:00.000Z',
+    });
+    const got = await call('GET /v1/jobs/{jobId}', { pathParameters: { jobId: 'job-1' } });
+    expect(got.status).toBe(200);
+    expect(got.body).toMatchObject({ jobId: 'job-1', status: 'RUNNING', rowsTotal: 10, rowsOk: 4 });
+    expect((await call('GET /v1/jobs/{jobId}', { pathParameters: { jobId: 'nope' } })).status).toBe(404);
   });
 
   it('an unknown route is a 404 in the contract format', async () => {

@@ -1,0 +1,12 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { batchDeps } from '../adapters/batch-deps.js';
+import { logger } from '../adapters/logger.js';
+import { type StoreBatchEvent, storeBatch } from './store-batch.js';
+
+/** Lambda entry point: combines and stores one batch of rows. */
+export const handler = middy(async (event: StoreBatchEvent) => {
+  const summary = await storeBatch(event, batchDeps());
+  logger.info('batch stored', { jobId: event.jobId, ...summary });
+  return summary;
+}).use(injectLambdaContext(logger));
