@@ -1,0 +1,75 @@
+import { parseArgs } from 'node:util';
+
+/** Options of `fanout batch`. */
+export interface BatchArgs {
+  file: string;
+  ensemble: string;
+  out?: string;
+  json: boolean;
+  api: string;
+  bucket?: string;
+  region?: string;
+  stage?: string;
+  timeoutSeconds: number;
+}
+
+export const USAGE = `usage: fanout batch <file.csv|file.jsonl> --ensemble <name> [--out <results.csv>] [--json]
+       [--api <url>] [--stage <stage> | --bucket <bucket>] [--region <region>] [--timeout <seconds>]
+
+Uploads the file for batch scoring, shows progress while the job runs, and prints where the
+results and errors are. Without --stage/--bucket it uses the local stack (npm start) at
+http://127.0.0.1:$PORT (3000 by default).`;
+
+/** Thrown for a command line that cannot be run; the message is shown with the usage. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+/** Parses `fanout batch ...`; errors name the flag. */
+export function parseBatchArgs(argv: string[], env: NodeJS.ProcessEnv): BatchArgs {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  if (positionals[0] !== 'batch') throw new UsageError(`unknown command "${positionals[0] ?? ''}"`);
+  const file = positionals[1];
+  if (!file) throw new UsageError('missing <file>');
+  if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
+  if (!values.ensemble) throw new UsageError('--ensemble <name> is required');
+  const timeoutSeconds = Number(values.timeout ?? 3600);
+  if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
+    throw new UsageError('--timeout must be a positive number');
+  const port = env.PORT ?? '3000';
+  return {
+    file,
+    ensemble: values.ensemble,
+    out: values.out,
+    json: values.json ?? false,
+    api: (values.api ?? env.FANOUT_API_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''),
+    bucket: values.bucket,
+    stage: values.stage,
+    region: values.region ?? env.AWS_REGION,
+    timeoutSeconds,
+  };
+}
+
+function parse(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      ensemble: { type: 'string', short: 'e' },
+      out: { type: 'string', short: 'o' },
+      json: { type: 'boolean' },
+      api: { type: 'string' },
+      bucket: { type: 'string' },
+      stage: { type: 'string' },
+      region: { type: 'string' },
+      timeout: { type: 'string' },
+    },
+  });
+}
