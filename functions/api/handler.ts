@@ -6,10 +6,10 @@ import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { logger } from '../adapters/logger.js';
+import { servedModels } from '../adapters/served.js';
 import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
 import { loadConfig, required } from '../core/config.js';
 import { FanoutError } from '../core/errors.js';
-import { loadManifest } from '../core/manifest.js';
 import { errorResponse, type HttpResponse } from './http.js';
 import { type ApiDeps, findRoute } from './routes.js';
 
@@ -19,7 +19,7 @@ let deps: ApiDeps | undefined;
 function defaultDeps(): ApiDeps {
   if (deps) return deps;
   const config = loadConfig();
-  const manifest = loadManifest(config.manifestPath);
+  const { manifest } = servedModels(config);
   const table = required(config.tableName, 'FANOUT_TABLE');
   deps = {
     manifest,

@@ -5,9 +5,9 @@ import { dynamoDocClient, s3Client, sfnClient } from '../adapters/clients.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { logger } from '../adapters/logger.js';
 import { S3ObjectStore } from '../adapters/s3-objects.js';
+import { servedModels } from '../adapters/served.js';
 import { SfnBatchStarter } from '../adapters/sfn-batch-starter.js';
 import { loadConfig, required } from '../core/config.js';
-import { loadManifest } from '../core/manifest.js';
 import { startJob, type TriggerOutcome } from './start-job.js';
 
 /** S3 event keys are URL-encoded with '+' for spaces. */
@@ -16,7 +16,7 @@ const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, ' '));
 /** Lambda entry point for `ObjectCreated` under `incoming/`: one job per uploaded object. */
 export const handler = middy(async (event: S3Event): Promise<TriggerOutcome[]> => {
   const config = loadConfig();
-  const manifest = loadManifest(config.manifestPath);
+  const { manifest } = servedModels(config);
   const jobs = new DynamoJobStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE'));
   const starter = new SfnBatchStarter(
     sfnClient(config),

@@ -9,6 +9,7 @@ const schema = z.object({
   FANOUT_BUCKET: z.string().min(1).optional(),
   FANOUT_INFERENCE_STATE_MACHINE_ARN: z.string().min(1).optional(),
   FANOUT_BATCH_STATE_MACHINE_ARN: z.string().min(1).optional(),
+  FANOUT_SAGEMAKER_MEMBERS: z.string().optional(),
   FANOUT_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).default(100),
   FANOUT_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(6_000_000).default(262_144),
   AWS_REGION: z.string().min(1).default('us-east-1'),
@@ -29,6 +30,8 @@ export interface Config {
   bucket?: string;
   inferenceStateMachineArn?: string;
   batchStateMachineArn?: string;
+  /** SageMaker members this deployment has endpoints for (`id` or `id=endpoint`, comma-separated). */
+  sagemakerMembers?: string;
   maxInstances: number;
   maxBodyBytes: number;
   region: string;
@@ -53,6 +56,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bucket: e.FANOUT_BUCKET,
     inferenceStateMachineArn: e.FANOUT_INFERENCE_STATE_MACHINE_ARN,
     batchStateMachineArn: e.FANOUT_BATCH_STATE_MACHINE_ARN,
+    sagemakerMembers: e.FANOUT_SAGEMAKER_MEMBERS,
     maxInstances: e.FANOUT_MAX_INSTANCES,
     maxBodyBytes: e.FANOUT_MAX_BODY_BYTES,
     region: e.AWS_REGION,

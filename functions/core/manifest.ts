@@ -259,3 +259,14 @@ export function getModel(manifest: Manifest, id: string): ModelSpec {
   if (!found) throw new NotFoundError(`unknown model "${id}"`);
   return found;
 }
+
+/**
+ * The ONNX file behind a model when there is one here: an ONNX member itself, or a SageMaker
+ * member's bundled `localFile` (what the local SageMaker-compatible endpoint serves).
+ */
+export function localOnnx(model: ModelSpec): OnnxModelSpec | undefined {
+  if (model.kind === 'onnx') return model;
+  if (!model.localFile) return undefined;
+  const { endpoint: _endpoint, localFile, ...rest } = model;
+  return { ...rest, kind: 'onnx', file: localFile, input: 'input', output: 'probabilities' };
+}

@@ -133,7 +133,9 @@ export const stacking: Strategy = (scores, ctx) => {
   const probabilities: number[][] = [];
   for (let r = 0; r < ctx.rows; r++) {
     const x: number[] = [];
-    ctx.members.forEach((m, i) => {
+    // The meta-model's own member order: the ensemble may be serving fewer members than it was
+    // trained on (a SageMaker member without an endpoint), and those are imputed like failures.
+    meta.members.forEach((m, i) => {
       const row = byModel.get(m)?.probabilities[r];
       for (let c = 0; c < ctx.classes; c++)
         x.push(row ? (row[c] as number) : (meta.featureMeans[i * ctx.classes + c] as number));

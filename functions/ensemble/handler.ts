@@ -3,8 +3,8 @@ import middy from '@middy/core';
 import { dynamoDocClient } from '../adapters/clients.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { logger } from '../adapters/logger.js';
+import { servedModels } from '../adapters/served.js';
 import { loadConfig, required } from '../core/config.js';
-import { loadManifest } from '../core/manifest.js';
 import type { PredictionStore } from '../core/ports.js';
 import { type EnsembleEvent, storeResult } from './store-result.js';
 
@@ -20,7 +20,7 @@ function defaultStore(): PredictionStore {
 
 /** Lambda entry point: combines member outcomes, applies the quorum, stores the prediction. */
 export const handler = middy(async (event: EnsembleEvent) => {
-  const result = await storeResult(event, loadManifest(loadConfig().manifestPath), defaultStore());
+  const result = await storeResult(event, servedModels(loadConfig()).manifest, defaultStore());
   if (result.outcome === 'ok') {
     logger.info('prediction stored', {
       id: result.record.id,

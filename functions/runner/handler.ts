@@ -2,23 +2,32 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { logger } from '../adapters/logger.js';
 import { OnnxScorer } from '../adapters/onnx-scorer.js';
-import { loadConfig } from '../core/config.js';
-import { loadManifest } from '../core/manifest.js';
+import { SageMakerScorer } from '../adapters/sagemaker-scorer.js';
+import { servedModels } from '../adapters/served.js';
+import { type Config, loadConfig } from '../core/config.js';
 import { type RunnerEvent, type Scorers, scoreMember } from './score-member.js';
 
 let scorers: Scorers | undefined;
 
 /** Scorers are created on first use and kept for the life of the process (warm invocations). */
-function defaultScorers(): Scorers {
-  scorers ??= { onnx: new OnnxScorer() };
+function defaultScorers(config: Config, endpointNames: ReadonlyMap<string, string>): Scorers {
+  scorers ??= {
+    onnx: new OnnxScorer(),
+    sagemaker: new SageMakerScorer({
+      region: config.region,
+      endpoint: config.endpoints.sagemakerRuntime,
+      endpointNames,
+    }),
+  };
   return scorers;
 }
 
 /** Lambda entry point: runs one ensemble member on the request's rows. */
 export const handler = middy(async (event: RunnerEvent) => {
   try {
-    const manifest = loadManifest(loadConfig().manifestPath);
-    const outcome = await scoreMember(event, manifest, defaultScorers());
+    const config = loadConfig();
+    const { manifest, endpointNames } = servedModels(config);
+    const outcome = await scoreMember(event, manifest, defaultScorers(config, endpointNames));
     logger.info('member scored', {
       model: outcome.model,
       rows: outcome.probabilities?.length,

@@ -111,6 +111,8 @@ beforeAll(async () => {
   process.env.FANOUT_TABLE = TABLE;
   process.env.FANOUT_MANIFEST = MANIFEST;
   process.env.AWS_ENDPOINT_URL_DYNAMODB = endpoint;
+  // As in the local stack: the SageMaker member has an endpoint, so all five members are served.
+  process.env.FANOUT_SAGEMAKER_MEMBERS = 'bc-gradient-boosting';
   // Imported only now: the handler reads its configuration from the environment once.
   ({ handler } = (await import('../../functions/ensemble/handler.js')) as unknown as { handler: Handler });
   ({ resetClients } = await import('../../functions/adapters/clients.js'));
@@ -123,7 +125,12 @@ afterAll(async () => {
     if (server) server.close(() => resolve());
     else resolve();
   });
-  for (const key of ['FANOUT_TABLE', 'FANOUT_MANIFEST', 'AWS_ENDPOINT_URL_DYNAMODB']) {
+  for (const key of [
+    'FANOUT_TABLE',
+    'FANOUT_MANIFEST',
+    'AWS_ENDPOINT_URL_DYNAMODB',
+    'FANOUT_SAGEMAKER_MEMBERS',
+  ]) {
     if (saved[key] === undefined) delete process.env[key];
     else process.env[key] = saved[key];
   }

@@ -2,7 +2,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { OnnxScorer } from '../../functions/adapters/onnx-scorer.js';
-import { getEnsemble, getModel, loadManifest } from '../../functions/core/manifest.js';
+import {
+  getEnsemble,
+  getModel,
+  loadManifest,
+  localOnnx,
+  type ModelSpec,
+  type OnnxModelSpec,
+} from '../../functions/core/manifest.js';
 import { strategies } from '../../functions/core/strategies.js';
 import {
   accuracy,
@@ -25,7 +32,7 @@ afterAll(async () => {
 /** Scores `rows` with every member, in the members' order. */
 async function scoreAll(members: readonly string[], rows: number[][]): Promise<Map<string, number[][]>> {
   const out = new Map<string, number[][]>();
-  for (const id of members) out.set(id, await scorer.score(getModel(manifest, id), rows));
+  for (const id of members) out.set(id, await scorer.score(onnxOf(getModel(manifest, id)), rows));
   return out;
 }
 
@@ -43,6 +50,13 @@ function ensembleScores(name: string, byMember: Map<string, number[][]>, rows: n
     members: e.members,
     stacking: e.stacking,
   }).probabilities;
+}
+
+/** SageMaker members are scored from the same ONNX file the local endpoint serves. */
+function onnxOf(model: ModelSpec): OnnxModelSpec {
+  const spec = localOnnx(model);
+  if (!spec) throw new Error(`${model.id} has no ONNX file here`);
+  return spec;
 }
 
 const pick = <T>(items: readonly T[], indices: readonly number[]) => indices.map((i) => items[i] as T);
@@ -139,8 +153,7 @@ describe('model files match metrics.json and the model card', () => {
   });
 
   it.each([...manifest.models.keys()])('%s has the sha256 and size recorded in metrics.json', (id) => {
-    const spec = getModel(manifest, id);
-    if (spec.kind !== 'onnx') throw new Error(`${id} is not an onnx model`);
+    const spec = onnxOf(getModel(manifest, id));
     const entry = metrics.models.find((m) => m.id === id);
     expect(entry?.file).toBe(relative(MODELS_DIR, spec.file));
     const bytes = readFileSync(spec.file);

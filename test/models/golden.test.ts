@@ -1,14 +1,18 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { OnnxScorer } from '../../functions/adapters/onnx-scorer.js';
-import { loadManifest, type ModelSpec, type OnnxModelSpec } from '../../functions/core/manifest.js';
+import { loadManifest, localOnnx, type OnnxModelSpec } from '../../functions/core/manifest.js';
 import { type MemberGolden, MODELS_DIR, maxAbsDiff } from './data.js';
 
 const manifest = loadManifest(join(MODELS_DIR, 'manifest.json'));
 
-/** Every model with its golden file, `<model dir>/golden/<id>.json`, when there is one. */
+/**
+ * Every model with its golden file, `<model dir>/golden/<id>.json`, when there is one. SageMaker
+ * members are checked through the ONNX file the local endpoint serves.
+ */
 const withGolden = [...manifest.models.values()]
-  .filter((m: ModelSpec): m is OnnxModelSpec => m.kind === 'onnx')
+  .map(localOnnx)
+  .filter((m): m is OnnxModelSpec => m !== undefined)
   .map((model) => ({ model, golden: join(dirname(model.file), 'golden', `${model.id}.json`) }))
   .filter((g) => existsSync(g.golden));
 

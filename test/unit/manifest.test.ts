@@ -91,7 +91,7 @@ describe('the real models/manifest.json', () => {
     expect(manifest.path).toBe(REAL);
   });
 
-  it('declares eight ONNX models whose files all exist', () => {
+  it('declares eight models whose ONNX files all exist (one served through SageMaker)', () => {
     expect([...manifest.models.keys()]).toEqual([
       'bc-logreg',
       'bc-random-forest',
@@ -103,8 +103,11 @@ describe('the real models/manifest.json', () => {
       'wine-mlp',
     ]);
     for (const m of manifest.models.values()) {
-      expect(m.kind).toBe('onnx');
-      if (m.kind !== 'onnx') continue;
+      expect(m.kind).toBe(m.id === 'bc-gradient-boosting' ? 'sagemaker' : 'onnx');
+      if (m.kind !== 'onnx') {
+        expect(m.localFile && existsSync(m.localFile)).toBe(true);
+        continue;
+      }
       expect({ id: m.id, exists: existsSync(m.file) }).toEqual({ id: m.id, exists: true });
       expect(m.input).toBe('input');
       expect(m.output).toBe('probabilities');
