@@ -46,7 +46,8 @@ export async function finalize(
   let rowsFailed = 0;
   try {
     await results.write(resultsHeader(labels));
-    for (const key of await deps.objects.list(jobKeys.partsPrefix(jobId))) {
+    const partKeys = await deps.objects.list(jobKeys.partsPrefix(jobId));
+    for (const key of partKeys) {
       await copyLines(deps.objects, key, results, (text) => {
         rowsOk++;
         if (text.endsWith(',true')) rowsDegraded++;
@@ -57,10 +58,14 @@ export async function finalize(
       rowsFailed++;
     };
     await copyLines(deps.objects, jobKeys.prepareErrors(jobId), errors, countError);
-    for (const key of await deps.objects.list(jobKeys.batchErrorsPrefix(jobId))) {
+    const batchErrorKeys = await deps.objects.list(jobKeys.batchErrorsPrefix(jobId));
+    for (const key of batchErrorKeys) {
       await copyLines(deps.objects, key, errors, countError);
     }
-    rowsFailed += await failedChildren(deps.objects, jobId, errors);
+    const written = new Set(
+      [...partKeys, ...batchErrorKeys].map((k) => Number(/(\d+)\.csv$/.exec(k)?.[1] ?? Number.NaN)),
+    );
+    rowsFailed += await failedChildren(deps.objects, jobId, errors, written);
     const unaccounted = event.prepared.rowsTotal - rowsOk - rowsFailed;
     if (unaccounted > 0) {
       await errors.write(
@@ -68,9 +73,12 @@ export async function finalize(
       );
       rowsFailed += unaccounted;
     }
-  } finally {
+  } catch (err) {
     await Promise.allSettled([results.close(), errors.close()]);
+    throw err;
   }
+  // A results file that failed to store must not be reported as written.
+  await Promise.all([results.close(), errors.close()]);
   const mapFailed = event.failure !== undefined;
   await deps.jobs.updateJob(jobId, {
     status: mapFailed ? 'FAILED' : 'SUCCEEDED',
@@ -119,7 +127,12 @@ interface ChildResult {
  * Rows of batches whose child execution failed, from the ResultWriter's FAILED_<n>.json files
  * (each entry carries the child's input, hence its rows' lines and ids).
  */
-async function failedChildren(objects: ObjectStore, jobId: string, out: ObjectSink): Promise<number> {
+async function failedChildren(
+  objects: ObjectStore,
+  jobId: string,
+  out: ObjectSink,
+  written: ReadonlySet<number>,
+): Promise<number> {
   let count = 0;
   const keys = (await objects.list(jobKeys.mapResultsPrefix(jobId))).filter((k) =>
     /\/FAILED_\d+\.json$/.test(k),
@@ -130,6 +143,8 @@ async function failedChildren(objects: ObjectStore, jobId: string, out: ObjectSi
     for (const child of JSON.parse(text) as ChildResult[]) {
       const items =
         (JSON.parse(child.Input ?? '{}') as { Items?: { line: number; id: string }[] }).Items ?? [];
+      // A child that failed after storing its batch (e.g. the progress update) is already counted.
+      if (items[0] && written.has(items[0].line)) continue;
       const why = `batch failed (${child.Error ?? 'error'}): ${causeMessage(child.Cause ?? '')}`;
       for (const item of items) {
         await out.write(`${item.line},${csvField(String(item.id))},${csvField(why)}\n`);

@@ -5,7 +5,6 @@ import {
   csvField,
   csvLayout,
   type GoodRow,
-  looksBinary,
   parseCsvRow,
   parseJsonlRow,
 } from '../core/batch-rows.js';
@@ -21,6 +20,7 @@ export interface PrepareEvent {
   jobId: string;
   bucket: string;
   key: string;
+  etag?: string;
   ensemble: string;
   format: 'csv' | 'jsonl';
   createdAt: string;
@@ -52,7 +52,7 @@ export async function prepare(
   await deps.jobs.updateJob(event.jobId, {
     status: 'RUNNING',
     ensemble: event.ensemble,
-    input: { bucket: event.bucket, key: event.key },
+    input: { bucket: event.bucket, key: event.key, ...(event.etag ? { etag: event.etag } : {}) },
     format: event.format,
     createdAt: event.createdAt,
     startedAt: (deps.now?.() ?? new Date()).toISOString(),
@@ -70,11 +70,15 @@ export async function prepare(
   let bytes = 0;
   try {
     const source = await deps.objects.read(event.key);
-    const lines = readLines(source, (chunk, offset) => {
-      bytes += chunk.length;
-      if (looksBinary(chunk))
-        throw new BatchInputError(`the file is not text (binary content near byte ${offset})`);
-    });
+    const lines = readLines(
+      source,
+      (chunk, offset) => {
+        bytes += chunk.length;
+        const nul = chunk.indexOf(0);
+        if (nul >= 0) throw new BatchInputError(`the file is not text (a NUL byte at byte ${offset + nul})`);
+      },
+      (offset) => new BatchInputError(`the file is not UTF-8 text (invalid bytes near byte ${offset})`),
+    );
     for await (const { line, text } of lines) {
       if (text.trim() === '') continue;
       if (event.format === 'csv' && !sawHeader) {
@@ -96,9 +100,12 @@ export async function prepare(
         await errorsOut.write(`${row.line},${csvField(row.id ?? '')},${csvField(row.reason)}\n`);
       }
     }
-  } finally {
+  } catch (err) {
     await Promise.allSettled([rowsOut.close(), errorsOut.close()]);
+    throw err;
   }
+  // Outside the try: a failed upload of the normalised rows must fail the step, not pass silently.
+  await Promise.all([rowsOut.close(), errorsOut.close()]);
   if (bytes === 0) throw new BatchInputError('the file is empty');
   if (rowsTotal === 0) {
     throw new BatchInputError(

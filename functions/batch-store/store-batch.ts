@@ -28,7 +28,8 @@ export interface BatchSummary {
  * Combines a batch with the same strategy and quorum as the synchronous path, then stores it:
  * one DynamoDB item per row, a results part file, and the job's progress. Below the quorum every
  * row of the batch goes to the batch's error part with the reason naming the failed members.
- * Each write is keyed by job and line, so a retried batch overwrites rather than duplicates.
+ * Every write is keyed (rows by job and row id, parts by the batch's first line), so a retried
+ * batch overwrites rather than duplicates.
  */
 export async function storeBatch(
   event: StoreBatchEvent,

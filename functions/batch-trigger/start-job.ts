@@ -65,6 +65,7 @@ export async function startJob(upload: Upload, deps: TriggerDeps): Promise<Trigg
     jobId,
     bucket: upload.bucket,
     key: upload.key,
+    etag: upload.etag,
     ensemble: ensembleName,
     format,
     createdAt,

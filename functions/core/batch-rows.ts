@@ -1,5 +1,9 @@
 import { describe, type InstanceProblem, toRow } from './instances.js';
 
+/** Plain decimal notation only: `Number()` would also take `0x10`, `0b1` and `Infinity`. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const FLOAT32_MAX = 3.4028234663852886e38;
+
 /** Input formats accepted for batch scoring, chosen by the uploaded object's extension. */
 export type BatchFormat = 'csv' | 'jsonl';
 
@@ -112,9 +116,13 @@ export function parseCsvRow(
     const raw = (fields[layout.featureColumns[j] as number] as string).trim();
     const name = features[j] as string;
     if (raw === '') return { line, id, reason: `column "${name}": empty value` };
-    const value = Number(raw);
-    if (!Number.isFinite(value))
-      return { line, id, reason: `column "${name}": ${describe(raw)} is not a finite number` };
+    const value = DECIMAL.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isFinite(value)) {
+      return { line, id, reason: `column "${name}": ${describe(raw)} is not a decimal number` };
+    }
+    if (Math.abs(value) > FLOAT32_MAX) {
+      return { line, id, reason: `column "${name}": ${raw} is outside the float32 range models use` };
+    }
     values.push(value);
   }
   return { line, id, features: values };
@@ -151,12 +159,14 @@ export function parseJsonlRow(text: string, line: number, features: readonly str
   return { line, id, features: values };
 }
 
-/** True when a chunk of an upload looks binary (a NUL byte, or text that is not UTF-8). */
-export function looksBinary(chunk: Uint8Array): boolean {
-  if (chunk.includes(0)) return true;
+/**
+ * True when the start of an upload looks binary: a NUL byte, or bytes that are not UTF-8. A
+ * multi-byte character cut at the end of `head` is not a problem (streaming decode).
+ */
+export function looksBinary(head: Uint8Array): boolean {
+  if (head.includes(0)) return true;
   try {
-    // A multi-byte character cut at the chunk's end is not binary: ignore the last 3 bytes.
-    new TextDecoder('utf-8', { fatal: true }).decode(chunk.subarray(0, Math.max(0, chunk.length - 3)));
+    new TextDecoder('utf-8', { fatal: true }).decode(head, { stream: true });
     return false;
   } catch {
     return true;

@@ -1,0 +1,230 @@
+import { OnnxScorer } from '../../functions/adapters/onnx-scorer.js';
+import { resultsHeader, type StoreBatchEvent, storeBatch } from '../../functions/batch-store/store-batch.js';
+import type { GoodRow } from '../../functions/core/batch-rows.js';
+import { ValidationError } from '../../functions/core/errors.js';
+import { jobKeys } from '../../functions/core/jobs.js';
+import type { MemberOutcome } from '../../functions/core/outcomes.js';
+import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
+import {
+  BC_LABELS,
+  BC_MEMBERS,
+  breastCancer,
+  csvRows,
+  failedMember,
+  idOf,
+  manifest,
+  scoreMembers,
+} from './fixtures.js';
+
+const JOB = 'job-store-test';
+/** 40 data-set rows from index 100, as lines 102..141 of an upload without an id column. */
+const FIRST = 100;
+const COUNT = 40;
+
+let scorer: OnnxScorer;
+let rows: GoodRow[];
+let outcomes: MemberOutcome[];
+let jobs: MemoryJobStore;
+let objects: MemoryObjectStore;
+
+beforeAll(async () => {
+  scorer = new OnnxScorer();
+  const data = breastCancer();
+  rows = data.rows
+    .slice(FIRST, FIRST + COUNT)
+    .map((features, i) => ({ line: FIRST + i + 2, id: idOf(FIRST + i), features }));
+  outcomes = await scoreMembers(scorer, BC_MEMBERS, rows);
+});
+
+afterAll(async () => {
+  await scorer.close();
+});
+
+beforeEach(() => {
+  jobs = new MemoryJobStore();
+  objects = new MemoryObjectStore('data-bucket');
+});
+
+function event(members: unknown[], overrides: Partial<StoreBatchEvent> = {}): StoreBatchEvent {
+  return {
+    jobId: JOB,
+    ensemble: 'breast-cancer',
+    lines: rows.map((r) => r.line),
+    ids: rows.map((r) => r.id),
+    members,
+    ...overrides,
+  };
+}
+
+const store = (e: StoreBatchEvent) => storeBatch(e, { manifest: manifest(), jobs, objects });
+const stored = () => [...(jobs.rows.get(JOB)?.values() ?? [])].sort((a, b) => a.line - b.line);
+const part = () => objects.text(jobKeys.part(JOB, rows[0]?.line as number));
+const batchErrors = () => objects.text(jobKeys.batchErrors(JOB, rows[0]?.line as number));
+
+/** The unweighted mean of the given members' probabilities for row i. */
+function meanOf(models: readonly string[], i: number): number[] {
+  const chosen = outcomes.filter((o) => models.includes(o.model));
+  return BC_LABELS.map(
+    (_, c) => chosen.reduce((s, o) => s + (o.probabilities?.[i]?.[c] as number), 0) / chosen.length,
+  );
+}
+
+describe('storeBatch with every member answering', () => {
+  it('stores one row per line with the soft-vote label and probabilities', async () => {
+    const summary = await store(event(outcomes));
+
+    expect(summary).toEqual({ firstLine: FIRST + 2, rows: COUNT, ok: COUNT, failed: 0, degraded: 0 });
+    const results = stored();
+    expect(results).toHaveLength(COUNT);
+    results.forEach((r, i) => {
+      const expected = meanOf(BC_MEMBERS, i);
+      expect(r).toMatchObject({ rowId: idOf(FIRST + i), line: FIRST + i + 2, degraded: false });
+      expect(r).not.toHaveProperty('failedMembers');
+      expect(Object.keys(r.probabilities)).toEqual(BC_LABELS);
+      expect(r.probabilities.malignant).toBeCloseTo(expected[0] as number, 5);
+      expect(r.probabilities.benign).toBeCloseTo(expected[1] as number, 5);
+      expect(r.label).toBe((expected[0] as number) > (expected[1] as number) ? 'malignant' : 'benign');
+    });
+    // The models are good: nearly every label matches the data set.
+    const targets = breastCancer().targets.slice(FIRST, FIRST + COUNT);
+    const right = results.filter((r, i) => r.label === BC_LABELS[targets[i] as number]).length;
+    expect(right / COUNT).toBeGreaterThanOrEqual(0.9);
+  });
+
+  it("writes a results part whose columns follow the results file's header", async () => {
+    await store(event(outcomes));
+    const header = csvRows(resultsHeader(BC_LABELS))[0];
+    expect(header).toEqual(['id', 'label', 'probability_malignant', 'probability_benign', 'degraded']);
+    const lines = csvRows(part() as string);
+    expect(lines).toHaveLength(COUNT);
+    const byId = new Map(stored().map((r) => [r.rowId, r]));
+    for (const fields of lines) {
+      expect(fields).toHaveLength(header?.length as number);
+      const [id, label, malignant, benign, degraded] = fields;
+      const row = byId.get(id as string);
+      expect(row).toBeDefined();
+      expect(label).toBe(row?.label);
+      expect(Number(malignant)).toBe(row?.probabilities.malignant);
+      expect(Number(benign)).toBe(row?.probabilities.benign);
+      expect(degraded).toBe('false');
+    }
+    expect(lines.map((f) => f[0])).toEqual(rows.map((r) => r.id));
+    expect(batchErrors()).toBeUndefined();
+  });
+
+  it("adds the batch to the job's progress", async () => {
+    await store(event(outcomes));
+    expect(jobs.jobs.get(JOB)).toMatchObject({ rowsOk: COUNT, rowsFailed: 0, rowsDegraded: 0 });
+  });
+
+  it('quotes ids that contain commas or quotes in the part file', async () => {
+    const ids = rows.map((_, i) => (i === 0 ? 'a,"b"' : `r${i}`));
+    await store(event(outcomes, { ids }));
+    expect(part()?.startsWith('"a,""b""",')).toBe(true);
+    expect(csvRows(part() as string)[0]?.[0]).toBe('a,"b"');
+  });
+
+  it('overwrites rather than duplicates when the same batch is stored again', async () => {
+    await store(event(outcomes));
+    const firstPart = part();
+    const firstRows = stored();
+    await store(event(outcomes));
+    expect(stored()).toHaveLength(COUNT);
+    expect(stored()).toEqual(firstRows);
+    expect(part()).toBe(firstPart);
+    expect(await objects.list(jobKeys.partsPrefix(JOB))).toHaveLength(1);
+  });
+});
+
+describe('storeBatch with members failing', () => {
+  it('marks every row degraded and lists the failed member when the quorum still holds', async () => {
+    const members = outcomes.map((o) => (o.model === 'bc-mlp' ? failedMember('bc-mlp') : o));
+    const summary = await store(event(members));
+
+    expect(summary).toEqual({ firstLine: FIRST + 2, rows: COUNT, ok: COUNT, failed: 0, degraded: COUNT });
+    const answered = BC_MEMBERS.filter((m) => m !== 'bc-mlp');
+    stored().forEach((r, i) => {
+      expect(r.degraded).toBe(true);
+      expect(r.failedMembers).toEqual(['bc-mlp']);
+      expect(r.probabilities.benign).toBeCloseTo(meanOf(answered, i)[1] as number, 5);
+    });
+    expect(csvRows(part() as string).every((f) => f[4] === 'true')).toBe(true);
+    expect(jobs.jobs.get(JOB)).toMatchObject({ rowsOk: COUNT, rowsDegraded: COUNT });
+  });
+
+  it('counts a member with no result, or with malformed scores, as failed', async () => {
+    const members = outcomes
+      .filter((o) => o.model !== 'bc-torch-mlp')
+      .map((o) => (o.model === 'bc-logreg' ? { ...o, probabilities: o.probabilities?.slice(1) } : o));
+    const summary = await store(event(members));
+    expect(summary.degraded).toBe(COUNT);
+    expect(stored()[0]?.failedMembers).toEqual(['bc-logreg', 'bc-torch-mlp']);
+  });
+
+  it('sends every row to the batch error part, naming the failed members, when the quorum is not met', async () => {
+    const down = ['bc-random-forest', 'bc-mlp', 'bc-torch-mlp'];
+    const members = outcomes.map((o) => (down.includes(o.model) ? failedMember(o.model) : o));
+    const summary = await store(event(members));
+
+    expect(summary).toEqual({ firstLine: FIRST + 2, rows: COUNT, ok: 0, failed: COUNT, degraded: 0 });
+    expect(jobs.rows.get(JOB)?.size ?? 0).toBe(0);
+    expect(part()).toBeUndefined();
+    const errors = csvRows(batchErrors() as string);
+    expect(errors).toHaveLength(COUNT);
+    errors.forEach(([line, id, reason], i) => {
+      expect(Number(line)).toBe(rows[i]?.line);
+      expect(id).toBe(rows[i]?.id);
+      expect(reason).toContain('2 of 5 members answered, quorum is 3');
+      for (const m of down) expect(reason).toContain(`${m} (failed: ${m}: inference failed: boom)`);
+      expect(reason).not.toContain('/var/task');
+    });
+    expect(jobs.jobs.get(JOB)).toMatchObject({ rowsOk: 0, rowsFailed: COUNT, rowsDegraded: 0 });
+  });
+
+  it('names timed-out members in the reason', async () => {
+    const members = outcomes.map((o) =>
+      o.model === 'bc-logreg'
+        ? o
+        : { model: o.model, status: 'timeout', error: { Error: 'States.Timeout', Cause: '' } },
+    );
+    await store(event(members));
+    expect(batchErrors()).toContain('bc-mlp (timeout: bc-mlp: did not answer within its timeout)');
+  });
+});
+
+describe('storeBatch with three labels', () => {
+  it('writes one probability column per label in the label order of the header', async () => {
+    const probs = (p: number[]) => [p, p];
+    const members = [
+      { model: 'wine-logreg', status: 'ok', probabilities: probs([0.1, 0.2, 0.7]) },
+      { model: 'wine-random-forest', status: 'ok', probabilities: probs([0.1, 0.2, 0.7]) },
+      { model: 'wine-mlp', status: 'ok', probabilities: probs([0.6, 0.3, 0.1]) },
+    ];
+    await store({ jobId: JOB, ensemble: 'wine', lines: [2, 3], ids: ['w1', 'w2'], members });
+    expect(resultsHeader(['class_0', 'class_1', 'class_2'])).toBe(
+      'id,label,probability_class_0,probability_class_1,probability_class_2,degraded\n',
+    );
+    const fields = csvRows(objects.text(jobKeys.part(JOB, 2)) as string);
+    expect(fields).toHaveLength(2);
+    // Weighted mean 2:2:1 → [0.2, 0.22, 0.58].
+    expect(fields[0]?.[0]).toBe('w1');
+    expect(fields[0]?.[1]).toBe('class_2');
+    expect(
+      fields[0]
+        ?.slice(2, 5)
+        .map(Number)
+        .map((v) => Math.round(v * 100) / 100),
+    ).toEqual([0.2, 0.22, 0.58]);
+    expect(fields[0]?.[5]).toBe('false');
+  });
+});
+
+describe('storeBatch with a malformed event', () => {
+  it('rejects an event whose ids and lines do not match, or without lines', async () => {
+    await expect(store(event(outcomes, { ids: ['only-one'] }))).rejects.toThrow(ValidationError);
+    await expect(store(event(outcomes, { lines: [], ids: [] }))).rejects.toThrow(
+      '"lines" must be a non-empty array',
+    );
+    expect(jobs.rows.size).toBe(0);
+  });
+});
