@@ -35,7 +35,14 @@ export function dynamoDocClient(config: Config): DynamoDBDocumentClient {
 export function sfnClient(config: Config): SFNClient {
   return once(
     `sfn:${config.endpoints.sfn ?? ''}`,
-    () => new SFNClient({ region: config.region, endpoint: config.endpoints.sfn }),
+    // StartSyncExecution normally goes to a `sync-` host prefix; an endpoint override (the local
+    // stack) serves every action on one host, so the prefix must not be added there.
+    () =>
+      new SFNClient({
+        region: config.region,
+        endpoint: config.endpoints.sfn,
+        disableHostPrefix: Boolean(config.endpoints.sfn),
+      }),
   );
 }
 

@@ -66,6 +66,7 @@ export async function handleHttp(
   response.headers = { ...response.headers, 'x-request-id': requestId };
   logger.info('request', {
     route: event.routeKey,
+    requestId,
     target: event.pathParameters?.ensemble ?? event.pathParameters?.name,
     status: response.statusCode,
     latencyMs: Math.round((performance.now() - started) * 100) / 100,

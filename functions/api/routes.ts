@@ -1,4 +1,6 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
+import { logger } from '../adapters/logger.js';
+import type { PredictionRecord } from '../core/combine.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { JobStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
@@ -29,6 +31,7 @@ export const routes: Record<string, Route> = {
     const target = resolveTarget(deps.manifest, param(event, 'ensemble'), false);
     const body = readJsonBody(event, deps.maxBodyBytes);
     const { record, replayed } = await predict(target, body.instances, body.id, deps);
+    logPrediction(event, record, replayed);
     return json(200, record, replayed ? { 'idempotent-replay': 'true' } : {});
   },
 
@@ -75,6 +78,7 @@ export const routes: Record<string, Route> = {
     const target = resolveTarget(deps.manifest, param(event, 'name'), true);
     const request = decodeInferRequest(readJsonBody(event, deps.maxBodyBytes), target);
     const { record } = await predict(target, request.rows, undefined, deps);
+    logPrediction(event, record, false);
     const version = modelMetadata(deps.manifest, target.name).versions[0] as string;
     return json(200, encodeInferResponse(record, target, request, version));
   },
@@ -89,4 +93,17 @@ export function findRoute(event: APIGatewayProxyEventV2): Route {
     );
   }
   return route;
+}
+
+/** One line per answered prediction: ids, ensemble, member statuses and latencies, no features. */
+function logPrediction(event: APIGatewayProxyEventV2, record: PredictionRecord, replayed: boolean): void {
+  logger.info('prediction', {
+    requestId: event.requestContext?.requestId,
+    id: record.id,
+    ensemble: record.ensemble,
+    rows: record.predictions.length,
+    degraded: record.degraded,
+    replayed,
+    members: record.members.map((m) => ({ model: m.model, status: m.status, latencyMs: m.latencyMs })),
+  });
 }

@@ -29,6 +29,7 @@ export const handler = middy(async (event: RunnerEvent) => {
     const { manifest, endpointNames } = servedModels(config);
     const outcome = await scoreMember(event, manifest, defaultScorers(config, endpointNames));
     logger.info('member scored', {
+      correlationId: event.correlationId,
       model: outcome.model,
       rows: outcome.probabilities?.length,
       latencyMs: outcome.latencyMs,
@@ -37,6 +38,7 @@ export const handler = middy(async (event: RunnerEvent) => {
   } catch (err) {
     // Re-thrown so Step Functions' Catch sees the error's name; logged here with the member's id.
     logger.warn('member failed', {
+      correlationId: event?.correlationId,
       model: event?.model,
       error: (err as Error).name,
       message: (err as Error).message,

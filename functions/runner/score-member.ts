@@ -8,6 +8,8 @@ import type { Scorer } from '../core/ports.js';
 export interface RunnerEvent {
   model: string;
   instances: unknown;
+  /** The prediction id or batch job id, carried into the logs to join them up. */
+  correlationId?: string;
 }
 
 /** Scorers by model kind. */
