@@ -1,0 +1,53 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DataDirInUseError, startDynamo } from '../../local/dynamodb.js';
+import { loadServerlessConfig } from '../../local/serverless-config.js';
+
+const { tables, region } = loadServerlessConfig({
+  file: join(import.meta.dirname, '..', '..', 'serverless.yml'),
+});
+const table = tables[0]?.tableName as string;
+
+const client = (endpoint: string) =>
+  DynamoDBDocumentClient.from(
+    new DynamoDBClient({ endpoint, region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }),
+  );
+
+describe('local DynamoDB (dynalite on disk)', () => {
+  let dataDir: string;
+  beforeEach(() => {
+    dataDir = mkdtempSync(join(tmpdir(), 'fanout-ddb-'));
+  });
+  afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it('creates the serverless.yml table and keeps its records across a restart', async () => {
+    const first = await startDynamo({ dataDir, region, tables });
+    const a = client(first.url);
+    await a.send(new PutCommand({ TableName: table, Item: { pk: 'PRED#1', sk: 'PRED', value: 42 } }));
+    a.destroy();
+    await first.close();
+
+    // Same folder, a new server (and port): the table is found, not created again, and the record is there.
+    const second = await startDynamo({ dataDir, region, tables });
+    const b = client(second.url);
+    const out = await b.send(new GetCommand({ TableName: table, Key: { pk: 'PRED#1', sk: 'PRED' } }));
+    b.destroy();
+    await second.close();
+    expect(out.Item).toEqual({ pk: 'PRED#1', sk: 'PRED', value: 42 });
+  });
+
+  it('says so when another running stack holds the data folder', async () => {
+    const running = await startDynamo({ dataDir, region, tables });
+    try {
+      await expect(startDynamo({ dataDir, region, tables })).rejects.toBeInstanceOf(DataDirInUseError);
+    } finally {
+      await running.close();
+    }
+    // Released on close: the folder can be used again.
+    const again = await startDynamo({ dataDir, region, tables });
+    await again.close();
+  });
+});
