@@ -22,6 +22,11 @@ export interface HttpApiOptions {
   port?: number;
   /** Where handler failures are reported (the client only gets a generic 500). */
   log?: (line: string) => void;
+  /**
+   * GET paths the local stack answers itself, outside serverless.yml (e.g. `/_local/stack`, which
+   * tells the CLI where the stack's S3 is). Never part of the deployed API.
+   */
+  localRoutes?: Record<string, () => unknown>;
 }
 
 interface CompiledRoute extends RouteTarget {
@@ -183,6 +188,13 @@ async function handle(
 ) {
   const method = (req.method ?? 'GET').toUpperCase();
   const path = (req.url ?? '/').split('?')[0] as string;
+  const local = method === 'GET' ? options.localRoutes?.[path] : undefined;
+  if (local) {
+    req.resume();
+    const body = JSON.stringify(local());
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    return void res.end(body);
+  }
   const match = matchRoute(routes, method, path);
   if (!match) {
     req.resume();

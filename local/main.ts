@@ -30,6 +30,10 @@ async function main(): Promise<void> {
   console.log(`${PREFIX} API ${stack.urls.api}`);
   console.log(`${PREFIX} Step Functions ${stack.urls.sfn}`);
   console.log(`${PREFIX} DynamoDB ${stack.urls.dynamodb} (data in ${data})`);
+  console.log(
+    `${PREFIX} S3 ${stack.urls.s3} (bucket ${stack.bucket}; upload to incoming/<ensemble>/ to score a file)`,
+  );
+  console.log(`${PREFIX} SageMaker runtime ${stack.urls.sagemaker}`);
   console.log(`${PREFIX} ready`);
 
   let stopping = false;

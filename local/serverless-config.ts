@@ -152,6 +152,13 @@ export function loadServerlessConfig(options: LoadOptions = {}): ServerlessConfi
   );
   const tables = tablesOf(resources, fail);
   const buckets = bucketsOf(resources, `${service}-${stage}`, fail);
+  // Buckets that serverless creates for s3 events, declared under provider.s3 by a short key.
+  const s3Keys = new Map<string, string>();
+  for (const [key, v] of Object.entries(record(provider.s3 ?? {}, 'provider.s3', fail))) {
+    const name = text(record(v, `provider.s3.${key}`, fail).name, `provider.s3.${key}.name`, fail);
+    s3Keys.set(key, name);
+    buckets.push({ logicalId: key, bucketName: name });
+  }
 
   // What `{Ref: X}` and `{Fn::GetAtt: [X, Arn]}` mean locally, by CloudFormation logical id.
   const refs = new Map<string, { ref: string; arn: string }>();
@@ -181,7 +188,7 @@ export function loadServerlessConfig(options: LoadOptions = {}): ServerlessConfi
     for (const k of Object.keys(own ?? {})) f.environment[k] = environment[k] as string;
     f.s3Events = f.s3Events.map((e, i) => ({
       ...e,
-      bucket: value(e.bucket, `functions.${f.key}.events[${i}].s3.bucket`),
+      bucket: s3Keys.get(e.bucket) ?? value(e.bucket, `functions.${f.key}.events[${i}].s3.bucket`),
     }));
   }
   return {

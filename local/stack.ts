@@ -1,13 +1,19 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { resetClients } from '../functions/adapters/clients.js';
+import { resetClients, s3Client } from '../functions/adapters/clients.js';
 import { resetServedModels } from '../functions/adapters/served.js';
-import { resetConfig } from '../functions/core/config.js';
+import { loadConfig, resetConfig } from '../functions/core/config.js';
+import { loadManifest } from '../functions/core/manifest.js';
+import { parseSageMakerMembers } from '../functions/core/served.js';
+import type { StateBinder } from './asl-bindings.js';
+import { distributedMapBinder } from './distributed-map.js';
 import { startDynamo } from './dynamodb.js';
 import { type RouteTarget, startHttpApi } from './http-api.js';
 import type { RunningServer } from './http-util.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
+import { S3RVER_CREDENTIALS, startS3 } from './s3.js';
+import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-endpoint.js';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config.js';
 import { StepFunctionsEngine } from './sfn-engine.js';
 import { startSfnServer } from './sfn-server.js';
@@ -34,7 +40,11 @@ export interface LocalStackOptions {
 
 /** A running local stack. */
 export interface LocalStack {
-  urls: { api: string; sfn: string; dynamodb: string };
+  urls: { api: string; sfn: string; dynamodb: string; s3: string; sagemaker: string };
+  /** The data bucket (serverless.yml's FANOUT_BUCKET) in the local S3. */
+  bucket: string;
+  /** The local SageMaker runtime (tests set faults on it). */
+  sagemaker: LocalSageMaker;
   config: ServerlessConfig;
   engine: StepFunctionsEngine;
   dispatcher: LambdaDispatcher;
@@ -61,7 +71,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     root: config.root,
     handlers: options.handlers,
   });
-  const engine = new StepFunctionsEngine({ region: config.region, binders: [lambdaBinder(dispatcher)] });
+  // The Distributed Map binds its children's Tasks with the same binders as the parent's.
+  const binders: StateBinder[] = [];
+  binders.push(
+    lambdaBinder(dispatcher),
+    distributedMapBinder({ s3: () => s3Client(loadConfig()), binders: () => binders, region: config.region }),
+  );
+  const engine = new StepFunctionsEngine({ region: config.region, binders });
   for (const m of config.stateMachines) engine.register(m);
   for (const u of engine.unsupported())
     log(`fanout local stack: state machine ${u.name} cannot run locally: ${u.reason}`);
@@ -69,6 +85,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let dynamo: RunningServer | undefined;
   let sfn: RunningServer | undefined;
   let api: RunningServer | undefined;
+  let s3: RunningServer | undefined;
+  let sagemaker: LocalSageMaker | undefined;
   let restoreEnv = () => {};
   const stop = async () => {
     const errors: unknown[] = [];
@@ -76,14 +94,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     for (const step of [
       () => api?.close(),
       () => sfn?.close(),
+      () => s3?.close(),
       () => engine.drain(true),
+      () => sagemaker?.close(),
       () => dynamo?.close(),
     ]) {
       await Promise.resolve()
         .then(step)
         .catch((err: unknown) => errors.push(err));
     }
-    api = sfn = dynamo = undefined;
+    api = sfn = dynamo = s3 = sagemaker = undefined;
     restoreEnv();
     restoreEnv = () => {};
     resetHandlerCaches();
@@ -97,21 +117,60 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       tables: config.tables,
     });
     sfn = await startSfnServer(engine, options.sfnPort ?? 0);
-    restoreEnv = setEnvironment(config.environment, {
-      ...manifestPath(config),
-      AWS_REGION: config.region,
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
-      AWS_ENDPOINT_URL_SFN: sfn.url,
+    s3 = await startS3({
+      dataDir,
+      buckets: config.buckets.map((b) => b.bucketName),
+      subscribers: config.functions.flatMap((f) =>
+        f.s3Events.map((event) => ({ functionKey: f.key, event })),
+      ),
+      invoke: (key, event) => dispatcher.invoke(key, event),
+      log,
     });
+    // Every SageMaker member is served by the local runtime unless the environment says otherwise.
+    const manifestFile = manifestPath(config).FANOUT_MANIFEST;
+    if (!manifestFile) throw new Error('serverless.yml: provider.environment.FANOUT_MANIFEST is required');
+    const manifest = loadManifest(manifestFile);
+    const sagemakerMembers =
+      process.env.FANOUT_SAGEMAKER_MEMBERS ??
+      [...manifest.models.values()]
+        .filter((m) => m.kind === 'sagemaker')
+        .map((m) => m.id)
+        .join(',');
+    sagemaker = await startLocalSageMaker(manifest, parseSageMakerMembers(sagemakerMembers, manifest));
+    restoreEnv = setEnvironment(
+      { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
+      {
+        ...manifestPath(config),
+        AWS_REGION: config.region,
+        AWS_ENDPOINT_URL_DYNAMODB: dynamo.url,
+        AWS_ENDPOINT_URL_SFN: sfn.url,
+        AWS_ENDPOINT_URL_S3: s3.url,
+        AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sagemaker.url,
+        FANOUT_S3_FORCE_PATH_STYLE: 'true',
+        // s3rver checks signatures against this key pair; dynalite and the other endpoints take any.
+        AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      },
+    );
     resetHandlerCaches();
     api = await startHttpApi({
       routes: routesOf(config),
       invoke: (key, event) => dispatcher.invoke(key, event),
       port: options.port ?? portFromEnv(),
       log,
+      localRoutes: {
+        '/_local/stack': () => ({
+          s3Endpoint: s3?.url,
+          bucket: process.env.FANOUT_BUCKET,
+          region: config.region,
+          ...S3RVER_CREDENTIALS,
+        }),
+      },
     });
     return {
-      urls: { api: api.url, sfn: sfn.url, dynamodb: dynamo.url },
+      urls: { api: api.url, sfn: sfn.url, dynamodb: dynamo.url, s3: s3.url, sagemaker: sagemaker.url },
+      bucket: process.env.FANOUT_BUCKET ?? '',
+      sagemaker,
       config,
       engine,
       dispatcher,
