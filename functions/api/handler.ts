@@ -5,12 +5,12 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
-import { logger } from '../adapters/logger.js';
 import { servedModels } from '../adapters/served.js';
 import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
 import { loadConfig, required } from '../core/config.js';
 import { FanoutError } from '../core/errors.js';
 import { errorResponse, type HttpResponse } from './http.js';
+import { apiLogger as logger } from './log.js';
 import { type ApiDeps, findRoute } from './routes.js';
 
 let deps: ApiDeps | undefined;

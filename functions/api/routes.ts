@@ -1,11 +1,11 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { logger } from '../adapters/logger.js';
 import type { PredictionRecord } from '../core/combine.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { JobStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
 import { listEnsembles, modelMetadata } from './catalog.js';
 import { type HttpResponse, json, readJsonBody } from './http.js';
+import { apiLogger as logger } from './log.js';
 import { decodeInferRequest, encodeInferResponse } from './oip.js';
 import { type PredictDeps, predict } from './predict.js';
 

@@ -1,8 +1,11 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { batchDeps } from '../adapters/batch-deps.js';
-import { logger } from '../adapters/logger.js';
+import { logger as baseLogger } from '../adapters/logger.js';
 import { type StoreBatchEvent, storeBatch } from './store-batch.js';
+
+// This function's own logger: in the local stack several handlers share a process.
+const logger = baseLogger.createChild();
 
 /** Lambda entry point: combines and stores one batch of rows. */
 export const handler = middy(async (event: StoreBatchEvent) => {

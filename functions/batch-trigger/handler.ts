@@ -3,12 +3,15 @@ import middy from '@middy/core';
 import type { S3Event } from 'aws-lambda';
 import { dynamoDocClient, s3Client, sfnClient } from '../adapters/clients.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
-import { logger } from '../adapters/logger.js';
+import { logger as baseLogger } from '../adapters/logger.js';
 import { S3ObjectStore } from '../adapters/s3-objects.js';
 import { servedModels } from '../adapters/served.js';
 import { SfnBatchStarter } from '../adapters/sfn-batch-starter.js';
 import { loadConfig, required } from '../core/config.js';
 import { startJob, type TriggerOutcome } from './start-job.js';
+
+// This function's own logger: in the local stack several handlers share a process.
+const logger = baseLogger.createChild();
 
 /** S3 event keys are URL-encoded with '+' for spaces. */
 const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, ' '));

@@ -2,11 +2,14 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { dynamoDocClient } from '../adapters/clients.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
-import { logger } from '../adapters/logger.js';
+import { logger as baseLogger } from '../adapters/logger.js';
 import { servedModels } from '../adapters/served.js';
 import { loadConfig, required } from '../core/config.js';
 import type { PredictionStore } from '../core/ports.js';
 import { type EnsembleEvent, storeResult } from './store-result.js';
+
+// This function's own logger: in the local stack several handlers share a process.
+const logger = baseLogger.createChild();
 
 let store: PredictionStore | undefined;
 

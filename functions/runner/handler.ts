@@ -1,11 +1,14 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { logger } from '../adapters/logger.js';
+import { logger as baseLogger } from '../adapters/logger.js';
 import { OnnxScorer } from '../adapters/onnx-scorer.js';
 import { SageMakerScorer } from '../adapters/sagemaker-scorer.js';
 import { servedModels } from '../adapters/served.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { type RunnerEvent, type Scorers, scoreMember } from './score-member.js';
+
+// This function's own logger: in the local stack several handlers share a process.
+const logger = baseLogger.createChild();
 
 let scorers: Scorers | undefined;
 
