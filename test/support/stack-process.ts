@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 /** A local stack running as its own process, started exactly as `npm start` starts it. */
 export interface StackProcess {
   api: string;
+  dynamodb: string;
   output: () => string;
   /** Sends SIGTERM and resolves with the exit code. */
   stop(): Promise<number | null>;
@@ -36,6 +37,7 @@ export function startStackProcess(dataDir: string, env: Record<string, string> =
         clearTimeout(timer);
         resolveStart({
           api,
+          dynamodb: /fanout local stack: DynamoDB (http:\/\/127\.0\.0\.1:\d+)/.exec(out)?.[1] ?? '',
           output: () => out,
           stop: async () => {
             child.kill('SIGTERM');
