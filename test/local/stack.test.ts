@@ -12,7 +12,8 @@ const golden = JSON.parse(
 ) as {
   rows: number[][];
 };
-const ONNX_MEMBERS = ['bc-logreg', 'bc-random-forest', 'bc-mlp', 'bc-torch-mlp'];
+// Every member of the ensemble, the SageMaker one included: the stack serves it locally.
+const MEMBERS = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
 
 /**
  * A stand-in API handler: runs the inference state machine through the SDK exactly as the real
@@ -37,7 +38,7 @@ const fixtureApi: LambdaHandler = async (raw) => {
         ensemble: event.pathParameters?.ensemble,
         createdAt: new Date().toISOString(),
         instances: body.instances,
-        members: ONNX_MEMBERS.map((model) => ({ model, timeoutSeconds: 5 })),
+        members: MEMBERS.map((model) => ({ model, timeoutSeconds: 5 })),
       }),
     }),
   );
