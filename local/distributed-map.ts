@@ -87,8 +87,8 @@ export function distributedMapBinder(options: DistributedMapOptions): StateBinde
       };
       const limits = {
         maxConcurrency: Number(state.MaxConcurrency ?? 0) || 1000,
-        toleratedPercentage: Number(state.ToleratedFailurePercentage ?? 0),
-        toleratedCount: Number(state.ToleratedFailureCount ?? 0),
+        toleratedPercentage: optionalNumber(state.ToleratedFailurePercentage),
+        toleratedCount: optionalNumber(state.ToleratedFailureCount),
       };
       return {
         state: replacement,
@@ -111,7 +111,7 @@ interface RunContext {
   name: string;
   child: StateMachine;
   handlers: Record<string, (input: unknown) => Promise<unknown>>;
-  limits: { maxConcurrency: number; toleratedPercentage: number; toleratedCount: number };
+  limits: { maxConcurrency: number; toleratedPercentage?: number; toleratedCount?: number };
   options: DistributedMapOptions;
 }
 
@@ -193,7 +193,7 @@ async function runMap(input: MapInput, ctx: RunContext): Promise<unknown> {
         await schedule(item);
         continue;
       }
-      const size = JSON.stringify(item).length + 1;
+      const size = Buffer.byteLength(JSON.stringify(item)) + 1;
       const maxItems = batcher.MaxItemsPerBatch ?? Number.POSITIVE_INFINITY;
       const maxBytes = batcher.MaxInputBytesPerBatch ?? 262_144;
       if (batch.length > 0 && (batch.length >= maxItems || batchBytes + size > maxBytes)) await flush();
@@ -208,9 +208,13 @@ async function runMap(input: MapInput, ctx: RunContext): Promise<unknown> {
     throw err;
   }
   const details = await writer?.close(total, failed);
+  // AWS: with no threshold any failure fails the run; with one or both, exceeding either does.
+  const { toleratedCount: count, toleratedPercentage: pct } = ctx.limits;
   const tooMany =
-    (ctx.limits.toleratedCount > 0 ? failed > ctx.limits.toleratedCount : failed > 0) &&
-    (total === 0 ? false : (failed / total) * 100 > ctx.limits.toleratedPercentage);
+    count === undefined && pct === undefined
+      ? failed > 0
+      : (count !== undefined && failed > count) ||
+        (pct !== undefined && total > 0 && (failed / total) * 100 > pct);
   if (tooMany) {
     const err = new Error(
       `The specified tolerated failure threshold was exceeded: ${failed} of ${total} child executions failed`,
@@ -318,4 +322,8 @@ function statesError(name: string, message: string): Error {
   const err = new Error(message);
   err.name = name;
   return err;
+}
+
+function optionalNumber(value: unknown): number | undefined {
+  return value === undefined ? undefined : Number(value);
 }

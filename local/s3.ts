@@ -43,6 +43,8 @@ export async function startS3(options: S3Options): Promise<RunningServer> {
   server.on('event', (raw: unknown) => {
     const event = JSON.parse(JSON.stringify(raw)) as { Records?: S3Record[] };
     for (const record of event.Records ?? []) {
+      // s3rver reports the raw key; S3 URL-encodes it (spaces as '+'), and handlers decode it so.
+      record.s3.object.key = encodeKey(record.s3.object.key);
       for (const s of options.subscribers) {
         if (!matches(s.event, record)) continue;
         const call = options
@@ -81,4 +83,9 @@ export function matches(config: S3EventConfig, record: S3Record): boolean {
   const ok = wanted.endsWith(':*') ? record.eventName.startsWith(type) : record.eventName === type;
   const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, ' '));
   return ok && key.startsWith(config.prefix ?? '') && key.endsWith(config.suffix ?? '');
+}
+
+/** A key encoded the way S3 event notifications encode it. */
+export function encodeKey(key: string): string {
+  return encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/gi, '/');
 }

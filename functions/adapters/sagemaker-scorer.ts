@@ -32,6 +32,8 @@ export class SageMakerScorer implements Scorer {
         maxAttempts: 3,
         requestHandler: {
           requestTimeout: Math.max(500, timeoutSeconds * 1000 - 250),
+          // Without this, @smithy/node-http-handler only logs a warning when requestTimeout passes.
+          throwOnRequestTimeout: true,
           connectionTimeout: 2000,
         },
       });
