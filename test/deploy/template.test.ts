@@ -1,0 +1,392 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${AWS::Region}` is how rendered ARNs read.
+import { readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageSizes, UNZIPPED_BUDGET_BYTES, zipEntries } from '../../scripts/package-sizes.js';
+import {
+  allStatements,
+  definitionOf,
+  findCycle,
+  grants,
+  invokedFunctions,
+  list,
+  render,
+  roleStatements,
+  type Statement,
+} from './cfn.js';
+import { type Packaged, type Resource, ROOT, runPackage } from './package-run.js';
+
+const STAGE = 'ci';
+const REGION = 'eu-west-1';
+const BUCKET = `fanout-${STAGE}-data`;
+const S3 = `arn:\${AWS::Partition}:s3:::${BUCKET}`;
+const STATES = 'arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}';
+
+const HANDLERS: Record<string, string> = {
+  runner: 'functions/runner/handler.handler',
+  ensemble: 'functions/ensemble/handler.handler',
+  api: 'functions/api/handler.handler',
+  batchTrigger: 'functions/batch-trigger/handler.handler',
+  batchPrepare: 'functions/batch-prepare/handler.handler',
+  batchStore: 'functions/batch-store/handler.handler',
+  batchFinalize: 'functions/batch-finalize/handler.handler',
+};
+const logicalId = (key: string) => `${key.charAt(0).toUpperCase()}${key.slice(1)}LambdaFunction`;
+
+// What each function's handler calls, and nothing more (its own logs and X-Ray come on top).
+const FUNCTION_GRANTS: Record<string, string[]> = {
+  runner: [],
+  ensemble: ['dynamodb:GetItem FanoutTable.Arn', 'dynamodb:PutItem FanoutTable.Arn'],
+  api: ['dynamodb:GetItem FanoutTable.Arn', 'states:StartSyncExecution InferenceStateMachine'],
+  batchTrigger: [
+    'dynamodb:GetItem FanoutTable.Arn',
+    'dynamodb:PutItem FanoutTable.Arn',
+    'dynamodb:UpdateItem FanoutTable.Arn',
+    `s3:GetObject ${S3}/incoming/*`,
+    'states:StartExecution BatchStateMachine',
+  ],
+  batchPrepare: [
+    'dynamodb:UpdateItem FanoutTable.Arn',
+    `s3:AbortMultipartUpload ${S3}/jobs/*`,
+    `s3:GetObject ${S3}/incoming/*`,
+    `s3:PutObject ${S3}/jobs/*`,
+  ],
+  batchStore: [
+    'dynamodb:BatchWriteItem FanoutTable.Arn',
+    'dynamodb:UpdateItem FanoutTable.Arn',
+    `s3:AbortMultipartUpload ${S3}/jobs/*`,
+    `s3:PutObject ${S3}/jobs/*`,
+  ],
+  batchFinalize: [
+    'dynamodb:GetItem FanoutTable.Arn',
+    'dynamodb:UpdateItem FanoutTable.Arn',
+    `s3:AbortMultipartUpload ${S3}/results/*`,
+    `s3:GetObject ${S3}/jobs/*`,
+    `s3:ListBucket ${S3} if {"StringLike":{"s3:prefix":["jobs/*"]}}`,
+    `s3:PutObject ${S3}/results/*`,
+  ],
+};
+
+// Actions AWS takes no resource-level permission for: the only ones allowed on Resource "*".
+const STAR_RESOURCE_ACTIONS = new Set([
+  'xray:PutTraceSegments',
+  'xray:PutTelemetryRecords',
+  'xray:GetSamplingRules',
+  'xray:GetSamplingTargets',
+  'cloudwatch:PutMetricData',
+  'logs:CreateLogDelivery',
+  'logs:GetLogDelivery',
+  'logs:UpdateLogDelivery',
+  'logs:DeleteLogDelivery',
+  'logs:ListLogDeliveries',
+  'logs:PutResourcePolicy',
+  'logs:DescribeResourcePolicies',
+  'logs:DescribeLogGroups',
+]);
+
+const OPEN_ROUTES = ['GET /v2/health/live', 'GET /v2/health/ready'];
+const PROTECTED_ROUTES = [
+  'POST /v1/ensembles/{ensemble}/predictions',
+  'GET /v1/predictions/{id}',
+  'GET /v1/ensembles',
+  'GET /v1/jobs/{jobId}',
+  'GET /v2',
+  'GET /v2/models/{name}',
+  'GET /v2/models/{name}/ready',
+  'POST /v2/models/{name}/infer',
+];
+
+let pkg: Packaged;
+let R: Record<string, Resource>;
+const byType = (type: string) => Object.entries(R).filter(([, r]) => r.Type === type);
+const props = (id: string) => {
+  const r = R[id];
+  if (!r) throw new Error(`no resource ${id} in the template`);
+  // biome-ignore lint/suspicious/noExplicitAny: a template is walked freely; the assertions check its shape.
+  return r.Properties as Record<string, any>;
+};
+const roleOf = (functionKey: string) => render(props(logicalId(functionKey)).Role).replace(/\.Arn$/, '');
+
+beforeAll(async () => {
+  pkg = await runPackage(STAGE, REGION);
+  R = pkg.resources;
+}, 300_000);
+
+afterAll(() => {
+  if (pkg) rmSync(pkg.dir, { recursive: true, force: true });
+});
+
+describe('npm run package (offline, no credentials)', () => {
+  it('packages every function for the stage and region given on the command line', () => {
+    expect(pkg.state.service.provider).toMatchObject({ stage: STAGE, region: REGION });
+    expect(packageSizes(pkg.dir).map((s) => s.function)).toEqual(Object.keys(HANDLERS).sort());
+    for (const key of Object.keys(HANDLERS)) {
+      expect(props(logicalId(key)).FunctionName).toBe(`fanout-${STAGE}-${key}`);
+    }
+    expect(pkg.output).toMatch(/runner\s+[\d.]+ MB\s+[\d.]+ MB/);
+  });
+
+  it('keeps every package, the runner included, within the 60 MB unzipped budget', () => {
+    const sizes = packageSizes(pkg.dir);
+    for (const s of sizes) expect(s.unzippedBytes).toBeLessThanOrEqual(UNZIPPED_BUDGET_BYTES);
+    // The runner is the one that carries onnxruntime: far above the others, far below 250 MB.
+    const runner = sizes.find((s) => s.function === 'runner');
+    expect(runner?.unzippedBytes).toBeGreaterThan(20_000_000);
+  });
+
+  it('ships onnxruntime-node with the runner only, pruned to linux-x64', () => {
+    const runner = zipEntries(readFileSync(join(pkg.dir, 'runner.zip'))).map((e) => e.name);
+    const napi = 'node_modules/onnxruntime-node/bin/napi-v6/';
+    expect(runner).toContain(`${napi}linux/x64/onnxruntime_binding.node`);
+    expect(runner.filter((n) => n.startsWith(napi) && !n.startsWith(`${napi}linux/x64/`))).toEqual([]);
+    for (const key of Object.keys(HANDLERS).filter((k) => k !== 'runner')) {
+      const names = zipEntries(readFileSync(join(pkg.dir, `${key}.zip`))).map((e) => e.name);
+      expect(names.filter((n) => n.startsWith('node_modules/'))).toEqual([]);
+    }
+  });
+
+  it('packages the manifest and stacking files with every function, the ONNX files with the runner only', () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
+      models: { kind: string; file?: string }[];
+      ensembles: { stacking?: { file: string } }[];
+    };
+    const stacking = manifest.ensembles.flatMap((e) => (e.stacking ? [`models/${e.stacking.file}`] : []));
+    const onnx = manifest.models.flatMap((m) => (m.kind === 'onnx' && m.file ? [`models/${m.file}`] : []));
+    expect(onnx.length).toBeGreaterThan(0);
+    for (const [key, handler] of Object.entries(HANDLERS)) {
+      const names = zipEntries(readFileSync(join(pkg.dir, `${key}.zip`))).map((e) => e.name);
+      expect(names).toContain(`${handler.slice(0, handler.lastIndexOf('.'))}.mjs`);
+      expect(names).toEqual(expect.arrayContaining(['models/manifest.json', ...stacking]));
+      if (key === 'runner') expect(names).toEqual(expect.arrayContaining(onnx));
+      else expect(names.filter((n) => n.endsWith('.onnx'))).toEqual([]);
+    }
+  });
+});
+
+describe('functions', () => {
+  it('run on nodejs22.x x86_64 with the handlers of serverless.yml, traced', () => {
+    for (const [key, handler] of Object.entries(HANDLERS)) {
+      expect(props(logicalId(key))).toMatchObject({
+        Handler: handler,
+        Runtime: 'nodejs22.x',
+        Architectures: ['x86_64'],
+        TracingConfig: { Mode: 'Active' },
+      });
+    }
+  });
+
+  it('get the shared environment, and a state machine ARN only where it is used', () => {
+    for (const key of Object.keys(HANDLERS)) {
+      const vars = props(logicalId(key)).Environment.Variables;
+      expect(vars).toMatchObject({
+        FANOUT_TABLE: { Ref: 'FanoutTable' },
+        FANOUT_MANIFEST: 'models/manifest.json',
+        FANOUT_BUCKET: BUCKET,
+        FANOUT_SAGEMAKER_MEMBERS: '',
+        NODE_OPTIONS: '--enable-source-maps',
+      });
+      const machines = Object.keys(vars).filter((k) => k.endsWith('_STATE_MACHINE_ARN'));
+      expect(machines).toEqual(
+        key === 'api'
+          ? ['FANOUT_INFERENCE_STATE_MACHINE_ARN']
+          : key === 'batchTrigger'
+            ? ['FANOUT_BATCH_STATE_MACHINE_ARN']
+            : [],
+      );
+    }
+  });
+
+  it('form a template without dependency cycles (CloudFormation would refuse it)', () => {
+    expect(findCycle(R)).toBeUndefined();
+  });
+});
+
+describe('IAM: least privilege', () => {
+  it('gives each function its own role, assumable by Lambda only', () => {
+    const roles = Object.keys(HANDLERS).map(roleOf);
+    expect(new Set(roles).size).toBe(roles.length);
+    for (const role of roles) {
+      expect(R[role]?.Type).toBe('AWS::IAM::Role');
+      expect(props(role).AssumeRolePolicyDocument.Statement).toEqual([
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+      ]);
+    }
+    expect(byType('AWS::IAM::Role').map(([id]) => id)).not.toContain('IamRoleLambdaExecution');
+  });
+
+  it("allows each function what its handler calls, on the table, the bucket's prefixes and the state machines", () => {
+    for (const [key, expected] of Object.entries(FUNCTION_GRANTS)) {
+      expect([key, grants(R[roleOf(key)] as Resource, ['OwnLogs', 'Tracing'])]).toEqual([key, expected]);
+    }
+  });
+
+  it('lets each function write its own log group only', () => {
+    for (const key of Object.keys(HANDLERS)) {
+      const own = roleStatements(R[roleOf(key)] as Resource).find((s) => s.Sid === 'OwnLogs') as Statement;
+      expect(list(own.Action as string[]).sort()).toEqual(['logs:CreateLogStream', 'logs:PutLogEvents']);
+      const group = `${key.charAt(0).toUpperCase()}${key.slice(1)}LogGroup`;
+      expect(render(own.Resource)).toBe(`${group}.Arn`);
+      expect(props(group).LogGroupName).toBe(`/aws/lambda/fanout-${STAGE}-${key}`);
+    }
+  });
+
+  it('has no wildcard action, and Resource "*" only for what AWS grants on no resource', () => {
+    const statements = allStatements(R).filter(({ statement }) => statement.Effect === 'Allow');
+    expect(statements.length).toBeGreaterThan(20);
+    for (const { owner, statement } of statements) {
+      expect([owner, statement.NotAction, statement.NotResource]).toEqual([owner, undefined, undefined]);
+      const actions = list(statement.Action as string | string[]);
+      expect([owner, actions.filter((a) => a.includes('*'))]).toEqual([owner, []]);
+      if (list(statement.Resource).includes('*')) {
+        expect([owner, actions.filter((a) => !STAR_RESOURCE_ACTIONS.has(a))]).toEqual([owner, []]);
+      }
+    }
+  });
+
+  it('grants no SageMaker permission when FANOUT_SAGEMAKER_MEMBERS names no endpoint', () => {
+    const sagemaker = allStatements(R).filter(({ statement }) =>
+      list(statement.Action as string | string[]).some((a) => a.startsWith('sagemaker:')),
+    );
+    expect(sagemaker).toEqual([]);
+  });
+});
+
+describe('state machines', () => {
+  const machines = [
+    { id: 'InferenceStateMachine', file: 'inference', type: 'EXPRESS' },
+    { id: 'BatchStateMachine', file: 'batch', type: 'STANDARD' },
+  ];
+
+  it.each(machines)('$id runs statemachines/$file.asl.json unchanged once substituted', ({
+    id,
+    file,
+    type,
+  }) => {
+    const asl = JSON.parse(readFileSync(join(ROOT, `statemachines/${file}.asl.json`), 'utf8'));
+    expect(definitionOf(R[id] as Resource)).toEqual(asl);
+    expect(props(id)).toMatchObject({ StateMachineType: type, StateMachineName: `fanout-${STAGE}-${file}` });
+  });
+
+  it.each(machines)('$id logs to its own log group and is traced by X-Ray', ({ id, file }) => {
+    const { LoggingConfiguration: logging, TracingConfiguration: tracing } = props(id);
+    expect(tracing).toEqual({ Enabled: true });
+    expect(['ERROR', 'ALL']).toContain(logging.Level);
+    expect(logging.IncludeExecutionData).toBe(false);
+    const group = render(logging.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn).replace(/\.Arn$/, '');
+    expect(props(group).LogGroupName).toBe(`/aws/vendedlogs/states/fanout-${STAGE}-${file}`);
+  });
+
+  it.each(machines)('$id may invoke exactly the functions its definition names', ({ id }) => {
+    const role = R[render(props(id).RoleArn).replace(/\.Arn$/, '')] as Resource;
+    const invoke = roleStatements(role).filter((s) =>
+      list(s.Action as string[]).includes('lambda:InvokeFunction'),
+    );
+    expect(invoke.flatMap((s) => list(s.Resource).map(render)).sort()).toEqual(
+      invokedFunctions(definitionOf(R[id] as Resource)).map((f) => `${f}.Arn`),
+    );
+  });
+
+  it('lets the batch Distributed Map run its children, read the rows and write its results, nothing wider', () => {
+    const role = R[render(props('BatchStateMachine').RoleArn).replace(/\.Arn$/, '')] as Resource;
+    expect(
+      props(render(props('BatchStateMachine').RoleArn).replace(/\.Arn$/, '')).AssumeRolePolicyDocument
+        .Statement[0].Principal,
+    ).toEqual({
+      Service: 'states.amazonaws.com',
+    });
+    expect(grants(role, ['InvokeTasks', 'LogDelivery', 'Tracing'])).toEqual([
+      `s3:AbortMultipartUpload ${S3}/jobs/*/map/*`,
+      `s3:GetObject ${S3}/jobs/*/map/*`,
+      `s3:GetObject ${S3}/jobs/*/rows.jsonl`,
+      `s3:ListMultipartUploadParts ${S3}/jobs/*/map/*`,
+      `s3:PutObject ${S3}/jobs/*/map/*`,
+      `states:DescribeExecution ${STATES}:execution:fanout-${STAGE}-batch/*`,
+      `states:StartExecution ${STATES}:stateMachine:fanout-${STAGE}-batch`,
+      `states:StopExecution ${STATES}:execution:fanout-${STAGE}-batch/*`,
+    ]);
+    const inference = R[render(props('InferenceStateMachine').RoleArn).replace(/\.Arn$/, '')] as Resource;
+    expect(grants(inference, ['InvokeTasks', 'LogDelivery', 'Tracing'])).toEqual([]);
+  });
+});
+
+describe('HTTP API', () => {
+  const routes = () =>
+    Object.fromEntries(
+      byType('AWS::ApiGatewayV2::Route').map(([, r]) => [
+        (r.Properties as { RouteKey: string }).RouteKey,
+        (r.Properties as { AuthorizationType?: string }).AuthorizationType ?? 'NONE',
+      ]),
+    );
+
+  it('requires IAM authorization on every route but the health probes', () => {
+    expect(Object.keys(routes()).sort()).toEqual([...OPEN_ROUTES, ...PROTECTED_ROUTES].sort());
+    for (const route of PROTECTED_ROUTES) expect([route, routes()[route]]).toEqual([route, 'AWS_IAM']);
+    for (const route of OPEN_ROUTES) expect([route, routes()[route]]).toEqual([route, 'NONE']);
+  });
+
+  it('throttles the stage and caps the synchronous body at what a state input takes', () => {
+    const [[, stage] = []] = byType('AWS::ApiGatewayV2::Stage');
+    const settings = (stage?.Properties as { DefaultRouteSettings: Record<string, number> })
+      .DefaultRouteSettings;
+    expect(settings.ThrottlingRateLimit).toBeGreaterThan(0);
+    expect(settings.ThrottlingBurstLimit).toBeGreaterThanOrEqual(settings.ThrottlingRateLimit as number);
+    const vars = props('ApiLambdaFunction').Environment.Variables;
+    expect(Number(vars.FANOUT_MAX_BODY_BYTES)).toBeLessThanOrEqual(262_144);
+    expect(Number(vars.FANOUT_MAX_INSTANCES)).toBeGreaterThan(0);
+  });
+});
+
+describe('data', () => {
+  it('keeps records in an on-demand table with point-in-time recovery', () => {
+    expect(props('FanoutTable')).toMatchObject({
+      TableName: `fanout-${STAGE}`,
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+    });
+  });
+
+  const publicAccessBlocked = {
+    BlockPublicAcls: true,
+    BlockPublicPolicy: true,
+    IgnorePublicAcls: true,
+    RestrictPublicBuckets: true,
+  };
+
+  it.each([
+    ['S3BucketData', BUCKET],
+    ['ServerlessDeploymentBucket', 'ServerlessDeploymentBucket'],
+  ])('%s is encrypted, blocks public access and refuses plain HTTP', (bucket, policyBucket) => {
+    const p = props(bucket);
+    expect(p.PublicAccessBlockConfiguration).toEqual(publicAccessBlocked);
+    expect(['AES256', 'aws:kms']).toContain(
+      p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm,
+    );
+    const policy = byType('AWS::S3::BucketPolicy').find(
+      ([, r]) => render((r.Properties as { Bucket: unknown }).Bucket) === policyBucket,
+    );
+    const deny = (policy?.[1].Properties as { PolicyDocument: { Statement: Statement[] } }).PolicyDocument
+      .Statement[0];
+    expect(deny).toMatchObject({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': false } } });
+  });
+
+  it('starts the batch trigger for each object created under incoming/, and only there', () => {
+    const data = props('S3BucketData');
+    expect(data.BucketName).toBe(BUCKET);
+    expect(data.NotificationConfiguration.LambdaConfigurations).toEqual([
+      {
+        Event: 's3:ObjectCreated:*',
+        Function: { 'Fn::GetAtt': ['BatchTriggerLambdaFunction', 'Arn'] },
+        Filter: { S3Key: { Rules: [{ Name: 'prefix', Value: 'incoming/' }] } },
+      },
+    ]);
+    const permission = byType('AWS::Lambda::Permission')
+      .map(([, r]) => r.Properties as Record<string, unknown>)
+      .find((p) => p.Principal === 's3.amazonaws.com');
+    expect(render(permission?.FunctionName)).toBe('BatchTriggerLambdaFunction.Arn');
+    expect(render(permission?.SourceArn)).toBe(S3);
+    expect(permission?.SourceAccount).toEqual({ Ref: 'AWS::AccountId' });
+  });
+});
