@@ -10,15 +10,19 @@ export interface BatchArgs {
   bucket?: string;
   region?: string;
   stage?: string;
+  /** A JWT for a deployed API in JWT mode; without it, requests to a deployed API are SigV4-signed. */
+  token?: string;
   timeoutSeconds: number;
 }
 
 export const USAGE = `usage: fanout batch <file.csv|file.jsonl> --ensemble <name> [--out <results.csv>] [--json]
-       [--api <url>] [--stage <stage> | --bucket <bucket>] [--region <region>] [--timeout <seconds>]
+       [--api <url>] [--stage <stage> | --bucket <bucket>] [--region <region>] [--token <jwt>]
+       [--timeout <seconds>]
 
 Uploads the file for batch scoring, shows progress while the job runs, and prints where the
 results and errors are. Without --stage/--bucket it uses the local stack (npm start) at
-http://127.0.0.1:$PORT (3000 by default).`;
+http://127.0.0.1:$PORT (3000 by default). For a deployed stack give --api (its URL) and --stage or
+--bucket; requests are signed with your AWS credentials, or carry --token in the API's JWT mode.`;
 
 /** Thrown for a command line that cannot be run; the message is shown with the usage. */
 export class UsageError extends Error {
@@ -39,6 +43,11 @@ export function parseBatchArgs(argv: string[], env: NodeJS.ProcessEnv): BatchArg
   if (!file) throw new UsageError('missing <file>');
   if (positionals.length > 2) throw new UsageError(`unexpected argument "${positionals[2]}"`);
   if (!values.ensemble) throw new UsageError('--ensemble <name> is required');
+  if ((values.bucket || values.stage) && !values.api && !env.FANOUT_API_URL) {
+    throw new UsageError(
+      'a deployed stack needs --api <url> (the HttpApiUrl output of sls deploy) to follow the job',
+    );
+  }
   const timeoutSeconds = Number(values.timeout ?? 3600);
   if (!Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0)
     throw new UsageError('--timeout must be a positive number');
@@ -51,6 +60,7 @@ export function parseBatchArgs(argv: string[], env: NodeJS.ProcessEnv): BatchArg
     api: (values.api ?? env.FANOUT_API_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''),
     bucket: values.bucket,
     stage: values.stage,
+    token: values.token ?? env.FANOUT_API_TOKEN,
     region: values.region ?? env.AWS_REGION,
     timeoutSeconds,
   };
@@ -69,6 +79,7 @@ function parse(argv: string[]) {
       bucket: { type: 'string' },
       stage: { type: 'string' },
       region: { type: 'string' },
+      token: { type: 'string' },
       timeout: { type: 'string' },
     },
   });

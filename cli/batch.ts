@@ -9,12 +9,15 @@ import { formatOf } from '../functions/core/batch-rows.js';
 import { type JobRecord, jobIdFor } from '../functions/core/jobs.js';
 import { type BatchArgs, UsageError } from './args.js';
 import { progressLine } from './progress.js';
+import { apiFetch } from './signed-fetch.js';
 
 /** Where a batch goes: the bucket (and its S3 client) and the API that serves job records. */
 export interface BatchTarget {
   s3: S3Client;
   bucket: string;
   api: string;
+  /** How to call the API: plain for the local stack, signed or with a token for a deployed one. */
+  fetch: typeof fetch;
 }
 
 /** How the CLI talks to the world; `fetch` and the clock are injectable for tests. */
@@ -31,10 +34,12 @@ export interface CliIo {
  */
 export async function findTarget(args: BatchArgs, io: CliIo): Promise<BatchTarget> {
   if (args.bucket || args.stage) {
+    const region = args.region ?? 'us-east-1';
     return {
-      s3: new S3Client({ region: args.region }),
+      s3: new S3Client({ region }),
       bucket: args.bucket ?? `fanout-${args.stage}-data`,
       api: args.api,
+      fetch: apiFetch(region, args.token),
     };
   }
   let info: {
@@ -64,6 +69,7 @@ export async function findTarget(args: BatchArgs, io: CliIo): Promise<BatchTarge
     }),
     bucket: info.bucket,
     api: args.api,
+    fetch: io.fetch,
   };
 }
 
@@ -111,7 +117,7 @@ async function follow(jobId: string, args: BatchArgs, target: BatchTarget, io: C
   const tty = Boolean(io.stderr.isTTY);
   let lastPrinted = 0;
   for (;;) {
-    const res = await io.fetch(`${target.api}/v1/jobs/${encodeURIComponent(jobId)}`);
+    const res = await target.fetch(`${target.api}/v1/jobs/${encodeURIComponent(jobId)}`);
     if (res.ok) {
       const job = (await res.json()) as JobRecord;
       const done = (job.rowsOk ?? 0) + (job.rowsFailed ?? 0);
