@@ -24,6 +24,12 @@ export interface DistributedMapOptions {
   localConcurrency?: number;
 }
 
+/**
+ * Effectively no limit: a map run ends when its children do. The interpreter turns this into a
+ * setTimeout, whose longest delay is 2^31-1 ms (about 24.8 days); more would fire at once.
+ */
+const MAP_RUN_TIMEOUT_SECONDS = 2_147_483;
+
 /** Fields of a Map state that the replacement Task keeps: its place in the flow and its I/O. */
 const KEPT = [
   'Comment',
@@ -75,6 +81,9 @@ export function distributedMapBinder(options: DistributedMapOptions): StateBinde
       const child = new StateMachine(bound.definition as unknown as StateMachineDefinition);
       const replacement: AslState = { Type: 'Task', Resource: `arn:aws:states:::local:distributedMap` };
       for (const key of KEPT) if (key in state) replacement[key] = state[key];
+      // A Map state has no timeout of its own on AWS; the interpreter gives a Task 60 s by default,
+      // which would cut a long map run short.
+      replacement.TimeoutSeconds = MAP_RUN_TIMEOUT_SECONDS;
       replacement.Parameters = {
         'input.$': '$',
         ...(reader
