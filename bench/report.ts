@@ -297,7 +297,7 @@ export function renderMarkdown(r: BenchResults): string {
       `(${slowestMember(b)}), against ${f(s.rawLimitMs, 3)} ms for the slowest raw session.run. ` +
       `One Lambda dispatch of a handler that answers at once costs ${f(layer('dispatchNoop')?.p50Ms, 3)} ms. ` +
       `The engine with the real Lambdas minus the bare engine, the members and the ensemble handler leaves ` +
-      `${f(p.engineUnexplained, 3)} ms (interleaving of the members' awaits inside the Map).`,
+      `${f(p.engineUnexplained, 3)} ms unattributed (what the Map adds around the members, and noise).`,
     '',
     `### The stack's CPU per request`,
     '',
@@ -345,7 +345,8 @@ export function renderMarkdown(r: BenchResults): string {
         'Members',
         'e2e p50 ms',
         'e2e p99 ms',
-        'one member alone',
+        'one member in the stack',
+        'raw: one alone',
         'raw sequential',
         'raw Promise.all',
         'raw worker threads',
@@ -357,6 +358,7 @@ export function renderMarkdown(r: BenchResults): string {
         f(x.e2eP50Ms, 1),
         f(x.e2eP99Ms, 1),
         f(x.memberAloneMs, 1),
+        f(x.rawMemberAloneMs, 1),
         f(x.rawSequentialMs, 1),
         f(x.rawPromiseAllMs, 1),
         f(x.rawWorkersMs, 1),
@@ -365,16 +367,19 @@ export function renderMarkdown(r: BenchResults): string {
       ]),
     ),
     '',
-    '"Parallelism" is n x (one member alone) / (e2e p50 - the fixed overhead, e2e with one member minus ' +
-      'that member alone): 1.0 means the members ran one after another, ' +
-      `n means all at once. What "parallel" can mean here: this machine has ${m.cores} cores, so at most ` +
-      `${m.cores} members can compute at the same instant in any design. In the local stack they do not even get ` +
-      "that: onnxruntime-node's `session.run()` computes on the calling JavaScript thread (the binding " +
-      'defers it with `setImmediate` and runs it synchronously), so the Map state starts the runner ' +
-      'invocations together but their inference runs one after another on the main thread; ' +
-      `each added member adds about one member's time` +
+    '"One member in the stack" is the runner\'s own `latencyMs` for the one-member ensemble, read from ' +
+      'the answers in the same minutes as the e2e figures (the raw columns come from a separate process ' +
+      'afterwards; this machine\'s speed drifts, see the speed probe). "Parallelism" is n x (one member) / ' +
+      '(e2e p50 - the fixed overhead, that is e2e with one member minus the member): 1.0 means the members ran ' +
+      `one after another, n means all at once. What "parallel" can mean here: this machine has ${m.cores} cores, ` +
+      `so at most ${m.cores} members can compute at the same instant in any design. In the local stack they do ` +
+      "not even get that: onnxruntime-node's `session.run()` computes on the calling JavaScript thread (the " +
+      'binding defers it with `setImmediate`, then runs it synchronously), so the Map state starts the runner ' +
+      'invocations together but their inference runs one after another on the main thread; each added ' +
+      "member adds about one member's time" +
       (eight
-        ? ` (8 members: ${f(eight.e2eP50Ms, 0)} ms against ${f(eight.memberAloneMs, 0)} ms alone).`
+        ? ` (8 members: ${f(eight.e2eP50Ms, 0)} ms, ${f(eight.perAddedMemberMs, 1)} ms per added member, ` +
+          `one member ${f(eight.memberAloneMs, 1)} ms).`
         : '.') +
       ' The OnnxScorer uses `intraOpNumThreads: 1`: onnxruntime would otherwise split one operator over a ' +
       'pool of threads (one per core by default) — which speeds up one large MatMul but, with many ' +

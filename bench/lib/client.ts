@@ -71,6 +71,8 @@ export async function sequentialLatencies(
   rows: readonly (readonly number[])[],
   count: number,
   warmup = 0,
+  /** Sees every timed answer (e.g. to read the members' own latencies from the body). */
+  onAnswer?: (answer: Answer) => void,
 ): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < warmup + count; i++) {
@@ -78,7 +80,10 @@ export async function sequentialLatencies(
     if (answer.status !== 200) {
       throw new Error(`POST /v1/ensembles/${ensemble}/predictions answered ${answer.status}: ${answer.body}`);
     }
-    if (i >= warmup) out.push(answer.ms);
+    if (i >= warmup) {
+      out.push(answer.ms);
+      onAnswer?.(answer);
+    }
   }
   return out;
 }

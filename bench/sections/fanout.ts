@@ -12,9 +12,18 @@ export interface FanoutPoint {
   /** Through the local stack at concurrency 1 (median of the runs' medians / 99th percentiles). */
   e2eP50Ms: number;
   e2eP99Ms: number;
-  /** One heavy member alone with onnxruntime (median over the members). */
+  /**
+   * One heavy member's own time inside the stack, in the same minutes as the e2e figures: the
+   * runner's `latencyMs` (session.run and its tensor) in the answers of the one-member ensemble.
+   * The machine's speed drifts, so this, not a separate process's figure, is the yardstick.
+   */
   memberAloneMs: number;
-  /** onnxruntime alone: the members one after another; with Promise.all; one worker thread each. */
+  /** The same member alone in a separate process right after (onnxruntime only). */
+  rawMemberAloneMs: number;
+  /**
+   * onnxruntime alone in a separate process, after the e2e runs: the members one after another;
+   * with Promise.all; one worker thread each.
+   */
   rawSequentialMs: number;
   rawPromiseAllMs: number;
   rawWorkersMs: number;
@@ -46,13 +55,25 @@ export async function measureFanout(options: {
   const perSize = new Map<number, { p50: number[]; p99: number[] }>(
     options.sizes.map((n) => [n, { p50: [], p99: [] }]),
   );
+  const memberTimes: number[] = [];
+  const readMember = (a: { body: string }) => {
+    const ms = (JSON.parse(a.body) as { members?: { latencyMs?: number }[] }).members?.[0]?.latencyMs;
+    if (typeof ms === 'number') memberTimes.push(ms);
+  };
   try {
     await withStack(stack, async () => {
       for (const n of options.sizes)
         await sequentialLatencies(client, `heavy-x${n}`, options.rows, 0, options.warmup);
       for (let r = 0; r < options.runs; r++) {
         for (const n of options.sizes) {
-          const lat = await sequentialLatencies(client, `heavy-x${n}`, options.rows, options.count);
+          const lat = await sequentialLatencies(
+            client,
+            `heavy-x${n}`,
+            options.rows,
+            options.count,
+            0,
+            n === 1 ? readMember : undefined,
+          );
           const s = perSize.get(n) as { p50: number[]; p99: number[] };
           s.p50.push(median(lat));
           s.p99.push(percentile(lat, 0.99));
@@ -74,13 +95,13 @@ export async function measureFanout(options: {
   for (const [i, n] of options.sizes.entries()) {
     const raw = raws[i] as RawResult;
     const s = perSize.get(n) as { p50: number[]; p99: number[] };
-    const alone = median(Object.values(raw.perMemberMs));
     points.push({
       members: n,
       ensemble: `heavy-x${n}`,
       e2eP50Ms: round(median(s.p50)),
       e2eP99Ms: round(median(s.p99)),
-      memberAloneMs: round(alone),
+      memberAloneMs: round(median(memberTimes)),
+      rawMemberAloneMs: round(median(Object.values(raw.perMemberMs))),
       rawSequentialMs: round(raw.sequentialMs),
       rawPromiseAllMs: round(raw.promiseAllMs),
       rawWorkersMs: round(raw.workersMs ?? Number.NaN),
