@@ -1,5 +1,5 @@
 import { csvField } from '../core/batch-rows.js';
-import { combine, type PredictionRecord } from '../core/combine.js';
+import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { QuorumNotMetError, ValidationError } from '../core/errors.js';
 import { jobKeys, type RowResult } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
@@ -41,16 +41,10 @@ export async function storeBatch(
   const rows = event.lines.length;
   let record: PredictionRecord;
   try {
-    record = combine(
-      target,
-      event.members,
-      rows,
-      (id) => ({
-        version: deps.manifest.models.get(id)?.version ?? 'unknown',
-        kind: deps.manifest.models.get(id)?.kind ?? 'onnx',
-      }),
-      { id: `${event.jobId}#${firstLine}`, createdAt: new Date().toISOString() },
-    );
+    record = combine(target, event.members, rows, memberInfoFrom(deps.manifest), {
+      id: `${event.jobId}#${firstLine}`,
+      createdAt: new Date().toISOString(),
+    });
   } catch (err) {
     if (!(err instanceof QuorumNotMetError)) throw err;
     const lines = event.lines.map(

@@ -1,8 +1,7 @@
-import { describe, type InstanceProblem, toRow } from './instances.js';
+import { describe, FLOAT32_MAX, type InstanceProblem, toRow } from './instances.js';
 
 /** Plain decimal notation only: `Number()` would also take `0x10`, `0b1` and `Infinity`. */
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-const FLOAT32_MAX = 3.4028234663852886e38;
 
 /** Input formats accepted for batch scoring, chosen by the uploaded object's extension. */
 export type BatchFormat = 'csv' | 'jsonl';

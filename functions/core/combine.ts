@@ -1,4 +1,4 @@
-import type { EnsembleSpec, StrategyName } from './manifest.js';
+import type { EnsembleSpec, Manifest, StrategyName } from './manifest.js';
 import {
   checkShape,
   type MemberError,
@@ -41,6 +41,14 @@ export interface PredictionRecord {
 export interface MemberInfo {
   version: string;
   kind: 'onnx' | 'sagemaker';
+}
+
+/** What the manifest says of a member, for members that may not have answered. */
+export function memberInfoFrom(manifest: Manifest): (model: string) => MemberInfo {
+  return (id) => {
+    const m = manifest.models.get(id);
+    return { version: m?.version ?? 'unknown', kind: m?.kind ?? 'onnx' };
+  };
 }
 
 /** Turns a row of probabilities into a labelled prediction. */

@@ -7,7 +7,8 @@ export interface InstanceProblem {
   reason: string;
 }
 
-const FLOAT32_MAX = 3.4028234663852886e38;
+/** The largest finite float32: models take float32 tensors, so larger values would become Infinity. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
 const MAX_PROBLEMS_REPORTED = 20;
 
 /**

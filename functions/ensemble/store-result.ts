@@ -1,4 +1,4 @@
-import { combine, type PredictionRecord } from '../core/combine.js';
+import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { PredictionStore } from '../core/ports.js';
@@ -31,16 +31,10 @@ export async function storeResult(
   const ensemble = resolveTarget(manifest, event.ensemble, true);
   let record: PredictionRecord;
   try {
-    record = combine(
-      ensemble,
-      event.members,
-      event.rows,
-      (id) => {
-        const m = manifest.models.get(id);
-        return { version: m?.version ?? 'unknown', kind: m?.kind ?? 'onnx' };
-      },
-      { id: event.id, createdAt: event.createdAt },
-    );
+    record = combine(ensemble, event.members, event.rows, memberInfoFrom(manifest), {
+      id: event.id,
+      createdAt: event.createdAt,
+    });
   } catch (err) {
     if (err instanceof FanoutError && err.status === 503) {
       return {
