@@ -1,4 +1,4 @@
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage, RequestListener, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /** Every local server binds here only: the stack is for one machine, never the network. */
@@ -9,6 +9,8 @@ export interface RunningServer {
   url: string;
   port: number;
   close(): Promise<void>;
+  /** The server's request handling, for callers in this process that skip the socket. */
+  requestListener?: RequestListener;
 }
 
 /** A request body over the limit; thrown as soon as the limit is passed, before reading the rest. */
@@ -38,7 +40,12 @@ export function listen(server: Server, port: number, what: string): Promise<Runn
     server.listen(port, HOST, () => {
       server.off('error', onError);
       const actual = (server.address() as AddressInfo).port;
-      resolve({ url: `http://${HOST}:${actual}`, port: actual, close: () => closeServer(server) });
+      resolve({
+        url: `http://${HOST}:${actual}`,
+        port: actual,
+        close: () => closeServer(server),
+        requestListener: server.listeners('request')[0] as RequestListener | undefined,
+      });
     });
   });
 }

@@ -1,69 +1,58 @@
-import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Context } from 'aws-lambda';
-import type { FunctionConfig } from './serverless-config.js';
+import { type FunctionStats, LambdaPool, type PoolOptions } from './lambda-pool.js';
+import {
+  jsonBoundary,
+  type LambdaFunction,
+  type LambdaHandler,
+  LambdaInvocationError,
+  lambdaContext,
+  newLogStream,
+  toLambdaError,
+} from './lambda-runtime.js';
 
-/** A Lambda handler as the local stack calls it: the event and a Lambda context. */
-export type LambdaHandler = (event: unknown, context: Context) => unknown;
-
-/** The fields of a function the dispatcher needs (a subset of serverless-config's FunctionConfig). */
-export type LambdaFunction = Pick<
-  FunctionConfig,
-  'key' | 'name' | 'logicalId' | 'arn' | 'handlerModule' | 'handlerExport' | 'timeoutSeconds' | 'memoryMB'
->;
+export {
+  type LambdaFunction,
+  type LambdaHandler,
+  LambdaInvocationError,
+  lambdaContext,
+  toLambdaError,
+} from './lambda-runtime.js';
 
 /** Options for {@link LambdaDispatcher}. */
 export interface DispatcherOptions {
   /** Folder that handler module paths are relative to (the service folder). */
   root: string;
-  /** Handlers to use instead of importing the module, by function key (tests inject fakes here). */
+  /**
+   * Handlers to use instead of importing the module, by function key (tests inject fakes here).
+   * They are functions of this thread, so they run in-process.
+   */
   handlers?: Record<string, LambdaHandler>;
-}
-
-/**
- * A failed invocation, shaped as AWS reports it to Step Functions: `name` is the Lambda errorType
- * and `message` is Lambda's JSON error document, which becomes the Catch's `Cause` unchanged
- * (aws-local-stepfunctions yields `{Error: err.name, Cause: err.message}`). The trace is always
- * empty: a stack trace must never reach a state's output or a client.
- */
-export class LambdaInvocationError extends Error {
-  readonly errorType: string;
-  readonly errorMessage: string;
-
-  constructor(errorType: string, errorMessage: string) {
-    super(JSON.stringify({ errorType, errorMessage, trace: [] }));
-    this.name = errorType;
-    this.errorType = errorType;
-    this.errorMessage = errorMessage;
-    // The stack would only show the dispatcher; keeping it out means no accidental leak either.
-    this.stack = `${errorType}: ${errorMessage}`;
-  }
-}
-
-/** Converts anything a handler threw into AWS's error shape (see {@link LambdaInvocationError}). */
-export function toLambdaError(err: unknown): LambdaInvocationError {
-  if (err instanceof LambdaInvocationError) return err;
-  if (err instanceof Error) return new LambdaInvocationError(err.name || 'Error', err.message);
-  return new LambdaInvocationError(
-    'Error',
-    typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)),
-  );
+  /**
+   * `workers` (default): handler modules run in a pool of worker threads, one invocation at a time
+   * per instance, as on Lambda. `in-process`: imported into this thread and called directly (one
+   * module instance shared by concurrent invocations; for profiling and the benchmark's breakdown).
+   */
+  isolation?: 'workers' | 'in-process';
+  /** The worker pool's settings (concurrency, environment, SDK transport, output). */
+  pool?: PoolOptions;
 }
 
 const EXTENSIONS = ['.ts', '.mts', '.js', '.mjs'];
 
 /**
- * Invokes serverless functions in-process, the way Lambda would: the handler module is imported
- * lazily once, each call gets a fresh Lambda context with a real deadline, the result crosses a
- * JSON boundary (as it does on AWS, so no shared references), and failures become AWS-shaped errors.
+ * Invokes serverless functions the way Lambda would: each handler module runs in its own instances
+ * (worker threads, see local/lambda-pool.ts), each call gets a Lambda context with its own request
+ * id and a real deadline, the result crosses a JSON boundary (as it does on AWS, so no shared
+ * references), and failures become AWS-shaped errors.
  */
 export class LambdaDispatcher {
   private readonly byKey = new Map<string, LambdaFunction>();
   private readonly byRef = new Map<string, string>();
   private readonly loaded = new Map<string, Promise<LambdaHandler>>();
-  /** One log stream per function, as one warm sandbox per function would have. */
+  /** In-process handlers: one log stream per function, as one warm sandbox would have. */
   private readonly logStreams = new Map<string, string>();
+  private pool?: LambdaPool;
 
   constructor(
     functions: readonly LambdaFunction[],
@@ -108,6 +97,15 @@ export class LambdaDispatcher {
     const fn = this.byKey.get(key);
     if (!fn)
       throw new LambdaInvocationError('Lambda.ResourceNotFoundException', `Function not found: ${key}`);
+    if (this.inWorkers(fn)) {
+      let file: string;
+      try {
+        file = this.moduleFile(fn);
+      } catch (err) {
+        throw new LambdaInvocationError('Runtime.ImportModuleError', (err as Error).message);
+      }
+      return this.workers().invoke(fn, file, payload);
+    }
     let handler: LambdaHandler;
     try {
       handler = await this.handler(fn);
@@ -148,6 +146,50 @@ export class LambdaDispatcher {
     }
   }
 
+  /**
+   * Starts up to `count` instances of each function in `keys` ahead of their first invocation, so
+   * it does not pay their cold start (in-process and injected handlers need none).
+   */
+  async prewarm(keys: readonly string[], count = 1): Promise<void> {
+    await Promise.all(
+      keys.map(async (key) => {
+        const fn = this.byKey.get(key);
+        if (fn && this.inWorkers(fn)) await this.workers().prewarm(fn, this.moduleFile(fn), count);
+      }),
+    );
+  }
+
+  /** The worker pool's instances, busy instances and queued invocations, by function key. */
+  stats(): Record<string, FunctionStats> {
+    return this.pool?.stats() ?? {};
+  }
+
+  /** Terminates every instance (worker thread); invocations still queued fail. */
+  async close(): Promise<void> {
+    await this.pool?.close();
+    this.pool = undefined;
+  }
+
+  private inWorkers(fn: LambdaFunction): boolean {
+    return (this.options.isolation ?? 'workers') === 'workers' && !this.options.handlers?.[fn.key];
+  }
+
+  private workers(): LambdaPool {
+    this.pool ??= new LambdaPool(this.options.pool);
+    return this.pool;
+  }
+
+  private moduleFile(fn: LambdaFunction): string {
+    const base = resolve(this.options.root, fn.handlerModule);
+    const file = EXTENSIONS.map((ext) => base + ext).find((f) => existsSync(f));
+    if (!file) {
+      throw new Error(
+        `${fn.key}: handler module ${fn.handlerModule}(${EXTENSIONS.join('|')}) does not exist`,
+      );
+    }
+    return file;
+  }
+
   private handler(fn: LambdaFunction): Promise<LambdaHandler> {
     let pending = this.loaded.get(fn.key);
     if (!pending) {
@@ -162,13 +204,7 @@ export class LambdaDispatcher {
   private async load(fn: LambdaFunction): Promise<LambdaHandler> {
     const injected = this.options.handlers?.[fn.key];
     if (injected) return injected;
-    const base = resolve(this.options.root, fn.handlerModule);
-    const file = EXTENSIONS.map((ext) => base + ext).find((f) => existsSync(f));
-    if (!file) {
-      throw new Error(
-        `${fn.key}: handler module ${fn.handlerModule}(${EXTENSIONS.join('|')}) does not exist`,
-      );
-    }
+    const file = this.moduleFile(fn);
     // An absolute path (not a file: URL) imports under both tsx and jest's ESM loader.
     const mod = (await import(file)) as Record<string, unknown>;
     const handler = mod[fn.handlerExport];
@@ -177,60 +213,4 @@ export class LambdaDispatcher {
     }
     return handler as LambdaHandler;
   }
-}
-
-/**
- * A Lambda context with a real deadline. middy 7 arms its early-timeout timer from
- * `getRemainingTimeInMillis` (5 ms before the deadline), so this must return the true remaining
- * time, never 0 or a constant: a fake value would make middy abort every call at once.
- */
-export function lambdaContext(fn: LambdaFunction, deadline: number, logStreamName = newLogStream()): Context {
-  return {
-    callbackWaitsForEmptyEventLoop: true,
-    functionName: fn.name,
-    functionVersion: '$LATEST',
-    invokedFunctionArn: fn.arn,
-    memoryLimitInMB: String(fn.memoryMB),
-    awsRequestId: randomUUID(),
-    logGroupName: `/aws/lambda/${fn.name}`,
-    logStreamName,
-    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
-    done: unsupported('done'),
-    fail: unsupported('fail'),
-    succeed: unsupported('succeed'),
-  };
-}
-
-const unsupported = (what: string) => () => {
-  throw new Error(`context.${what}() is not supported by the local stack: return or throw instead`);
-};
-
-/** A log stream name shaped like Lambda's: `2026/01/31/[$LATEST]<32 hex>`. */
-function newLogStream(): string {
-  const day = new Date().toISOString().slice(0, 10).replace(/-/g, '/');
-  return `${day}/[$LATEST]${randomBytes(16).toString('hex')}`;
-}
-
-/**
- * Lambda hands Step Functions and API Gateway a JSON copy of the result. Handlers here return
- * plain JSON almost always, so only other values (dates, class instances, undefined fields, NaN)
- * pay for a JSON round trip that turns them into what AWS would deliver.
- */
-function jsonBoundary(result: unknown): unknown {
-  if (result === undefined) return null;
-  return isPlainJson(result, 0) ? result : JSON.parse(JSON.stringify(result));
-}
-
-function isPlainJson(value: unknown, depth: number): boolean {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
-  if (typeof value === 'number') return Number.isFinite(value);
-  if (typeof value !== 'object' || depth > 100) return false;
-  if (Array.isArray(value)) {
-    for (const item of value) if (!isPlainJson(item, depth + 1)) return false;
-    return true;
-  }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const key in value) if (!isPlainJson((value as Record<string, unknown>)[key], depth + 1)) return false;
-  return true;
 }

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resetClients, s3Client } from '../functions/adapters/clients.js';
+import { registerSdkTransport, type SdkService } from '../functions/adapters/sdk-transport.js';
 import { resetServedModels } from '../functions/adapters/served.js';
 import { loadConfig, resetConfig } from '../functions/core/config.js';
 import { loadManifest } from '../functions/core/manifest.js';
@@ -10,10 +11,13 @@ import { distributedMapBinder } from './distributed-map.js';
 import { startDynamo } from './dynamodb.js';
 import { type RouteTarget, startHttpApi } from './http-api.js';
 import type { RunningServer } from './http-util.js';
+import { type LocalEndpoint, requestListenerEndpoint } from './in-process-http.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
+import { type OutputSink, parseConcurrency } from './lambda-pool.js';
 import { S3RVER_CREDENTIALS, startS3 } from './s3.js';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-endpoint.js';
+import { LOCAL_SDK_TRANSPORT, localSdkTransport, type WireSender } from './sdk-transport.js';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config.js';
 import { StepFunctionsEngine } from './sfn-engine.js';
 import { startSfnServer } from './sfn-server.js';
@@ -34,8 +38,20 @@ export interface LocalStackOptions {
   quiet?: boolean;
   /** serverless.yml to read (default `<repo>/serverless.yml`). */
   serverlessFile?: string;
-  /** Handlers to use instead of the modules serverless.yml names, by function key (tests). */
+  /** Handlers to use instead of the modules serverless.yml names, by function key (tests); they run in-process. */
   handlers?: Record<string, LambdaHandler>;
+  /**
+   * Instances (worker threads) each function may run at once: `N`, `function=N` or both,
+   * comma-separated (default `FANOUT_LOCAL_CONCURRENCY`, else one per core).
+   */
+  concurrency?: string;
+  /** Where every line a handler instance writes goes (default: this process's stdout/stderr). */
+  onOutput?: OutputSink;
+  /**
+   * Starts one instance of each function on the synchronous path (HTTP routes and the Express
+   * state machines' tasks) before resolving, so the first request pays no cold start.
+   */
+  prewarm?: boolean;
 }
 
 /** A running local stack. */
@@ -67,9 +83,26 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dataDir = resolve(
     options.dataDir ?? process.env.FANOUT_DATA_DIR ?? resolve(REPO_ROOT, '.local-data'),
   );
+  // Filled once the emulators listen: handler instances reach them without sockets.
+  const endpoints = new Map<SdkService, LocalEndpoint>();
+  const sendToEmulator: WireSender = (service, request) => {
+    const endpoint = endpoints.get(service);
+    if (!endpoint) return Promise.reject(new Error(`the local stack serves no ${service} endpoint now`));
+    return endpoint(request);
+  };
   const dispatcher = new LambdaDispatcher(config.functions, {
     root: config.root,
     handlers: options.handlers,
+    pool: {
+      concurrency: parseConcurrency(
+        options.concurrency ?? process.env.FANOUT_LOCAL_CONCURRENCY,
+        config.functions.map((f) => f.key),
+      ),
+      // The handlers' environment as this thread sees it when an instance starts.
+      env: () => ({ ...process.env }),
+      sdk: sendToEmulator,
+      onOutput: options.onOutput,
+    },
   });
   // The Distributed Map binds its children's Tasks with the same binders as the parent's.
   const binders: StateBinder[] = [];
@@ -88,6 +121,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let s3: RunningServer | undefined;
   let sagemaker: LocalSageMaker | undefined;
   let restoreEnv = () => {};
+  // Handlers injected into this thread use the same transport as the instances.
+  let unregisterTransport = registerSdkTransport(LOCAL_SDK_TRANSPORT, localSdkTransport(sendToEmulator));
   const stop = async () => {
     const errors: unknown[] = [];
     // The API first so no new work arrives, then the executions, then what they use.
@@ -96,6 +131,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       () => sfn?.close(),
       () => s3?.close(),
       () => engine.drain(true),
+      () => dispatcher.close(),
       () => sagemaker?.close(),
       () => dynamo?.close(),
     ]) {
@@ -104,6 +140,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .catch((err: unknown) => errors.push(err));
     }
     api = sfn = dynamo = s3 = sagemaker = undefined;
+    endpoints.clear();
+    unregisterTransport();
+    unregisterTransport = () => {};
     restoreEnv();
     restoreEnv = () => {};
     resetHandlerCaches();
@@ -137,6 +176,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .map((m) => m.id)
         .join(',');
     sagemaker = await startLocalSageMaker(manifest, parseSageMakerMembers(sagemakerMembers, manifest));
+    for (const [service, server] of [
+      ['dynamodb', dynamo],
+      ['sfn', sfn],
+      ['sagemaker-runtime', sagemaker],
+    ] as const) {
+      if (server.requestListener) endpoints.set(service, requestListenerEndpoint(server.requestListener));
+    }
     restoreEnv = setEnvironment(
       { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
       {
@@ -147,6 +193,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_ENDPOINT_URL_S3: s3.url,
         AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sagemaker.url,
         FANOUT_S3_FORCE_PATH_STYLE: 'true',
+        // DynamoDB, Step Functions and SageMaker requests go to the emulators without a socket.
+        FANOUT_SDK_TRANSPORT: LOCAL_SDK_TRANSPORT,
         // s3rver checks signatures against this key pair; dynalite and the other endpoints take any.
         AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
@@ -167,6 +215,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }),
       },
     });
+    if (options.prewarm) await dispatcher.prewarm(syncPathFunctions(config));
     return {
       urls: { api: api.url, sfn: sfn.url, dynamodb: dynamo.url, s3: s3.url, sagemaker: sagemaker.url },
       bucket: process.env.FANOUT_BUCKET ?? '',
@@ -188,6 +237,19 @@ function resetHandlerCaches(): void {
   resetConfig();
   resetClients();
   resetServedModels();
+}
+
+/** Functions a synchronous request runs: those behind HTTP routes and the Express machines' tasks. */
+function syncPathFunctions(config: ServerlessConfig): string[] {
+  const keys = new Set(config.functions.filter((f) => f.routes.length > 0).map((f) => f.key));
+  const text = config.stateMachines
+    .filter((m) => m.type === 'EXPRESS')
+    .map((m) => JSON.stringify(m.definition))
+    .join('\n');
+  for (const f of config.functions) {
+    if ([f.logicalId, f.arn, f.name].some((ref) => text.includes(`"${ref}"`))) keys.add(f.key);
+  }
+  return [...keys];
 }
 
 function routesOf(config: ServerlessConfig): RouteTarget[] {

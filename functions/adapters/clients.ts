@@ -3,10 +3,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../core/config.js';
+import { sdkClientOverrides } from './sdk-transport.js';
 
 /**
  * SDK clients, created lazily once per process and reused across invocations. Endpoints come from
- * the typed configuration so the local stack points the same code at its emulators.
+ * the typed configuration so the local stack points the same code at its emulators; where it also
+ * names an SDK transport (FANOUT_SDK_TRANSPORT), DynamoDB and Step Functions requests go through it
+ * instead of a socket, after the SDK's own middleware and serialisation.
  */
 const clients = new Map<string, unknown>();
 
@@ -21,9 +24,13 @@ function once<T>(key: string, make: () => T): T {
 
 /** DynamoDB document client (plain JS values in and out). */
 export function dynamoDocClient(config: Config): DynamoDBDocumentClient {
-  return once(`ddb:${config.endpoints.dynamodb ?? ''}`, () =>
+  return once(`ddb:${config.endpoints.dynamodb ?? ''}:${config.sdkTransport ?? ''}`, () =>
     DynamoDBDocumentClient.from(
-      new DynamoDBClient({ region: config.region, endpoint: config.endpoints.dynamodb }),
+      new DynamoDBClient({
+        region: config.region,
+        endpoint: config.endpoints.dynamodb,
+        ...sdkClientOverrides(config.sdkTransport, 'dynamodb'),
+      }),
       {
         marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
       },
@@ -34,7 +41,7 @@ export function dynamoDocClient(config: Config): DynamoDBDocumentClient {
 /** Step Functions client. */
 export function sfnClient(config: Config): SFNClient {
   return once(
-    `sfn:${config.endpoints.sfn ?? ''}`,
+    `sfn:${config.endpoints.sfn ?? ''}:${config.sdkTransport ?? ''}`,
     // StartSyncExecution normally goes to a `sync-` host prefix; an endpoint override (the local
     // stack) serves every action on one host, so the prefix must not be added there.
     () =>
@@ -42,6 +49,7 @@ export function sfnClient(config: Config): SFNClient {
         region: config.region,
         endpoint: config.endpoints.sfn,
         disableHostPrefix: Boolean(config.endpoints.sfn),
+        ...sdkClientOverrides(config.sdkTransport, 'sfn'),
       }),
   );
 }

@@ -3,6 +3,7 @@ import { ModelRunError } from '../core/errors.js';
 import type { ModelSpec } from '../core/manifest.js';
 import type { Scorer } from '../core/ports.js';
 import { decodeScores, encodeRows } from '../core/sagemaker-codec.js';
+import { sdkClientOverrides } from './sdk-transport.js';
 
 /** Options for the SageMaker runtime client. */
 export interface SageMakerScorerOptions {
@@ -10,6 +11,8 @@ export interface SageMakerScorerOptions {
   endpoint?: string;
   /** Endpoint names by model id, overriding the manifest's (deploy parameters). */
   endpointNames?: ReadonlyMap<string, string>;
+  /** An SDK transport registered in this process (the local stack's), instead of a socket. */
+  transport?: string;
 }
 
 /**
@@ -26,16 +29,18 @@ export class SageMakerScorer implements Scorer {
   private client(timeoutSeconds: number): SageMakerRuntimeClient {
     let c = this.clients.get(timeoutSeconds);
     if (!c) {
+      const requestTimeout = Math.max(500, timeoutSeconds * 1000 - 250);
       c = new SageMakerRuntimeClient({
         region: this.options.region,
         endpoint: this.options.endpoint,
         maxAttempts: 3,
         requestHandler: {
-          requestTimeout: Math.max(500, timeoutSeconds * 1000 - 250),
+          requestTimeout,
           // Without this, @smithy/node-http-handler only logs a warning when requestTimeout passes.
           throwOnRequestTimeout: true,
           connectionTimeout: 2000,
         },
+        ...sdkClientOverrides(this.options.transport, 'sagemaker-runtime', { requestTimeout }),
       });
       this.clients.set(timeoutSeconds, c);
     }

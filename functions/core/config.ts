@@ -17,6 +17,7 @@ const schema = z.object({
   AWS_ENDPOINT_URL_SFN: optionalUrl,
   AWS_ENDPOINT_URL_S3: optionalUrl,
   AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: optionalUrl,
+  FANOUT_SDK_TRANSPORT: z.string().min(1).optional(),
   FANOUT_S3_FORCE_PATH_STYLE: z
     .enum(['true', 'false'])
     .default('false')
@@ -37,6 +38,11 @@ export interface Config {
   region: string;
   endpoints: { dynamodb?: string; sfn?: string; s3?: string; sagemakerRuntime?: string };
   s3ForcePathStyle: boolean;
+  /**
+   * Where SDK clients send requests instead of a socket: the name of a transport registered in this
+   * process (the local stack sets it for its own handlers; unset on AWS).
+   */
+  sdkTransport?: string;
 }
 
 let cached: Config | undefined;
@@ -67,6 +73,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sagemakerRuntime: e.AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
     },
     s3ForcePathStyle: e.FANOUT_S3_FORCE_PATH_STYLE,
+    sdkTransport: e.FANOUT_SDK_TRANSPORT,
   };
   if (env === process.env) cached = config;
   return config;

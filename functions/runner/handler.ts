@@ -20,6 +20,7 @@ function defaultScorers(config: Config, endpointNames: ReadonlyMap<string, strin
       region: config.region,
       endpoint: config.endpoints.sagemakerRuntime,
       endpointNames,
+      transport: config.sdkTransport,
     }),
   };
   return scorers;

@@ -1,0 +1,393 @@
+import { randomUUID } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
+import { type LambdaFunction, LambdaInvocationError, newLogStream } from './lambda-runtime.js';
+import type { WireSender } from './sdk-transport.js';
+
+/** Where a line a handler wrote goes (by default, the stack's own stdout or stderr, unchanged). */
+export type OutputSink = (line: string, stream: 'stdout' | 'stderr', functionKey: string) => void;
+
+/** Options for {@link LambdaPool}. */
+export interface PoolOptions {
+  /** Instances a function may run at once (its concurrency limit); default {@link defaultConcurrency}. */
+  concurrency?: (functionKey: string) => number;
+  /** The environment an instance starts with, read when it starts (the stack's handler environment). */
+  env?: () => Record<string, string | undefined>;
+  /**
+   * Answers the SDK requests of handlers (the local emulators, in this thread). Without it, the
+   * instances register no SDK transport and their clients use sockets.
+   */
+  sdk?: WireSender;
+  /** Every complete line an instance writes to stdout or stderr (e.g. to collect EMF metrics). */
+  onOutput?: OutputSink;
+}
+
+/** Concurrency per function when nothing says otherwise: one instance per core. */
+export function defaultConcurrency(): number {
+  return availableParallelism();
+}
+
+/** What one instance (worker) is doing, for {@link LambdaPool.stats}. */
+export interface FunctionStats {
+  instances: number;
+  busy: number;
+  queued: number;
+  /** Instances started since the pool was created (cold starts). */
+  started: number;
+}
+
+interface Job {
+  payload: unknown;
+  requestId: string;
+  resolve: (result: unknown) => void;
+  reject: (err: LambdaInvocationError) => void;
+}
+
+// Workers load the TypeScript handlers with Node's own type stripping (see lambda-worker-boot.mjs):
+// tsx registers its hooks on the main thread only, and jest's transform does not reach workers.
+const WORKER = new URL('./lambda-worker-boot.mjs', import.meta.url);
+const WORKER_FLAGS = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
+
+/**
+ * Runs handler modules in worker threads as Lambda runs instances: each instance (worker) takes
+ * one invocation at a time and stays warm between them (module state, ONNX sessions and SDK
+ * clients are created once per instance); a function gets a new instance only when all of its
+ * instances are busy, up to its concurrency limit, and invocations beyond it wait in order. An
+ * instance whose handler runs past the function's timeout is discarded (its thread terminated),
+ * never reused while still busy, as Lambda discards the sandbox.
+ */
+export class LambdaPool {
+  private readonly functions = new Map<string, FunctionPool>();
+  private closed = false;
+
+  constructor(private readonly options: PoolOptions = {}) {}
+
+  /** Runs `payload` on an instance of `fn` (module `file`); rejects with a {@link LambdaInvocationError}. */
+  invoke(fn: LambdaFunction, file: string, payload: unknown): Promise<unknown> {
+    if (this.closed) {
+      return Promise.reject(
+        new LambdaInvocationError('Lambda.ServiceException', 'the local stack has stopped'),
+      );
+    }
+    return this.pool(fn, file).invoke(payload);
+  }
+
+  /** Starts up to `count` instances of `fn` ahead of demand; resolves when they are ready or failed. */
+  prewarm(fn: LambdaFunction, file: string, count: number): Promise<void> {
+    return this.pool(fn, file).prewarm(count);
+  }
+
+  /** Instances, busy ones and queued invocations, by function key. */
+  stats(): Record<string, FunctionStats> {
+    return Object.fromEntries([...this.functions].map(([k, p]) => [k, p.stats()]));
+  }
+
+  /** Terminates every instance; queued invocations fail. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.functions.values()].map((p) => p.close()));
+    this.functions.clear();
+  }
+
+  private pool(fn: LambdaFunction, file: string): FunctionPool {
+    let pool = this.functions.get(fn.key);
+    if (!pool || pool.file !== file) {
+      void pool?.close();
+      const limit = this.options.concurrency?.(fn.key) ?? defaultConcurrency();
+      pool = new FunctionPool(fn, file, Math.max(1, limit), this.options);
+      this.functions.set(fn.key, pool);
+    }
+    return pool;
+  }
+}
+
+/** The instances of one function. */
+class FunctionPool {
+  private readonly instances = new Set<Instance>();
+  private readonly idle: Instance[] = [];
+  private readonly queue: Job[] = [];
+  private started = 0;
+
+  constructor(
+    readonly fn: LambdaFunction,
+    readonly file: string,
+    private readonly limit: number,
+    private readonly options: PoolOptions,
+  ) {}
+
+  invoke(payload: unknown): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ payload, requestId: randomUUID(), resolve, reject });
+      this.pump();
+    });
+  }
+
+  async prewarm(count: number): Promise<void> {
+    const starting: Promise<void>[] = [];
+    while (this.instances.size < Math.min(count, this.limit)) starting.push(this.spawn().ready);
+    await Promise.all(starting);
+  }
+
+  stats(): FunctionStats {
+    const all = [...this.instances];
+    return {
+      instances: all.length,
+      busy: all.filter((i) => i.state === 'busy').length,
+      queued: this.queue.length,
+      started: this.started,
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const job of this.queue.splice(0)) {
+      job.reject(new LambdaInvocationError('Lambda.ServiceException', 'the local stack is stopping'));
+    }
+    await Promise.all([...this.instances].map((i) => i.discard('the local stack is stopping')));
+  }
+
+  /** Hands queued invocations to idle instances, and starts instances while all are busy. */
+  private pump(): void {
+    while (this.queue.length > 0) {
+      const instance = this.idle.pop();
+      if (!instance) break;
+      instance.run(this.queue.shift() as Job);
+    }
+    let starting = 0;
+    for (const i of this.instances) if (i.state === 'starting') starting++;
+    while (this.queue.length > starting && this.instances.size < this.limit) {
+      this.spawn();
+      starting++;
+    }
+  }
+
+  private spawn(): Instance {
+    this.started++;
+    const instance = new Instance(this.fn, this.file, this.options, {
+      idle: (i) => {
+        this.idle.push(i);
+        this.pump();
+      },
+      gone: (i, initError) => {
+        this.instances.delete(i);
+        const at = this.idle.indexOf(i);
+        if (at >= 0) this.idle.splice(at, 1);
+        // The invocation that would have run on it fails as Lambda reports a failed init.
+        if (initError !== undefined) {
+          this.queue.shift()?.reject(new LambdaInvocationError('Runtime.ImportModuleError', initError));
+        }
+        this.pump();
+      },
+    });
+    this.instances.add(instance);
+    return instance;
+  }
+}
+
+/** One Lambda instance: a worker thread with the handler module loaded. */
+class Instance {
+  state: 'starting' | 'idle' | 'busy' | 'gone' = 'starting';
+  readonly ready: Promise<void>;
+  private readonly worker: Worker;
+  private job?: Job;
+  private timer?: NodeJS.Timeout;
+  private nextId = 0;
+
+  constructor(
+    private readonly fn: LambdaFunction,
+    file: string,
+    private readonly options: PoolOptions,
+    private readonly events: {
+      idle: (i: Instance) => void;
+      gone: (i: Instance, initError?: string) => void;
+    },
+  ) {
+    const logStream = newLogStream();
+    const setup: WorkerSetup = { fn, file, logStream, sdkTransport: Boolean(options.sdk) };
+    this.worker = new Worker(WORKER, {
+      workerData: setup,
+      execArgv: WORKER_FLAGS,
+      env: instanceEnv(fn, logStream, options.env?.() ?? process.env),
+      // Lambda's memory setting bounds the instance; here it bounds the JavaScript heap.
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(64, fn.memoryMB) },
+      name: `${fn.key} ${logStream.slice(-8)}`,
+    });
+    let settle: () => void = () => undefined;
+    this.ready = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m, settle));
+    this.worker.on('error', (err) => this.crashed(`${err.name}: ${err.message}`, settle));
+    this.worker.on('exit', (code) => this.crashed(`exit code ${code}`, settle));
+  }
+
+  run(job: Job): void {
+    this.state = 'busy';
+    this.job = job;
+    this.worker.ref();
+    const timeoutMs = this.fn.timeoutSeconds * 1000;
+    this.timer = setTimeout(() => {
+      this.fail(
+        'Sandbox.Timedout',
+        `RequestId: ${job.requestId} Error: Task timed out after ${this.fn.timeoutSeconds.toFixed(2)} seconds`,
+      );
+      // Lambda does not reuse a sandbox whose handler is still running: neither does the pool.
+      void this.discard();
+    }, timeoutMs);
+    this.post({
+      type: 'invoke',
+      id: ++this.nextId,
+      payload: job.payload,
+      requestId: job.requestId,
+      deadline: Date.now() + timeoutMs,
+    });
+  }
+
+  /** Terminates the worker; the instance is gone for good. */
+  async discard(reason?: string): Promise<void> {
+    if (this.state === 'gone') return;
+    if (reason) this.fail('Lambda.ServiceException', reason);
+    this.state = 'gone';
+    clearTimeout(this.timer);
+    this.events.gone(this);
+    await this.worker.terminate();
+  }
+
+  private onMessage(m: FromWorker, settle: () => void): void {
+    switch (m.type) {
+      case 'ready':
+        this.state = 'idle';
+        this.worker.unref();
+        settle();
+        this.events.idle(this);
+        return;
+      case 'init-error':
+        this.state = 'gone';
+        settle();
+        this.events.gone(this, m.message);
+        void this.worker.terminate();
+        return;
+      case 'result': {
+        if (m.id !== this.nextId || !this.job) return;
+        const job = this.job;
+        this.job = undefined;
+        clearTimeout(this.timer);
+        if (m.ok) job.resolve(m.result);
+        else job.reject(new LambdaInvocationError(m.errorType, m.errorMessage));
+        this.state = 'idle';
+        this.worker.unref();
+        this.events.idle(this);
+        return;
+      }
+      case 'sdk':
+        this.answerSdk(m.id, m);
+        return;
+      case 'output': {
+        const sink = this.options.onOutput ?? defaultSink;
+        for (const line of m.lines) sink(line, m.stream, this.fn.key);
+        return;
+      }
+    }
+  }
+
+  private answerSdk(id: number, m: Extract<FromWorker, { type: 'sdk' }>): void {
+    const sdk = this.options.sdk;
+    if (!sdk) {
+      this.post({ type: 'sdk-reply', id, error: { name: 'Error', message: 'no local SDK transport' } });
+      return;
+    }
+    sdk(m.service, m.request).then(
+      (response) => this.post({ type: 'sdk-reply', id, response }),
+      (err: unknown) =>
+        this.post({
+          type: 'sdk-reply',
+          id,
+          error: { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err) },
+        }),
+    );
+  }
+
+  private crashed(why: string, settle: () => void): void {
+    if (this.state === 'gone') return;
+    const starting = this.state === 'starting';
+    this.fail(
+      'Runtime.ExitError',
+      `RequestId: ${this.job?.requestId} Error: Runtime exited with error: ${why}`,
+    );
+    this.state = 'gone';
+    clearTimeout(this.timer);
+    settle();
+    this.events.gone(
+      this,
+      starting ? `${this.fn.key}: the instance exited while loading: ${why}` : undefined,
+    );
+    void this.worker.terminate();
+  }
+
+  private fail(errorType: string, message: string): void {
+    const job = this.job;
+    this.job = undefined;
+    job?.reject(new LambdaInvocationError(errorType, message));
+  }
+
+  private post(message: ToWorker): void {
+    if (this.state !== 'gone') this.worker.postMessage(message);
+  }
+}
+
+/**
+ * The stack's environment plus what the Lambda runtime sets for an instance. An on-demand
+ * initialization type is what lets Powertools report `cold_start: true` on an instance's first
+ * invocation; AWS_EXECUTION_ENV is left out on purpose (Tracer would then try to reach X-Ray).
+ */
+function instanceEnv(
+  fn: LambdaFunction,
+  logStream: string,
+  base: Record<string, string | undefined>,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
+  return Object.assign(env, {
+    AWS_LAMBDA_FUNCTION_NAME: fn.name,
+    AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',
+    AWS_LAMBDA_FUNCTION_MEMORY_SIZE: String(fn.memoryMB),
+    AWS_LAMBDA_LOG_GROUP_NAME: `/aws/lambda/${fn.name}`,
+    AWS_LAMBDA_LOG_STREAM_NAME: logStream,
+    AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+  });
+}
+
+function defaultSink(line: string, stream: 'stdout' | 'stderr'): void {
+  (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`);
+}
+
+/**
+ * Reads a concurrency setting (FANOUT_LOCAL_CONCURRENCY): comma-separated `N` (every function) and
+ * `function=N` (one function, by its serverless.yml key), e.g. `4` or `runner=8,api=2` or
+ * `2,runner=6`. Unset: {@link defaultConcurrency} for every function. Errors name the entry.
+ */
+export function parseConcurrency(
+  spec: string | undefined,
+  functionKeys: readonly string[],
+  variable = 'FANOUT_LOCAL_CONCURRENCY',
+): (functionKey: string) => number {
+  let all = defaultConcurrency();
+  const each = new Map<string, number>();
+  for (const raw of (spec ?? '').split(',')) {
+    const entry = raw.trim();
+    if (!entry) continue;
+    const eq = entry.indexOf('=');
+    const key = eq < 0 ? undefined : entry.slice(0, eq).trim();
+    const value = Number(eq < 0 ? entry : entry.slice(eq + 1).trim());
+    if (!Number.isInteger(value) || value < 1 || value > 256) {
+      throw new Error(`${variable}: "${entry}" is not a concurrency (a whole number from 1 to 256)`);
+    }
+    if (key === undefined) all = value;
+    else if (!functionKeys.includes(key)) {
+      throw new Error(
+        `${variable}: "${entry}" names no function of serverless.yml (${functionKeys.join(', ')})`,
+      );
+    } else each.set(key, value);
+  }
+  return (functionKey) => each.get(functionKey) ?? all;
+}

@@ -1,0 +1,111 @@
+// One Lambda instance of one function, in a worker thread: imports the handler module once (the
+// init phase), then runs one invocation at a time for the pool (local/lambda-pool.ts), and carries
+// the handler's SDK requests to the main thread's emulators over the worker's port.
+import { pathToFileURL } from 'node:url';
+import { parentPort, workerData } from 'node:worker_threads';
+import { registerSdkTransport } from '../functions/adapters/sdk-transport.js';
+import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
+import { jsonBoundary, type LambdaFunction, type LambdaHandler, lambdaContext } from './lambda-runtime.js';
+import { LOCAL_SDK_TRANSPORT, localSdkTransport, type WireResponse } from './sdk-transport.js';
+
+const port = parentPort;
+if (!port) throw new Error('local/lambda-worker.ts runs as a worker thread of the local stack');
+const setup = workerData as WorkerSetup;
+const fn: LambdaFunction = setup.fn;
+const post = (message: FromWorker) => port.postMessage(message);
+const flushers: (() => void)[] = [];
+const flushOutput = () => {
+  for (const flush of flushers) flush();
+};
+
+captureOutput('stdout');
+captureOutput('stderr');
+
+/**
+ * The instance's stdout and stderr go to the pool as messages on the same port as the results, so
+ * every line an invocation wrote reaches the stack (and its `onOutput`) before its result does.
+ * A line is passed on once complete; a trailing partial line is flushed with the result.
+ */
+function captureOutput(name: 'stdout' | 'stderr'): void {
+  const stream = process[name];
+  let partial = '';
+  const write = (chunk: string | Uint8Array, encoding?: unknown, cb?: unknown): boolean => {
+    const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+    const lines = (partial + text).split('\n');
+    partial = lines.pop() ?? '';
+    if (lines.length) post({ type: 'output', stream: name, lines });
+    const done = typeof encoding === 'function' ? encoding : cb;
+    if (typeof done === 'function') queueMicrotask(done as () => void);
+    return true;
+  };
+  stream.write = write as typeof stream.write;
+  flushers.push(() => {
+    if (!partial) return;
+    post({ type: 'output', stream: name, lines: [partial] });
+    partial = '';
+  });
+}
+
+const sdkCalls = new Map<number, { resolve: (r: WireResponse) => void; reject: (e: Error) => void }>();
+let nextSdkCall = 0;
+if (setup.sdkTransport) {
+  registerSdkTransport(
+    LOCAL_SDK_TRANSPORT,
+    localSdkTransport(
+      (service, request) =>
+        new Promise<WireResponse>((resolve, reject) => {
+          const id = ++nextSdkCall;
+          sdkCalls.set(id, { resolve, reject });
+          post({ type: 'sdk', id, service, request });
+        }),
+    ),
+  );
+}
+
+let handler: LambdaHandler | undefined;
+
+port.on('message', (message: ToWorker) => {
+  if (message.type === 'sdk-reply') {
+    const call = sdkCalls.get(message.id);
+    sdkCalls.delete(message.id);
+    if (!call) return;
+    if (message.response) call.resolve(message.response);
+    else call.reject(Object.assign(new Error(message.error?.message), { name: message.error?.name }));
+    return;
+  }
+  if (message.type === 'invoke') void invoke(message);
+});
+
+async function invoke(message: Extract<ToWorker, { type: 'invoke' }>): Promise<void> {
+  const context = lambdaContext(fn, message.deadline, setup.logStream, message.requestId);
+  try {
+    if (!handler) throw new Error(`${fn.key}: the handler is not loaded`);
+    const result = jsonBoundary(await handler(message.payload, context));
+    flushOutput();
+    post({ type: 'result', id: message.id, ok: true, result });
+  } catch (err) {
+    const e = err instanceof Error ? err : undefined;
+    flushOutput();
+    post({
+      type: 'result',
+      id: message.id,
+      ok: false,
+      errorType: e ? e.name || 'Error' : 'Error',
+      errorMessage: e ? e.message : typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)),
+    });
+  }
+}
+
+try {
+  const mod = (await import(pathToFileURL(setup.file).href)) as Record<string, unknown>;
+  const exported = mod[fn.handlerExport];
+  if (typeof exported !== 'function') {
+    throw new Error(`${fn.key}: ${fn.handlerModule} does not export a function "${fn.handlerExport}"`);
+  }
+  handler = exported as LambdaHandler;
+  flushOutput();
+  post({ type: 'ready' });
+} catch (err) {
+  flushOutput();
+  post({ type: 'init-error', message: (err as Error)?.message ?? String(err) });
+}
