@@ -114,8 +114,8 @@ const localSigV4: HttpAuthScheme = {
     async sign(request, identity, properties) {
       const now = new Date().toISOString().replace(/[-:]|\.\d{3}/g, '');
       const keyId = (identity as { accessKeyId?: string }).accessKeyId ?? 'local';
-      const region = (properties.signingRegion as string | undefined) ?? 'us-east-1';
-      const service = (properties.signingName as string | undefined) ?? 'local';
+      const region = String(properties.signingRegion ?? properties.region ?? 'us-east-1');
+      const service = String(properties.signingName ?? properties.name ?? 'local');
       request.headers['x-amz-date'] = now;
       request.headers.authorization = `AWS4-HMAC-SHA256 Credential=${keyId}/${now.slice(0, 8)}/${region}/${service}/aws4_request, SignedHeaders=host;x-amz-date, Signature=${UNSIGNED}`;
       return request;

@@ -1,0 +1,236 @@
+import { threadId } from 'node:worker_threads';
+import { LambdaDispatcher, type LambdaFunction, LambdaInvocationError } from '../../local/lambda-dispatch.js';
+import { parseConcurrency } from '../../local/lambda-pool.js';
+
+const fn = (key: string, handlerExport: string, extra: Partial<LambdaFunction> = {}): LambdaFunction => ({
+  key,
+  name: `svc-local-${key}`,
+  logicalId: `${key}LambdaFunction`,
+  arn: `arn:aws:lambda:us-east-1:000000000000:function:svc-local-${key}`,
+  handlerModule: 'fixtures/instance-handler',
+  handlerExport,
+  timeoutSeconds: 20,
+  memoryMB: 256,
+  ...extra,
+});
+
+interface Answer {
+  instance: string;
+  threadId: number;
+  invocations: number;
+  awsRequestId: string;
+  functionName?: string;
+  table?: string;
+}
+
+interface Line {
+  line: string;
+  stream: string;
+  key: string;
+}
+
+const root = import.meta.dirname;
+
+/** A dispatcher whose instances log at INFO into `lines`, with `concurrency` instances per function. */
+function dispatcher(functions: LambdaFunction[], concurrency = 2) {
+  const lines: Line[] = [];
+  const d = new LambdaDispatcher(functions, {
+    root,
+    pool: {
+      concurrency: () => concurrency,
+      env: () => ({ ...process.env, POWERTOOLS_LOG_LEVEL: 'INFO', FANOUT_TABLE: 'from-the-stack' }),
+      onOutput: (line, stream, key) => lines.push({ line, stream, key }),
+    },
+  });
+  return { d, lines };
+}
+
+const logged = (lines: Line[]) =>
+  lines
+    .filter((l) => l.line.startsWith('{"level"'))
+    .map((l) => JSON.parse(l.line) as Record<string, unknown>);
+
+async function failure(p: Promise<unknown>): Promise<LambdaInvocationError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as LambdaInvocationError;
+  }
+  throw new Error('expected the invocation to fail');
+}
+
+describe('the worker pool behind LambdaDispatcher', () => {
+  it('runs a handler module in its own thread, with the environment the stack gives it', async () => {
+    const { d } = dispatcher([fn('work', 'handler')]);
+    try {
+      const out = (await d.invoke('work', {})) as Answer;
+      expect(out.threadId).not.toBe(threadId);
+      expect(out.functionName).toBe('svc-local-work');
+      expect(out.table).toBe('from-the-stack');
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('keeps an instance warm: one after another, invocations reuse it', async () => {
+    const { d } = dispatcher([fn('work', 'handler')]);
+    try {
+      const a = (await d.invoke('work', {})) as Answer;
+      const b = (await d.invoke('work', {})) as Answer;
+      expect(b.instance).toBe(a.instance);
+      expect(b.invocations).toBe(a.invocations + 1);
+      expect(d.stats().work).toMatchObject({ instances: 1, started: 1 });
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('runs one invocation at a time per instance, scales to the limit, and queues beyond it', async () => {
+    const { d } = dispatcher([fn('work', 'handler')], 2);
+    try {
+      const answers = (await Promise.all(
+        Array.from({ length: 6 }, () => d.invoke('work', { sleepMs: 150 })),
+      )) as Answer[];
+      const instances = new Set(answers.map((a) => a.instance));
+      expect(instances.size).toBe(2);
+      // Each instance counted its own invocations 1, 2, 3: never two at once on one instance.
+      for (const id of instances) {
+        const counts = answers
+          .filter((a) => a.instance === id)
+          .map((a) => a.invocations)
+          .sort();
+        expect(counts).toEqual([1, 2, 3]);
+      }
+      expect(d.stats().work).toMatchObject({ instances: 2, busy: 0, queued: 0, started: 2 });
+    } finally {
+      await d.close();
+    }
+  });
+
+  it("logs each invocation with its own request id, and cold_start only on an instance's first", async () => {
+    const { d, lines } = dispatcher([fn('work', 'handler')], 2);
+    try {
+      const first = (await Promise.all([
+        d.invoke('work', { sleepMs: 100, tag: 'a' }),
+        d.invoke('work', { sleepMs: 100, tag: 'b' }),
+      ])) as Answer[];
+      const second = (await d.invoke('work', { tag: 'c' })) as Answer;
+      const logs = logged(lines);
+      expect(logs).toHaveLength(3);
+      const byTag = new Map(logs.map((l) => [l.tag, l]));
+      for (const [tag, answer] of [
+        ['a', first[0]],
+        ['b', first[1]],
+        ['c', second],
+      ] as const) {
+        expect(byTag.get(tag)?.function_request_id).toBe(answer?.awsRequestId);
+        expect(byTag.get(tag)?.function_name).toBe('svc-local-work');
+      }
+      expect(new Set(logs.map((l) => l.function_request_id)).size).toBe(3);
+      expect(byTag.get('a')?.cold_start).toBe(true);
+      expect(byTag.get('b')?.cold_start).toBe(true);
+      expect(byTag.get('c')?.cold_start).toBe(false);
+      expect(lines.every((l) => l.key === 'work' && l.stream === 'stdout')).toBe(true);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('hands every line an instance writes to onOutput before the invocation answers', async () => {
+    const { d, lines } = dispatcher([fn('out', 'write')]);
+    try {
+      await d.invoke('out', {});
+      expect(lines).toEqual([
+        { line: '{"_aws":{"CloudWatchMetrics":[]},"n":1}', stream: 'stdout', key: 'out' },
+        { line: 'first line', stream: 'stderr', key: 'out' },
+        { line: 'second line', stream: 'stderr', key: 'out' },
+        { line: 'no newline at the end', stream: 'stdout', key: 'out' },
+      ]);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it("reports a handler's error as Lambda does and keeps the instance", async () => {
+    const { d } = dispatcher([fn('bad', 'fail')]);
+    try {
+      const err = await failure(d.invoke('bad', {}));
+      expect(err).toBeInstanceOf(LambdaInvocationError);
+      expect(err.name).toBe('ModelRunError');
+      expect(JSON.parse(err.message)).toEqual({
+        errorType: 'ModelRunError',
+        errorMessage: 'model bc-x: inference failed',
+        trace: [],
+      });
+      await failure(d.invoke('bad', {}));
+      expect(d.stats().bad).toMatchObject({ instances: 1, started: 1 });
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('times a handler out with Sandbox.Timedout and discards its instance instead of reusing it', async () => {
+    const { d } = dispatcher([fn('slow', 'hang', { timeoutSeconds: 1 })]);
+    try {
+      const err = await failure(d.invoke('slow', {}));
+      expect(err.name).toBe('Sandbox.Timedout');
+      expect(err.errorMessage).toMatch(
+        /^RequestId: [0-9a-f-]{36} Error: Task timed out after 1\.00 seconds$/,
+      );
+      expect(d.stats().slow).toMatchObject({ instances: 0, started: 1 });
+      await failure(d.invoke('slow', {}));
+      expect(d.stats().slow).toMatchObject({ started: 2 });
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('reports an instance that dies as Runtime.ExitError, and starts a new one for the next invocation', async () => {
+    const { d } = dispatcher([fn('crash', 'crash'), fn('work', 'handler')]);
+    try {
+      const err = await failure(d.invoke('crash', {}));
+      expect(err.name).toBe('Runtime.ExitError');
+      expect(err.errorMessage).toContain('boom outside the handler');
+      expect(d.stats().crash).toMatchObject({ instances: 0 });
+      // Other functions' instances are untouched.
+      await expect(d.invoke('work', {})).resolves.toMatchObject({ invocations: 1 });
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('fails queued invocations clearly when it is closed', async () => {
+    const { d } = dispatcher([fn('slow', 'hang')], 1);
+    const running = failure(d.invoke('slow', {}));
+    const queued = failure(d.invoke('slow', {}));
+    // Let the instance start and take the first invocation.
+    while (d.stats().slow?.busy !== 1) await new Promise((r) => setTimeout(r, 20));
+    await d.close();
+    expect((await running).name).toBe('Lambda.ServiceException');
+    expect((await queued).errorMessage).toContain('stopping');
+  });
+});
+
+describe('parseConcurrency', () => {
+  const keys = ['api', 'runner'];
+
+  it('takes a number for every function and per-function numbers', () => {
+    const of = parseConcurrency('3,runner=8', keys);
+    expect(of('api')).toBe(3);
+    expect(of('runner')).toBe(8);
+  });
+
+  it('defaults to the number of cores', async () => {
+    const { availableParallelism } = await import('node:os');
+    expect(parseConcurrency(undefined, keys)('api')).toBe(availableParallelism());
+  });
+
+  it('names a bad entry', () => {
+    expect(() => parseConcurrency('runner=0', keys)).toThrow(
+      'FANOUT_LOCAL_CONCURRENCY: "runner=0" is not a concurrency (a whole number from 1 to 256)',
+    );
+    expect(() => parseConcurrency('ranner=2', keys)).toThrow(
+      'FANOUT_LOCAL_CONCURRENCY: "ranner=2" names no function of serverless.yml (api, runner)',
+    );
+  });
+});
