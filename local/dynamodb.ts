@@ -8,6 +8,7 @@ import {
   ResourceNotFoundException,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
+import { speedUpDynalite } from './dynalite-speedup.js';
 import { listen, type RunningServer } from './http-util.js';
 import type { TableConfig } from './serverless-config.js';
 
@@ -35,6 +36,7 @@ export async function startDynamo(options: DynamoOptions): Promise<RunningServer
   const releaseLock = lock(options.dataDir);
   let running: RunningServer | undefined;
   try {
+    speedUpDynalite();
     // Tables are created in no time: nothing here waits for CREATING like AWS would.
     const server = dynalite({ path: folder, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
     running = await listen(server, options.port ?? 0, 'DynamoDB (dynalite)');

@@ -48,6 +48,24 @@ interface Job {
 // tsx registers its hooks on the main thread only, and jest's transform does not reach workers.
 const WORKER = new URL('./lambda-worker-boot.mjs', import.meta.url);
 const WORKER_FLAGS = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
+/** The stack's own flags that instances should share: profiling, and V8's young-generation size. */
+const INHERITED = /^--(cpu-prof|heap-prof|max-semi-space-size|enable-source-maps)/;
+
+function workerFlags(): string[] {
+  const inherited: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i] as string;
+    if (!INHERITED.test(flag)) continue;
+    // `--cpu-prof-dir dir` as two arguments becomes one, as a worker's execArgv needs.
+    const next = argv[i + 1];
+    if (!flag.includes('=') && /-(dir|name|interval)$/.test(flag) && next !== undefined) {
+      inherited.push(`${flag}=${next}`);
+      i++;
+    } else inherited.push(flag);
+  }
+  return [...WORKER_FLAGS, ...inherited];
+}
 
 /**
  * Runs handler modules in worker threads as Lambda runs instances: each instance (worker) takes
@@ -206,7 +224,7 @@ class Instance {
     const setup: WorkerSetup = { fn, file, logStream, sdkTransport: Boolean(options.sdk) };
     this.worker = new Worker(WORKER, {
       workerData: setup,
-      execArgv: WORKER_FLAGS,
+      execArgv: workerFlags(),
       env: instanceEnv(fn, logStream, options.env?.() ?? process.env),
       // Lambda's memory setting bounds the instance; here it bounds the JavaScript heap.
       resourceLimits: { maxOldGenerationSizeMb: Math.max(64, fn.memoryMB) },

@@ -52,7 +52,7 @@ export function startStack(options: StackOptions): Promise<StackProcess> {
     NODE,
     [...(options.nodeFlags ?? []), '--import', 'tsx', 'local/main.ts'],
     {
-      cwd: ROOT,
+      cwd: options.root ?? ROOT,
       env,
       stdio: ['ignore', 'pipe', 'pipe'],
     },

@@ -35,6 +35,10 @@ export async function measureBatch(options: {
   timeoutSec: number;
   /** V8's old-space limit for the stack (MB): a job that completes under it needs no more live memory. */
   maxOldSpaceMB?: number;
+  /** Another checkout to run the stack from (A/B comparisons); default this one. */
+  root?: string;
+  /** Extra environment for the stack (e.g. FANOUT_LOCAL_CONCURRENCY). */
+  env?: NodeJS.ProcessEnv;
 }): Promise<BatchRun> {
   const dir = join(options.workDir, `batch-${options.rows}`);
   rmSync(dir, { recursive: true, force: true });
@@ -45,6 +49,8 @@ export async function measureBatch(options: {
     dataDir: join(dir, 'data'),
     logLevel: 'WARN',
     nodeFlags: options.maxOldSpaceMB ? [`--max-old-space-size=${options.maxOldSpaceMB}`] : [],
+    root: options.root,
+    env: options.env,
   });
   try {
     // Let start-up garbage settle before reading the idle figure.
