@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { availableParallelism } from 'node:os';
 import { PassThrough, type Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -20,8 +21,20 @@ export interface DistributedMapOptions {
   /** The binders of the whole engine (children's Tasks are bound like the parent's). */
   binders: () => readonly StateBinder[];
   region: string;
-  /** Children running at once here, below the state's MaxConcurrency (one machine, not a fleet). */
+  /**
+   * Children running at once here, below the state's MaxConcurrency (one machine, not a fleet):
+   * their Lambda tasks spread over the function instances of the worker pool. Default
+   * {@link defaultMapConcurrency}.
+   */
   localConcurrency?: number;
+}
+
+/**
+ * Two children per core: while one child's members run in the runner instances, another's
+ * StoreBatch runs in its own instance and the emulators serve a third, so every core has work.
+ */
+export function defaultMapConcurrency(): number {
+  return 2 * availableParallelism();
 }
 
 /**
@@ -144,7 +157,10 @@ async function runMap(input: MapInput, ctx: RunContext): Promise<unknown> {
   const outputs: unknown[] = [];
   let total = 0;
   let failed = 0;
-  const limit = Math.max(1, Math.min(ctx.limits.maxConcurrency, ctx.options.localConcurrency ?? 4));
+  const limit = Math.max(
+    1,
+    Math.min(ctx.limits.maxConcurrency, ctx.options.localConcurrency ?? defaultMapConcurrency()),
+  );
   const running = new Set<Promise<void>>();
 
   const runChild = async (index: number, childInput: unknown) => {

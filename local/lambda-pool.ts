@@ -48,8 +48,11 @@ interface Job {
 // tsx registers its hooks on the main thread only, and jest's transform does not reach workers.
 const WORKER = new URL('./lambda-worker-boot.mjs', import.meta.url);
 const WORKER_FLAGS = ['--experimental-transform-types', '--disable-warning=ExperimentalWarning'];
-/** The stack's own flags that instances should share: profiling, and V8's young-generation size. */
-const INHERITED = /^--(cpu-prof|heap-prof|max-semi-space-size|enable-source-maps)/;
+/**
+ * The stack's own flags that instances should share: profiling and source maps. (V8 flags such as
+ * --max-semi-space-size are process-wide already, and a worker refuses them in its execArgv.)
+ */
+const INHERITED = /^--(cpu-prof|heap-prof|enable-source-maps)/;
 
 function workerFlags(): string[] {
   const inherited: string[] = [];

@@ -45,6 +45,11 @@ export interface LocalStackOptions {
    * comma-separated (default `FANOUT_LOCAL_CONCURRENCY`, else one per core).
    */
   concurrency?: string;
+  /**
+   * Child executions a Distributed Map runs at once, below its MaxConcurrency (default
+   * `FANOUT_LOCAL_MAP_CONCURRENCY`, else two per core).
+   */
+  mapConcurrency?: string;
   /** Where every line a handler instance writes goes (default: this process's stdout/stderr). */
   onOutput?: OutputSink;
   /**
@@ -108,7 +113,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const binders: StateBinder[] = [];
   binders.push(
     lambdaBinder(dispatcher),
-    distributedMapBinder({ s3: () => s3Client(loadConfig()), binders: () => binders, region: config.region }),
+    distributedMapBinder({
+      s3: () => s3Client(loadConfig()),
+      binders: () => binders,
+      region: config.region,
+      localConcurrency: mapConcurrency(options.mapConcurrency ?? process.env.FANOUT_LOCAL_MAP_CONCURRENCY),
+    }),
   );
   const engine = new StepFunctionsEngine({ region: config.region, binders });
   for (const m of config.stateMachines) engine.register(m);
@@ -260,6 +270,14 @@ function routesOf(config: ServerlessConfig): RouteTarget[] {
 function manifestPath(config: ServerlessConfig): Record<string, string> {
   const path = process.env.FANOUT_MANIFEST ?? config.environment.FANOUT_MANIFEST;
   return path ? { FANOUT_MANIFEST: resolve(config.root, path) } : {};
+}
+
+function mapConcurrency(raw: string | undefined): number | undefined {
+  if (raw === undefined || raw === '') return undefined;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 10_000)
+    throw new Error(`FANOUT_LOCAL_MAP_CONCURRENCY=${raw} is not a whole number from 1 to 10000`);
+  return n;
 }
 
 function portFromEnv(): number {

@@ -23,6 +23,9 @@ export interface RetryOptions {
 
 const defaultRetry: RetryOptions = { maxAttempts: 8, baseDelayMs: 50 };
 
+/** BatchWriteItem requests one putRows keeps in flight. */
+const PARALLEL_WRITES = 4;
+
 /** Jobs and row results in the single table: `JOB#<id>`/`JOB` and `JOB#<id>`/`ROW#<rowId>`. */
 export class DynamoJobStore implements JobStore {
   constructor(
@@ -110,34 +113,48 @@ export class DynamoJobStore implements JobStore {
   }
 
   /**
-   * Writes rows 25 at a time (BatchWriteItem's limit), retrying UnprocessedItems with exponential
-   * backoff and full jitter; gives up after `maxAttempts` naming how many rows were left.
+   * Writes rows 25 at a time (BatchWriteItem's limit), up to {@link PARALLEL_WRITES} requests in
+   * flight (one round trip per group one after another made a 250-row batch wait for ten), each
+   * group retrying its UnprocessedItems on its own with exponential backoff and full jitter; gives
+   * up after `maxAttempts` naming how many rows were left.
    */
   async putRows(jobId: string, rows: readonly RowResult[]): Promise<void> {
+    const groups: Record<string, unknown>[][] = [];
     for (let i = 0; i < rows.length; i += 25) {
-      let pending: Record<string, unknown>[] = rows.slice(i, i + 25).map((r) => ({
-        PutRequest: { Item: { ...rowKey(jobId, r.rowId), type: 'row', jobId, ...r } },
-      }));
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        if (attempt > this.retry.maxAttempts) {
-          throw new UpstreamError(
-            `writing rows of job ${jobId}: ${pending.length} rows still unprocessed after ${this.retry.maxAttempts} attempts`,
-          );
-        }
-        if (attempt > 1) {
-          const cap = this.retry.baseDelayMs * 2 ** (attempt - 2);
-          await (this.retry.sleep ?? sleep)(Math.random() * cap);
-        }
-        let out: BatchWriteCommandOutput;
-        try {
-          out = await this.client.send(
-            new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
-          );
-        } catch (err) {
-          throw this.fail(`writing rows of job ${jobId}`, err);
-        }
-        pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
+      groups.push(
+        rows.slice(i, i + 25).map((r) => ({
+          PutRequest: { Item: { ...rowKey(jobId, r.rowId), type: 'row', jobId, ...r } },
+        })),
+      );
+    }
+    let next = 0;
+    const lane = async () => {
+      while (next < groups.length) await this.writeGroup(jobId, groups[next++] as Record<string, unknown>[]);
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL_WRITES, groups.length) }, lane));
+  }
+
+  private async writeGroup(jobId: string, group: Record<string, unknown>[]): Promise<void> {
+    let pending = group;
+    for (let attempt = 1; pending.length > 0; attempt++) {
+      if (attempt > this.retry.maxAttempts) {
+        throw new UpstreamError(
+          `writing rows of job ${jobId}: ${pending.length} rows still unprocessed after ${this.retry.maxAttempts} attempts`,
+        );
       }
+      if (attempt > 1) {
+        const cap = this.retry.baseDelayMs * 2 ** (attempt - 2);
+        await (this.retry.sleep ?? sleep)(Math.random() * cap);
+      }
+      let out: BatchWriteCommandOutput;
+      try {
+        out = await this.client.send(
+          new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
+        );
+      } catch (err) {
+        throw this.fail(`writing rows of job ${jobId}`, err);
+      }
+      pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
     }
   }
 

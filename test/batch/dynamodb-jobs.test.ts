@@ -113,7 +113,7 @@ describe('DynamoJobStore.putRows', () => {
     });
   });
 
-  it('retries each group of 25 on its own', async () => {
+  it('sends the groups of 25 together and retries each on its own', async () => {
     const sleeps: number[] = [];
     // The first group is throttled once, the second group goes through at once.
     const client = new FakeClient(unprocessedFor(1, 2));
@@ -125,8 +125,25 @@ describe('DynamoJobStore.putRows', () => {
       },
     });
     await store.putRows(JOB, rowsOf(30));
-    expect(client.sent.map((_, n) => client.requests(n).length)).toEqual([25, 2, 5]);
+    // Both groups go out before the throttled one's retry.
+    expect(client.sent.map((_, n) => client.requests(n).length)).toEqual([25, 5, 2]);
     expect(sleeps).toHaveLength(1);
+  });
+
+  it('keeps at most four BatchWriteItem requests in flight', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const client = new FakeClient(async () => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      inFlight--;
+      return {};
+    });
+    const store = new DynamoJobStore(client.asClient(), TABLE, { maxAttempts: 3, baseDelayMs: 10 });
+    await store.putRows(JOB, rowsOf(250));
+    expect(client.sent).toHaveLength(10);
+    expect(most).toBe(4);
   });
 
   it('gives up after maxAttempts, naming how many rows were left', async () => {
