@@ -1,8 +1,8 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import { lazyScorer } from '../adapters/lazy-scorer.js';
 import { logger as baseLogger } from '../adapters/logger.js';
 import { OnnxScorer } from '../adapters/onnx-scorer.js';
-import { SageMakerScorer } from '../adapters/sagemaker-scorer.js';
 import { servedModels } from '../adapters/served.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { type RunnerEvent, type Scorers, scoreMember } from './score-member.js';
@@ -16,11 +16,15 @@ let scorers: Scorers | undefined;
 function defaultScorers(config: Config, endpointNames: ReadonlyMap<string, string>): Scorers {
   scorers ??= {
     onnx: new OnnxScorer(),
-    sagemaker: new SageMakerScorer({
-      region: config.region,
-      endpoint: config.endpoints.sagemakerRuntime,
-      endpointNames,
-      transport: config.sdkTransport,
+    // Loaded on the first SageMaker member only: ONNX-only instances start without the AWS SDK.
+    sagemaker: lazyScorer(async () => {
+      const { SageMakerScorer } = await import('../adapters/sagemaker-scorer.js');
+      return new SageMakerScorer({
+        region: config.region,
+        endpoint: config.endpoints.sagemakerRuntime,
+        endpointNames,
+        transport: config.sdkTransport,
+      });
     }),
   };
   return scorers;
