@@ -64,9 +64,11 @@ export interface BenchResults {
     warnLogsSideBySide: LogFigures;
   };
   throughput: { c16: LoadResult; c64: LoadResult };
-  fanout: { members: FanoutPoint[] };
+  fanout: { members: FanoutPoint[]; ratio8to1: number | null };
   batch: BatchFigures & {
     rawRowsPerSec: number;
+    /** rowsPerSec / rawRowsPerSec. */
+    ratioToRaw: number;
     rawBatchSize: number;
     smaller: BatchFigures;
     /** The same file with V8's old space capped: the live memory a job needs. */

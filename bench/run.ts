@@ -237,10 +237,15 @@ async function main(): Promise<void> {
       warnLogsSideBySide: logs.warn,
     },
     throughput: { c16, c64 },
-    fanout,
+    fanout: {
+      ...fanout,
+      // 8 heavy members against 1, same stack and minutes: 1 = perfectly parallel, 8 = serial.
+      ratio8to1: ratioOf(fanout.members),
+    },
     batch: {
       ...batchFigures(size.batch.rows, big),
       rawRowsPerSec: rawBatch.rowsPerSec,
+      ratioToRaw: round(median(big.map((r) => r.rowsPerSec)) / rawBatch.rowsPerSec, 4),
       rawBatchSize: 250,
       smaller: batchFigures(size.batch.smallRows, small),
       cappedHeap: { maxOldSpaceMB: size.batch.cappedHeapMB, ...batchFigures(size.batch.rows, capped) },
@@ -266,6 +271,12 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   writeFileSync(join(outDir, 'RESULTS.md'), renderMarkdown(results));
   log(`done in ${benchSeconds} s: ${join(outDir, 'results.json')}, ${join(outDir, 'RESULTS.md')}`);
+}
+
+function ratioOf(points: { members: number; e2eP50Ms: number }[]): number | null {
+  const one = points.find((p) => p.members === 1);
+  const eight = points.find((p) => p.members === 8);
+  return one && eight ? round(eight.e2eP50Ms / one.e2eP50Ms, 2) : null;
 }
 
 try {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { inInvocation } from './invoke-context.js';
 import { type FunctionStats, LambdaPool, type PoolOptions } from './lambda-pool.js';
 import {
   jsonBoundary,
@@ -19,6 +20,9 @@ export {
   toLambdaError,
 } from './lambda-runtime.js';
 
+/** Where a function's handler runs: its own worker-thread instances, or this thread. */
+export type Isolation = 'workers' | 'in-process';
+
 /** Options for {@link LambdaDispatcher}. */
 export interface DispatcherOptions {
   /** Folder that handler module paths are relative to (the service folder). */
@@ -33,7 +37,7 @@ export interface DispatcherOptions {
    * per instance, as on Lambda. `in-process`: imported into this thread and called directly (one
    * module instance shared by concurrent invocations; for profiling and the benchmark's breakdown).
    */
-  isolation?: 'workers' | 'in-process';
+  isolation?: Isolation | ((functionKey: string) => Isolation);
   /** The worker pool's settings (concurrency, environment, SDK transport, output). */
   pool?: PoolOptions;
 }
@@ -137,7 +141,11 @@ export class LambdaDispatcher {
     });
     try {
       // Handlers are not cancelled on timeout, as on AWS the sandbox would be; the answer is just dropped.
-      const result = await Promise.race([Promise.resolve().then(() => handler(payload, context)), timedOut]);
+      // Concurrent invocations share this thread: each gets its own Lambda context in the InvokeStore.
+      const result = await Promise.race([
+        inInvocation(context.awsRequestId, () => Promise.resolve().then(() => handler(payload, context))),
+        timedOut,
+      ]);
       return jsonBoundary(result);
     } catch (err) {
       throw toLambdaError(err);
@@ -147,14 +155,16 @@ export class LambdaDispatcher {
   }
 
   /**
-   * Starts up to `count` instances of each function in `keys` ahead of their first invocation, so
-   * it does not pay their cold start (in-process and injected handlers need none).
+   * Does each function's init ahead of its first invocation, so it does not pay the cold start:
+   * starts up to `count` worker instances, or imports an in-process handler's module.
    */
   async prewarm(keys: readonly string[], count = 1): Promise<void> {
     await Promise.all(
       keys.map(async (key) => {
         const fn = this.byKey.get(key);
-        if (fn && this.inWorkers(fn)) await this.workers().prewarm(fn, this.moduleFile(fn), count);
+        if (!fn) return;
+        if (this.inWorkers(fn)) await this.workers().prewarm(fn, this.moduleFile(fn), count);
+        else await this.handler(fn);
       }),
     );
   }
@@ -171,7 +181,9 @@ export class LambdaDispatcher {
   }
 
   private inWorkers(fn: LambdaFunction): boolean {
-    return (this.options.isolation ?? 'workers') === 'workers' && !this.options.handlers?.[fn.key];
+    const isolation = this.options.isolation ?? 'workers';
+    const mode = typeof isolation === 'function' ? isolation(fn.key) : isolation;
+    return mode === 'workers' && !this.options.handlers?.[fn.key];
   }
 
   private workers(): LambdaPool {

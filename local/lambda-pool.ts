@@ -368,6 +368,8 @@ function instanceEnv(
 ): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
+  // One invocation at a time: an instance is not a multi-concurrency environment.
+  delete env.AWS_LAMBDA_MAX_CONCURRENCY;
   return Object.assign(env, {
     AWS_LAMBDA_FUNCTION_NAME: fn.name,
     AWS_LAMBDA_FUNCTION_VERSION: '$LATEST',

@@ -12,6 +12,8 @@ import { startDynamo } from './dynamodb.js';
 import { type RouteTarget, startHttpApi } from './http-api.js';
 import type { RunningServer } from './http-util.js';
 import { type LocalEndpoint, requestListenerEndpoint } from './in-process-http.js';
+import { concurrentInvokeStore } from './invoke-context.js';
+import { fanOutFunctions, parseIsolation } from './isolation.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
 import { type OutputSink, parseConcurrency } from './lambda-pool.js';
@@ -41,6 +43,13 @@ export interface LocalStackOptions {
   /** Handlers to use instead of the modules serverless.yml names, by function key (tests); they run in-process. */
   handlers?: Record<string, LambdaHandler>;
   /**
+   * Where functions run: `workers` (worker-thread instances, one invocation at a time each) or
+   * `in-process` (this thread, invocations concurrent), for all (`MODE`) or one (`function=MODE`),
+   * comma-separated (default `FANOUT_LOCAL_ISOLATION`, else workers for the functions the state
+   * machines' inline Maps fan out to, in-process for the others).
+   */
+  isolation?: string;
+  /**
    * Instances (worker threads) each function may run at once: `N`, `function=N` or both,
    * comma-separated (default `FANOUT_LOCAL_CONCURRENCY`, else one per core).
    */
@@ -53,8 +62,9 @@ export interface LocalStackOptions {
   /** Where every line a handler instance writes goes (default: this process's stdout/stderr). */
   onOutput?: OutputSink;
   /**
-   * Starts one instance of each function on the synchronous path (HTTP routes and the Express
-   * state machines' tasks) before resolving, so the first request pays no cold start.
+   * Does the init of every function on the synchronous path (HTTP routes and the Express state
+   * machines' tasks) before resolving: worker instances up to each function's concurrency, modules
+   * of in-process functions imported; so the first request pays no cold start.
    */
   prewarm?: boolean;
 }
@@ -88,6 +98,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dataDir = resolve(
     options.dataDir ?? process.env.FANOUT_DATA_DIR ?? resolve(REPO_ROOT, '.local-data'),
   );
+  // Where each function runs: its fan-out functions in worker instances, the rest in this thread,
+  // unless FANOUT_LOCAL_ISOLATION says otherwise (decided lazily: the dispatcher resolves refs).
+  let fanOut: Set<string> | undefined;
+  const isolationOf = parseIsolation(
+    options.isolation ?? process.env.FANOUT_LOCAL_ISOLATION,
+    config.functions.map((f) => f.key),
+    (key) => {
+      fanOut ??= fanOutFunctions(
+        config.stateMachines.map((m) => m.definition),
+        (ref) => dispatcher.resolve(ref),
+      );
+      return fanOut.has(key) ? 'workers' : 'in-process';
+    },
+  );
+  // Concurrent in-process invocations each keep their own Lambda context (request id, cold start).
+  concurrentInvokeStore();
   // Filled once the emulators listen: handler instances reach them without sockets.
   const endpoints = new Map<SdkService, LocalEndpoint>();
   const sendToEmulator: WireSender = (service, request) => {
@@ -98,6 +124,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dispatcher = new LambdaDispatcher(config.functions, {
     root: config.root,
     handlers: options.handlers,
+    isolation: (key) => isolationOf(key),
     pool: {
       concurrency: parseConcurrency(
         options.concurrency ?? process.env.FANOUT_LOCAL_CONCURRENCY,
@@ -205,6 +232,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         FANOUT_S3_FORCE_PATH_STYLE: 'true',
         // DynamoDB, Step Functions and SageMaker requests go to the emulators without a socket.
         FANOUT_SDK_TRANSPORT: LOCAL_SDK_TRANSPORT,
+        // In-process handlers run as a Lambda environment that takes several invocations at once
+        // (Powertools then keeps each invocation's context apart) and that started on demand (so
+        // a function's first invocation reports cold_start). Worker instances get their own.
+        AWS_LAMBDA_MAX_CONCURRENCY: '1000',
+        AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
         // s3rver checks signatures against this key pair; dynalite and the other endpoints take any.
         AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
@@ -225,7 +257,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         }),
       },
     });
-    if (options.prewarm) await dispatcher.prewarm(syncPathFunctions(config));
+    // As many warm instances as each function may run: a first request's members all start warm.
+    if (options.prewarm) await dispatcher.prewarm(syncPathFunctions(config), Number.POSITIVE_INFINITY);
     return {
       urls: { api: api.url, sfn: sfn.url, dynamodb: dynamo.url, s3: s3.url, sagemaker: sagemaker.url },
       bucket: process.env.FANOUT_BUCKET ?? '',

@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Agent, request } from 'node:http';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { dynamoDocClient, sfnClient } from '../../functions/adapters/clients.js';
 import { DynamoPredictionStore } from '../../functions/adapters/dynamodb-store.js';
@@ -15,7 +17,7 @@ import { handler as runnerHandler } from '../../functions/runner/handler.js';
 import { lambdaBinder } from '../../local/lambda-binder.js';
 import { LambdaDispatcher, lambdaContext } from '../../local/lambda-dispatch.js';
 import { StepFunctionsEngine } from '../../local/sfn-engine.js';
-import { startLocalStack } from '../../local/stack.js';
+import { REPO_ROOT, startLocalStack } from '../../local/stack.js';
 import { PredictClient } from '../lib/client.js';
 import { median, percentile, round } from '../lib/stats.js';
 
@@ -53,15 +55,18 @@ type Timed = () => Promise<unknown>;
 
 /**
  * Times every layer of the synchronous path inside one process, on the local stack started
- * in-process (the same code `npm start` runs), from the outside in:
- * HTTP request -> Lambda dispatch of the API -> API handler -> SDK StartSyncExecution ->
- * Step Functions engine -> (Map of runner Lambdas, ensemble Lambda) -> DynamoDB put.
- * Each layer is called the way the layer above calls it, so differences between nested layers
- * are what each layer adds; the parts that run inside the engine are also timed alone.
+ * in-process (the same code `npm start` runs, with the same isolation: the member runners in
+ * worker instances, the other functions in this thread), from the outside in:
+ * HTTP request -> Lambda dispatch of the API -> API handler -> SDK StartSyncExecution (in-process
+ * transport) -> Step Functions engine -> (Map of runner Lambdas in workers, ensemble Lambda) ->
+ * DynamoDB put. Each layer is called the way the layer above calls it, so differences between
+ * nested layers are what each layer adds; the parts that run inside the engine are also timed
+ * alone, and the SDK calls also as an outside client makes them (socket, SigV4) for comparison.
  */
 export async function measureBreakdown(options: BreakdownOptions): Promise<BreakdownResult> {
   const stack = await startLocalStack({ port: 0, dataDir: options.dataDir, quiet: true });
   const client = new PredictClient(stack.urls.api);
+  const cleanups: (() => unknown)[] = [];
   try {
     const config = loadConfig();
     const { manifest } = servedModels(config);
@@ -132,9 +137,32 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
     });
     bareEngine.register(machine);
 
+    // The handlers' clients: FANOUT_SDK_TRANSPORT points them at the emulators in-process.
     const executor = new SfnInferenceExecutor(sfnClient(config), machine.arn);
     const store = new DynamoPredictionStore(dynamoDocClient(config), config.tableName as string);
-    const sfn = new RawJsonClient(stack.urls.sfn);
+    // The same calls as a client outside the stack makes them: a socket and SigV4.
+    const outside = {
+      region: config.region,
+      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    };
+    const socketSfn = new SFNClient({ ...outside, endpoint: stack.urls.sfn, disableHostPrefix: true });
+    const socketExecutor = new SfnInferenceExecutor(socketSfn, machine.arn);
+    const socketStore = new DynamoPredictionStore(
+      DynamoDBDocumentClient.from(new DynamoDBClient({ ...outside, endpoint: stack.urls.dynamodb }), {
+        marshallOptions: { removeUndefinedValues: true },
+      }),
+      config.tableName as string,
+    );
+    // A worker instance that answers at once: what one invocation through the pool costs.
+    const noop = stack.config.functions[0] as (typeof stack.config.functions)[number];
+    const workerNoop = new LambdaDispatcher(
+      [{ ...noop, key: 'noop', handlerModule: 'bench/lib/noop-handler', handlerExport: 'handler' }],
+      { root: REPO_ROOT, pool: { concurrency: () => 1 } },
+    );
+    cleanups.push(
+      () => socketSfn.destroy(),
+      () => workerNoop.close(),
+    );
     const startSync = (engine: StepFunctionsEngine) => async () => {
       const out = await engine.startSyncExecution({
         stateMachineArn: machine.arn,
@@ -165,19 +193,14 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
       },
       {
         key: 'sdkStartSync',
-        label: 'SDK StartSyncExecution to the local Step Functions endpoint, everything below',
+        label:
+          'SDK StartSyncExecution through the in-process transport (as the API calls it), everything below',
         fn: () => executor.run(input()),
       },
       {
-        key: 'rawStartSync',
-        label: 'The same request as plain HTTP (no SDK: no middleware, no SigV4), everything below',
-        fn: async () => {
-          const out = (await sfn.call('StartSyncExecution', {
-            stateMachineArn: machine.arn,
-            input: JSON.stringify(input()),
-          })) as { status?: string };
-          if (out.status !== 'SUCCEEDED') throw new Error(`execution ${JSON.stringify(out)}`);
-        },
+        key: 'sdkStartSyncSocket',
+        label: 'The same SDK call as an outside client makes it (socket, SigV4), everything below',
+        fn: () => socketExecutor.run(input()),
       },
       {
         key: 'engine',
@@ -191,12 +214,22 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
       },
       {
         key: 'dispatchNoop',
-        label: 'One Lambda dispatch of a handler that answers at once',
+        label: 'One in-process Lambda dispatch of a handler that answers at once',
         fn: () => fakes.invoke('ensemble', {}),
       },
       {
+        key: 'dispatchWorkerNoop',
+        label: 'One invocation of a worker instance whose handler answers at once (the messages)',
+        fn: () => workerNoop.invoke('noop', runnerEvent(ensemble.members[0] as string)),
+      },
+      {
+        key: 'membersWorkers',
+        label: "Every member through the stack's runner instances (worker threads), started together",
+        fn: () => Promise.all(ensemble.members.map((m) => stack.dispatcher.invoke('runner', runnerEvent(m)))),
+      },
+      {
         key: 'membersParallel',
-        label: 'Every member through the runner handler, started together (Promise.all)',
+        label: 'Every member through the runner handler in this thread, started together (Promise.all)',
         fn: () => Promise.all(ensemble.members.map((m) => runnerHandler(runnerEvent(m), ctx('runner')))),
       },
       {
@@ -211,8 +244,14 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
       },
       {
         key: 'dynamoPut',
-        label: 'DynamoDB put alone (conditional PutItem to dynalite on disk, SDK)',
+        label:
+          'DynamoDB put alone (conditional PutItem, SDK through the in-process transport to dynalite on disk)',
         fn: () => store.putPrediction({ ...record, id: randomUUID() }),
+      },
+      {
+        key: 'dynamoPutSocket',
+        label: 'The same put as an outside client makes it (socket, SigV4)',
+        fn: () => socketStore.putPrediction({ ...record, id: randomUUID() }),
       },
     ];
     for (const m of ensemble.members) {
@@ -242,10 +281,9 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
       httpLayer: p50('http') - p50('dispatchApi'),
       apiDispatch: p50('dispatchApi') - p50('apiHandler'),
       apiHandler: p50('apiHandler') - p50('sdkStartSync'),
-      sdkClient: p50('sdkStartSync') - p50('rawStartSync'),
-      sfnHttp: p50('rawStartSync') - p50('engine'),
+      sdkClient: p50('sdkStartSync') - p50('engine'),
       stateMachine: p50('engineBare'),
-      members: p50('membersParallel'),
+      members: p50('membersWorkers'),
       combine: p50('combine'),
       dynamoPut: p50('dynamoPut'),
       ensembleHandlerRest: p50('ensembleHandler') - p50('combine') - p50('dynamoPut'),
@@ -261,8 +299,13 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
       parts: {
         ...roundedParts,
         slowestMemberHandler: round(Math.max(...memberKeys.map(p50)), 3),
+        membersInThisThread: round(p50('membersParallel'), 3),
+        workerInvocation: round(p50('dispatchWorkerNoop'), 3),
+        // What an outside client's socket and SigV4 would add to the handlers' two SDK calls.
+        sfnSocketSigV4: round(p50('sdkStartSyncSocket') - p50('sdkStartSync'), 3),
+        dynamoSocketSigV4: round(p50('dynamoPutSocket') - p50('dynamoPut'), 3),
         engineUnexplained: round(
-          p50('engine') - p50('engineBare') - p50('membersParallel') - p50('ensembleHandler'),
+          p50('engine') - p50('engineBare') - p50('membersWorkers') - p50('ensembleHandler'),
           3,
         ),
       },
@@ -274,6 +317,7 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
     };
   } finally {
     client.close();
+    for (const cleanup of cleanups) await cleanup();
     await stack.stop();
   }
 }
@@ -313,51 +357,5 @@ class MemoryStore implements PredictionStore {
   }
   async getPrediction() {
     return undefined;
-  }
-}
-
-/** The Step Functions JSON 1.0 protocol over a keep-alive socket, with nothing else. */
-class RawJsonClient {
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 1 });
-  private readonly url: URL;
-
-  constructor(endpoint: string) {
-    this.url = new URL(endpoint);
-  }
-
-  call(action: string, payload: unknown): Promise<unknown> {
-    const body = JSON.stringify(payload);
-    return new Promise((resolveCall, reject) => {
-      const req = request(
-        {
-          host: this.url.hostname,
-          port: this.url.port,
-          path: '/',
-          method: 'POST',
-          agent: this.agent,
-          headers: {
-            'content-type': 'application/x-amz-json-1.0',
-            'x-amz-target': `AWSStepFunctions.${action}`,
-            'content-length': Buffer.byteLength(body),
-          },
-        },
-        (res) => {
-          let text = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => {
-            text += c;
-          });
-          res.on('end', () => {
-            try {
-              resolveCall(JSON.parse(text));
-            } catch (err) {
-              reject(err);
-            }
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
   }
 }

@@ -4,15 +4,23 @@ import { PredictClient, sequentialLatencies } from '../lib/client.js';
 import { startStack } from '../lib/stack.js';
 import { round } from '../lib/stats.js';
 
-/** Where the stack's CPU goes per request, from a V8 CPU profile of the stack process. */
+/** Where the stack's CPU goes per request: the kernel's accounting per thread, and V8 profiles. */
 export interface CpuProfileResult {
   requests: number;
   /** Wall time of the measured window and the part of it the stack's main thread was busy. */
   windowMs: number;
   busyShare: number;
-  /** Main-thread CPU per request (busy time in the window / requests). */
+  /** CPU per request of the whole process, every thread (user + system, from /proc). */
   cpuPerRequestMs: number;
-  /** Per component: CPU ms per request and share of the busy time, largest first. */
+  /** CPU per request of the main thread alone (from /proc). */
+  mainThreadCpuPerRequestMs: number;
+  /** Per thread, from /proc: the main thread, worker instances and V8's helpers, libuv's pool. */
+  threads: { thread: string; msPerRequest: number }[];
+  /**
+   * Per component, summed over the JavaScript threads' V8 profiles (main thread and every worker
+   * instance): busy ms per request and share, largest first. Samples are taken on a clock, so on a
+   * busy machine a thread waiting for a core counts as busy: read the shares, and /proc's totals.
+   */
   components: { name: string; msPerRequest: number; share: number }[];
 }
 
@@ -50,7 +58,10 @@ const COMPONENTS: [string, RegExp][] = [
   ['Lambda middleware and logging (middy, powertools)', /node_modules\/(@middy|@aws-lambda-powertools)\//],
   ['ONNX inference (onnxruntime-node)', /node_modules\/onnxruntime-(node|common)\//],
   ['Schema validation (zod)', /node_modules\/zod\//],
-  ['Local stack: HTTP API, Lambda dispatch, SFN and SageMaker endpoints (local/)', /\/local\/[^/]+\.ts/],
+  [
+    'Local stack: HTTP API, Lambda dispatch and worker pool, SDK transport, endpoints (local/)',
+    /\/local\/[^/]+\.(ts|mjs)/,
+  ],
   ['Handlers and core (functions/)', /\/functions\/[^/]+\/[^/]+\.ts/],
   ['Other packages', /node_modules\//],
 ];
@@ -109,9 +120,10 @@ export function attribute(
 }
 
 /**
- * Runs the local stack with V8's sampling profiler (a sample every 1 ms), sends `count` one-row requests
- * at concurrency 1 after a warm-up, and attributes the main thread's samples taken during those
- * requests to components. At concurrency 1 the stack's CPU per request is the floor of its latency.
+ * Runs the local stack with V8's sampling profiler (a sample every 1 ms, main thread and worker
+ * instances alike), sends `count` one-row requests at concurrency 1 after a warm-up, reads every
+ * thread's CPU time from /proc before and after, and attributes the JavaScript threads' samples
+ * taken during those requests to components.
  */
 export async function measureCpuProfile(options: {
   dataDir: string;
@@ -129,33 +141,109 @@ export async function measureCpuProfile(options: {
   const client = new PredictClient(stack.api);
   let from = 0;
   let to = 0;
+  let before = new Map<string, ThreadCpu>();
+  let after = new Map<string, ThreadCpu>();
   try {
     await sequentialLatencies(client, options.ensemble, options.rows, 0, options.warmup);
+    before = threadCpu(stack.pid);
     from = Number(process.hrtime.bigint() / 1000n);
     await sequentialLatencies(client, options.ensemble, options.rows, options.count);
     to = Number(process.hrtime.bigint() / 1000n);
+    after = threadCpu(stack.pid);
   } finally {
     client.close();
     await stack.stop();
   }
-  // The profile is written when the process exits; the loader's worker thread writes its own.
-  const best = readdirSync(dir)
+  // Profiles are written as each thread ends; tsx's loader thread writes one that has no samples
+  // in the window.
+  const profiles = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .map((f) => attribute(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile, from, to))
-    .sort((a, b) => b.busyUs - a.busyUs)[0];
-  if (!best) throw new Error(`no CPU profile in ${dir}`);
+    .filter((p) => p.busyUs > 0)
+    .sort((a, b) => b.busyUs - a.busyUs);
+  const main = profiles[0];
+  if (!main) throw new Error(`no CPU profile in ${dir}`);
+  const by = new Map<string, number>();
+  let busyUs = 0;
+  for (const p of profiles) {
+    busyUs += p.busyUs;
+    for (const [k, v] of p.by) by.set(k, (by.get(k) ?? 0) + v);
+  }
   const perRequest = (us: number) => us / 1000 / options.count;
+  const threads = threadRows(stack.pid, before, after, options.count);
   return {
     requests: options.count,
-    windowMs: round(best.windowUs / 1000, 1),
-    busyShare: round(best.busyUs / Math.max(1, best.windowUs), 3),
-    cpuPerRequestMs: round(perRequest(best.busyUs), 3),
-    components: [...best.by]
+    windowMs: round(main.windowUs / 1000, 1),
+    busyShare: round(main.busyUs / Math.max(1, main.windowUs), 3),
+    cpuPerRequestMs: round(
+      threads.reduce((s, t) => s + t.msPerRequest, 0),
+      3,
+    ),
+    mainThreadCpuPerRequestMs: threads.find((t) => t.thread === 'main thread')?.msPerRequest ?? Number.NaN,
+    threads,
+    components: [...by]
       .sort((a, b) => b[1] - a[1])
       .map(([name, us]) => ({
         name,
         msPerRequest: round(perRequest(us), 3),
-        share: round(us / best.busyUs, 3),
+        share: round(us / busyUs, 3),
       })),
   };
+}
+
+interface ThreadCpu {
+  name: string;
+  /** user + system, ms */
+  ms: number;
+}
+
+/** Every thread of a process with its CPU time so far (Linux /proc; empty elsewhere). */
+function threadCpu(pid: number): Map<string, ThreadCpu> {
+  const out = new Map<string, ThreadCpu>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) * tick });
+    } catch {
+      // The thread ended in between.
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU per request by thread: the main thread, libuv's pool, and the other JavaScript threads (the
+ * worker instances and V8's own helpers for compilation and garbage collection, which Linux names
+ * alike) one row each, busiest first.
+ */
+function threadRows(
+  pid: number,
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
+  requests: number,
+): { thread: string; msPerRequest: number }[] {
+  const rows: { thread: string; msPerRequest: number }[] = [];
+  let pool = 0;
+  for (const [tid, t] of after) {
+    const ms = t.ms - (before.get(tid)?.ms ?? 0);
+    if (ms <= 0) continue;
+    if (tid === String(pid)) rows.push({ thread: 'main thread', msPerRequest: ms / requests });
+    else if (t.name.startsWith('libuv')) pool += ms;
+    else rows.push({ thread: `thread ${tid}`, msPerRequest: ms / requests });
+  }
+  if (pool > 0) rows.push({ thread: 'libuv thread pool', msPerRequest: pool / requests });
+  return rows
+    .sort((a, b) =>
+      a.thread === 'main thread' ? -1 : b.thread === 'main thread' ? 1 : b.msPerRequest - a.msPerRequest,
+    )
+    .map((r) => ({ thread: r.thread, msPerRequest: round(r.msPerRequest, 3) }));
 }

@@ -23,6 +23,8 @@ const REQUIRED = [
   'batch.rowsPerSec',
   'batch.peakRssMB',
   'batch.rawRowsPerSec',
+  'batch.ratioToRaw',
+  'fanout.ratio8to1',
   'coldStartMs',
 ];
 
@@ -101,7 +103,17 @@ describe('npm run bench (smoke size)', () => {
 
   it('breaks the overhead down into measured parts', () => {
     const parts = at(results, 'breakdown.parts') as Record<string, number>;
-    for (const key of ['httpLayer', 'sdkClient', 'stateMachine', 'members', 'combine', 'dynamoPut']) {
+    for (const key of [
+      'httpLayer',
+      'sdkClient',
+      'stateMachine',
+      'members',
+      'combine',
+      'dynamoPut',
+      'workerInvocation',
+      'sfnSocketSigV4',
+      'dynamoSocketSigV4',
+    ]) {
       expect(Number.isFinite(parts[key])).toBe(true);
     }
   });

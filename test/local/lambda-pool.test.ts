@@ -18,6 +18,7 @@ interface Answer {
   instance: string;
   threadId: number;
   invocations: number;
+  mostAtOnce: number;
   awsRequestId: string;
   functionName?: string;
   table?: string;
@@ -92,16 +93,18 @@ describe('the worker pool behind LambdaDispatcher', () => {
         Array.from({ length: 6 }, () => d.invoke('work', { sleepMs: 150 })),
       )) as Answer[];
       const instances = new Set(answers.map((a) => a.instance));
-      expect(instances.size).toBe(2);
-      // Each instance counted its own invocations 1, 2, 3: never two at once on one instance.
+      // Two were started (all busy, below the limit); a slow start may leave one with little work.
+      expect(d.stats().work).toMatchObject({ instances: 2, busy: 0, queued: 0, started: 2 });
+      expect(instances.size).toBeLessThanOrEqual(2);
+      expect(answers.every((a) => a.mostAtOnce === 1)).toBe(true);
+      // Each instance counted its own invocations 1, 2, ..., k.
       for (const id of instances) {
         const counts = answers
           .filter((a) => a.instance === id)
           .map((a) => a.invocations)
-          .sort();
-        expect(counts).toEqual([1, 2, 3]);
+          .sort((x, y) => x - y);
+        expect(counts).toEqual(counts.map((_, i) => i + 1));
       }
-      expect(d.stats().work).toMatchObject({ instances: 2, busy: 0, queued: 0, started: 2 });
     } finally {
       await d.close();
     }
@@ -110,26 +113,21 @@ describe('the worker pool behind LambdaDispatcher', () => {
   it("logs each invocation with its own request id, and cold_start only on an instance's first", async () => {
     const { d, lines } = dispatcher([fn('work', 'handler')], 2);
     try {
-      const first = (await Promise.all([
-        d.invoke('work', { sleepMs: 100, tag: 'a' }),
-        d.invoke('work', { sleepMs: 100, tag: 'b' }),
-      ])) as Answer[];
-      const second = (await d.invoke('work', { tag: 'c' })) as Answer;
-      const logs = logged(lines);
-      expect(logs).toHaveLength(3);
-      const byTag = new Map(logs.map((l) => [l.tag, l]));
-      for (const [tag, answer] of [
-        ['a', first[0]],
-        ['b', first[1]],
-        ['c', second],
-      ] as const) {
-        expect(byTag.get(tag)?.function_request_id).toBe(answer?.awsRequestId);
-        expect(byTag.get(tag)?.function_name).toBe('svc-local-work');
+      const answers = (await Promise.all(
+        ['a', 'b', 'c'].map((tag) => d.invoke('work', { sleepMs: 100, tag })),
+      )) as Answer[];
+      answers.push((await d.invoke('work', { tag: 'd' })) as Answer);
+      const logs = logged(lines).filter((l) => l.message === 'working');
+      expect(logs).toHaveLength(4);
+      expect(new Set(logs.map((l) => l.function_request_id)).size).toBe(4);
+      for (const [i, tag] of ['a', 'b', 'c', 'd'].entries()) {
+        const log = logs.find((l) => l.tag === tag);
+        const answer = answers[i] as Answer;
+        expect(log?.function_request_id).toBe(answer.awsRequestId);
+        expect(log?.function_name).toBe('svc-local-work');
+        // Whichever instance took it: cold on that instance's first invocation only.
+        expect(log?.cold_start).toBe(answer.invocations === 1);
       }
-      expect(new Set(logs.map((l) => l.function_request_id)).size).toBe(3);
-      expect(byTag.get('a')?.cold_start).toBe(true);
-      expect(byTag.get('b')?.cold_start).toBe(true);
-      expect(byTag.get('c')?.cold_start).toBe(false);
       expect(lines.every((l) => l.key === 'work' && l.stream === 'stdout')).toBe(true);
     } finally {
       await d.close();

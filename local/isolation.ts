@@ -1,0 +1,72 @@
+import type { Isolation } from './lambda-dispatch.js';
+
+/** A state of an ASL definition, loosely typed (definitions come from JSON). */
+type State = Record<string, unknown>;
+
+/**
+ * The functions a state machine fans out to: those its inline Map states run for each item (the
+ * member runners). They get worker-thread instances by default, so the members of one request
+ * compute in parallel on different cores; the functions that orchestrate around them (API,
+ * ensemble, batch steps) do little but wait on the emulators, and answer sooner in the stack's own
+ * thread (see the README, "Instances and isolation").
+ */
+export function fanOutFunctions(
+  definitions: readonly Record<string, unknown>[],
+  resolve: (ref: unknown) => string | undefined,
+): Set<string> {
+  const keys = new Set<string>();
+  const walk = (def: unknown, insideInlineMap: boolean) => {
+    const states = (def as { States?: Record<string, State> } | undefined)?.States;
+    if (!states || typeof states !== 'object') return;
+    for (const state of Object.values(states)) {
+      if (state.Type === 'Task' && insideInlineMap) {
+        const params = state.Parameters as Record<string, unknown> | undefined;
+        const key = resolve(params?.FunctionName ?? state.Resource);
+        if (key) keys.add(key);
+      } else if (state.Type === 'Map') {
+        const processor = (state.ItemProcessor ?? state.Iterator) as
+          | { ProcessorConfig?: { Mode?: string } }
+          | undefined;
+        const distributed = processor?.ProcessorConfig?.Mode === 'DISTRIBUTED' || 'ItemReader' in state;
+        walk(processor, insideInlineMap || !distributed);
+      } else if (state.Type === 'Parallel' && Array.isArray(state.Branches)) {
+        for (const branch of state.Branches) walk(branch, insideInlineMap);
+      }
+    }
+  };
+  for (const definition of definitions) walk(definition, false);
+  return keys;
+}
+
+/**
+ * Reads FANOUT_LOCAL_ISOLATION: comma-separated `MODE` (every function) and `function=MODE`
+ * (one function, by its serverless.yml key), MODE being `workers` or `in-process`, e.g.
+ * `workers` or `in-process,runner=workers`. What it does not name keeps `byDefault`'s answer.
+ * Errors name the entry.
+ */
+export function parseIsolation(
+  spec: string | undefined,
+  functionKeys: readonly string[],
+  byDefault: (functionKey: string) => Isolation,
+  variable = 'FANOUT_LOCAL_ISOLATION',
+): (functionKey: string) => Isolation {
+  let all: Isolation | undefined;
+  const each = new Map<string, Isolation>();
+  for (const raw of (spec ?? '').split(',')) {
+    const entry = raw.trim();
+    if (!entry) continue;
+    const eq = entry.indexOf('=');
+    const key = eq < 0 ? undefined : entry.slice(0, eq).trim();
+    const mode = (eq < 0 ? entry : entry.slice(eq + 1)).trim();
+    if (mode !== 'workers' && mode !== 'in-process') {
+      throw new Error(`${variable}: "${entry}" is not an isolation (workers or in-process)`);
+    }
+    if (key === undefined) all = mode;
+    else if (!functionKeys.includes(key)) {
+      throw new Error(
+        `${variable}: "${entry}" names no function of serverless.yml (${functionKeys.join(', ')})`,
+      );
+    } else each.set(key, mode);
+  }
+  return (functionKey) => each.get(functionKey) ?? all ?? byDefault(functionKey);
+}
