@@ -5,6 +5,7 @@ import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
+import { errorFields } from '../adapters/logger.js';
 import { servedModels } from '../adapters/served.js';
 import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
 import { loadConfig, required } from '../core/config.js';
@@ -60,7 +61,8 @@ export async function handleHttp(
     log('request failed', {
       route: event.routeKey,
       status: response.statusCode,
-      error: known ? (err as Error).message : err,
+      // A known error's reason; anything else keeps its stack, here in the logs only.
+      error: known ? errorFields(err) : err,
     });
   }
   response.headers = { ...response.headers, 'x-request-id': requestId };

@@ -1,6 +1,6 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { logger as baseLogger } from '../adapters/logger.js';
+import { logger as baseLogger, errorFields } from '../adapters/logger.js';
 import { OnnxScorer } from '../adapters/onnx-scorer.js';
 import { SageMakerScorer } from '../adapters/sagemaker-scorer.js';
 import { servedModels } from '../adapters/served.js';
@@ -43,8 +43,7 @@ export const handler = middy(async (event: RunnerEvent) => {
     logger.warn('member failed', {
       correlationId: event?.correlationId,
       model: event?.model,
-      error: (err as Error).name,
-      message: (err as Error).message,
+      error: errorFields(err),
     });
     throw err;
   }

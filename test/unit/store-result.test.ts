@@ -152,6 +152,8 @@ describe('storeResult', () => {
       {
         model: 'bc-mlp',
         status: 'failed',
+        // It answered (in 2 ms), with the wrong shape.
+        latencyMs: 2,
         error: { name: 'ModelRunError', message: 'bc-mlp: row 0 is not 2 finite probabilities' },
       },
       {
