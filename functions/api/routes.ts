@@ -6,6 +6,7 @@ import { resolveTarget } from '../core/targets.js';
 import { listEnsembles, modelMetadata } from './catalog.js';
 import { type HttpResponse, json, readJsonBody } from './http.js';
 import { apiLogger as logger } from './log.js';
+import { compileRouteKeys, unroutedError } from './method-check.js';
 import { decodeInferRequest, encodeInferResponse } from './oip.js';
 import { type PredictDeps, predict } from './predict.js';
 
@@ -84,12 +85,19 @@ export const routes: Record<string, Route> = {
   },
 };
 
-/** Finds the route for an event's route key (API Gateway only forwards declared routes). */
+const routeKeys = compileRouteKeys(Object.keys(routes));
+
+/**
+ * Finds the route for an event's route key. API Gateway sends a request that no declared route
+ * takes to `$default`: that is a 405 with `allow` for a known path, else a 404.
+ */
 export function findRoute(event: APIGatewayProxyEventV2): Route {
   const route = routes[event.routeKey];
   if (!route) {
-    throw new NotFoundError(
-      `no route for ${event.requestContext?.http?.method ?? '?'} ${event.rawPath ?? event.routeKey}`,
+    throw unroutedError(
+      routeKeys,
+      (event.requestContext?.http?.method ?? '?').toUpperCase(),
+      event.rawPath ?? event.requestContext?.http?.path ?? event.routeKey,
     );
   }
   return route;

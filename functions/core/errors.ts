@@ -9,10 +9,16 @@ export class FanoutError extends Error {
   readonly code: string = 'internal_error';
   readonly status: number = 500;
   readonly details?: unknown;
+  /** HTTP headers the answer carries (`allow` on a 405, `retry-after` on a retryable 409). */
+  readonly headers?: Record<string, string>;
 
-  constructor(message: string, options?: { cause?: unknown; details?: unknown }) {
+  constructor(
+    message: string,
+    options?: { cause?: unknown; details?: unknown; headers?: Record<string, string> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.details = options?.details;
+    this.headers = options?.headers;
   }
 }
 

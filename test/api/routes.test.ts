@@ -77,7 +77,7 @@ function setup(overrides: Partial<ApiDeps> = {}) {
     const res = await handleHttp(httpEvent(...args), () => deps);
     return { status: res.statusCode, body: JSON.parse(res.body), headers: res.headers ?? {} };
   };
-  return { store, executor, jobs, call };
+  return { store, executor, jobs, call, deps };
 }
 
 const PREDICT = 'POST /v1/ensembles/{ensemble}/predictions';
@@ -242,6 +242,40 @@ describe('reading', () => {
     const res = await call('GET /v1/nothing');
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('not_found');
+  });
+
+  // API Gateway sends what no route takes to $default, whatever the method and path.
+  const unrouted = async (method: string, path: string) => {
+    const event = httpEvent(`${method} ${path}`);
+    const res = await handleHttp({ ...event, routeKey: '$default' }, () => setup().deps);
+    return { status: res.statusCode, body: JSON.parse(res.body), headers: res.headers ?? {} };
+  };
+
+  it('a wrong method on a known path is a 405 with an allow header naming the methods it takes', async () => {
+    const get = await unrouted('GET', '/v1/ensembles/breast-cancer/predictions');
+    expect(get.status).toBe(405);
+    expect(get.headers.allow).toBe('POST');
+    expect(get.body.error).toMatchObject({
+      code: 'method_not_allowed',
+      message: 'GET is not allowed on /v1/ensembles/breast-cancer/predictions; allowed: POST',
+      details: { allow: ['POST'] },
+    });
+    const del = await unrouted('DELETE', '/v1/predictions/abc');
+    expect([del.status, del.headers.allow]).toEqual([405, 'GET']);
+    const post = await unrouted('POST', '/v2/health/ready');
+    expect([post.status, post.headers.allow]).toEqual([405, 'GET']);
+  });
+
+  it('a path no route has stays a 404, whatever the method', async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/nothing'],
+      ['POST', '/v1/ensembles'],
+      ['GET', '/v1/ensembles/breast-cancer/predictions/extra'],
+      ['GET', '/v1/predictions/'],
+    ] as const) {
+      const res = await unrouted(method, path);
+      expect([method, path, res.status]).toEqual([method, path, method === 'POST' ? 405 : 404]);
+    }
   });
 });
 

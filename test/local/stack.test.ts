@@ -28,6 +28,13 @@ const fixtureApi: LambdaHandler = async (raw) => {
       body: JSON.stringify({ table: process.env.FANOUT_TABLE }),
     };
   }
+  // serverless.yml's catch-all route: what no other route takes.
+  if (event.routeKey === '$default') {
+    return {
+      statusCode: 404,
+      body: JSON.stringify({ unrouted: `${event.requestContext.http.method} ${event.rawPath}` }),
+    };
+  }
   const sfn = new SFNClient({ endpoint: process.env.AWS_ENDPOINT_URL_SFN, disableHostPrefix: true });
   const body = JSON.parse(event.body ?? '{}') as { instances: number[][] };
   const out = await sfn.send(
@@ -96,7 +103,9 @@ describe('startLocalStack', () => {
     const res = await fetch(`${stack.urls.api}/v1/ensembles`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ table: 'fanout-local' });
-    expect((await fetch(`${stack.urls.api}/nope`)).status).toBe(404);
+    const unrouted = await fetch(`${stack.urls.api}/nope`, { method: 'DELETE' });
+    expect(unrouted.status).toBe(404);
+    expect(await unrouted.json()).toEqual({ unrouted: 'DELETE /nope' });
   });
 
   it('runs a prediction end to end: HTTP, Step Functions, ONNX runners, ensemble, DynamoDB', async () => {
