@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resetClients, s3Client } from '../functions/adapters/clients.js';
+import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { resetServedModels } from '../functions/adapters/served.js';
 import { loadConfig, resetConfig } from '../functions/core/config.js';
-import { loadManifest } from '../functions/core/manifest.js';
+import { loadManifest, localOnnx } from '../functions/core/manifest.js';
 import { parseSageMakerMembers } from '../functions/core/served.js';
 import type { StateBinder } from './asl-bindings.js';
 import { distributedMapBinder } from './distributed-map.js';
@@ -49,6 +50,8 @@ export interface LocalStack {
   engine: StepFunctionsEngine;
   dispatcher: LambdaDispatcher;
   dataDir: string;
+  /** Members that failed the start check, with the reason (the API and runner refuse them too). */
+  notReady: ReadonlyMap<string, string>;
   /** Closes every server and dynalite, waits for running executions, restores process.env. */
   stop(): Promise<void>;
 }
@@ -137,6 +140,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .map((m) => m.id)
         .join(',');
     sagemaker = await startLocalSageMaker(manifest, parseSageMakerMembers(sagemakerMembers, manifest));
+    // The start check the runner and the API make, said once here too (the local SageMaker
+    // endpoint's files included): a member that fails is not ready and is not run.
+    const notReady = new Map<string, string>();
+    for (const model of manifest.models.values()) {
+      const onnx = localOnnx(model);
+      const check = onnx && checkOnnxFile(onnx, manifest.path);
+      if (check && !check.ok) notReady.set(model.id, check.reason);
+    }
+    for (const reason of notReady.values()) log(`fanout local stack: model not ready: ${reason}`);
     restoreEnv = setEnvironment(
       { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
       {
@@ -175,6 +187,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       engine,
       dispatcher,
       dataDir,
+      notReady,
       stop,
     };
   } catch (err) {

@@ -76,6 +76,15 @@ export class ModelLoadError extends FanoutError {
   override readonly code = 'model_load_failed';
 }
 
+/**
+ * A member that failed the start check: its file is missing or unreadable, or its graph does not
+ * take the manifest's features or give its labels (signature.ts). It is not run.
+ */
+export class ModelNotReadyError extends FanoutError {
+  override name = 'ModelNotReadyError';
+  override readonly code = 'model_not_ready';
+}
+
 /** A member's model loaded but failed while scoring, or returned an unusable output. */
 export class ModelRunError extends FanoutError {
   override name = 'ModelRunError';

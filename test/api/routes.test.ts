@@ -70,7 +70,7 @@ function setup(overrides: Partial<ApiDeps> = {}) {
     executor,
     maxInstances: 3,
     maxBodyBytes: 10_000,
-    notReadyReason: () => undefined,
+    notReady: () => new Map(),
     ...overrides,
   };
   const call = async (...args: Parameters<typeof httpEvent>) => {
@@ -284,10 +284,54 @@ describe('Open Inference Protocol', () => {
     const { call } = setup();
     expect((await call('GET /v2/health/live')).body).toEqual({ live: true });
     expect((await call('GET /v2/health/ready')).status).toBe(200);
-    const down = setup({ notReadyReason: () => 'model file for bc-mlp is missing' });
+    const reason =
+      'bc-mlp: model file breast-cancer/mlp.onnx does not exist: check "file" in models/manifest.json';
+    const down = setup({ notReady: () => new Map([['bc-mlp', reason]]) });
     const res = await down.call('GET /v2/health/ready');
     expect(res.status).toBe(503);
-    expect(res.body.reason).toContain('bc-mlp');
+    expect(res.body).toEqual({
+      ready: false,
+      reason: `1 model not ready: ${reason}`,
+      models: [{ name: 'bc-mlp', reason }],
+    });
+  });
+
+  it('says which member is not ready and why; an ensemble stays ready while its quorum is', async () => {
+    const bc = manifest.ensembles.get('breast-cancer');
+    if (!bc) throw new Error('the bundled manifest has no breast-cancer ensemble');
+    const reasons = new Map(bc.members.map((m) => [m, `${m}: input "input" not in the model`]));
+    const ready = (name: string, down: string[]) =>
+      setup({ notReady: () => new Map(down.map((m) => [m, reasons.get(m) as string])) }).call(
+        'GET /v2/models/{name}/ready',
+        { pathParameters: { name } },
+      );
+    const [first, second] = bc.members as [string, string];
+    const member = await ready(first, [first]);
+    expect([member.status, member.body]).toEqual([
+      503,
+      { name: first, ready: false, reason: reasons.get(first) },
+    ]);
+    expect((await ready(second, [first])).body).toEqual({ name: second, ready: true });
+    // Enough members left for the quorum: ready, naming the one that is not.
+    const spare = bc.members.length - bc.quorum;
+    const degraded = await ready('breast-cancer', bc.members.slice(0, spare));
+    expect(degraded.status).toBe(200);
+    expect(degraded.body).toMatchObject({
+      name: 'breast-cancer',
+      ready: true,
+      notReady: bc.members.slice(0, spare).map((model) => ({ model, reason: reasons.get(model) })),
+    });
+    const below = await ready('breast-cancer', bc.members.slice(0, spare + 1));
+    expect(below.status).toBe(503);
+    expect(below.body.reason).toMatch(
+      new RegExp(`^${spare + 1} of ${bc.members.length} members not ready \\(quorum ${bc.quorum}\\): `),
+    );
+    const listed = await setup({ notReady: () => new Map([[first, reasons.get(first) as string]]) }).call(
+      'GET /v1/ensembles',
+    );
+    const members = listed.body.ensembles.find((e: { name: string }) => e.name === 'breast-cancer').members;
+    expect(members[0]).toMatchObject({ model: first, ready: false, reason: reasons.get(first) });
+    expect(members[1]).toMatchObject({ model: second, ready: true });
   });
 
   it('describes an ensemble and a single member', async () => {

@@ -103,7 +103,6 @@ const byType = (type: string) => Object.entries(R).filter(([, r]) => r.Type === 
 const props = (id: string) => {
   const r = R[id];
   if (!r) throw new Error(`no resource ${id} in the template`);
-  // biome-ignore lint/suspicious/noExplicitAny: a template is walked freely; the assertions check its shape.
   return r.Properties as Record<string, any>;
 };
 const roleOf = (functionKey: string) => render(props(logicalId(functionKey)).Role).replace(/\.Arn$/, '');

@@ -264,7 +264,7 @@ describe('inference state machine with the real runner (ONNX) and ensemble (Dyna
     expect(stored.Item?.record).toEqual(record);
   });
 
-  it('reports a member whose model cannot load as failed, naming it, and answers degraded', async () => {
+  it('reports a member whose model file is missing as not ready, naming it and the file, and answers degraded', async () => {
     const out = await run(
       engine,
       request('bc-with-broken', members(['bc-logreg', 'bc-mlp', 'bc-broken']), rows),
@@ -273,8 +273,12 @@ describe('inference state machine with the real runner (ONNX) and ensemble (Dyna
     const record = JSON.parse(out.output as string);
     expect(record.degraded).toBe(true);
     const broken = record.members.find((m: { model: string }) => m.model === 'bc-broken');
-    expect(broken).toMatchObject({ status: 'failed', error: { name: 'ModelLoadError' } });
-    expect(broken.error.message).toMatch(/^bc-broken: cannot load /);
+    expect(broken).toMatchObject({ status: 'failed', error: { name: 'ModelNotReadyError' } });
+    expect(broken.error.message).toBe(
+      `bc-broken: model file ${join(dataDir, 'bc-broken.onnx')} does not exist: check "file" in ${join(dataDir, 'manifest.json')}`,
+    );
+    // It was refused at once, not run: its failure took no member timeout.
+    expect(broken.latencyMs).toBeLessThan(1000);
     expect(JSON.stringify(record)).not.toMatch(/\bat .*\.(ts|js):\d+/);
   });
 
