@@ -210,11 +210,27 @@ describe('members that fail, through the real stack', () => {
     expect(res.body.degraded).toBe(true);
     const byModel = Object.fromEntries(res.body.members.map((m: { model: string }) => [m.model, m]));
     expect(byModel['bc-logreg'].status).toBe('ok');
-    expect(byModel['bc-broken']).toMatchObject({ status: 'failed', error: { name: 'ModelLoadError' } });
-    expect(byModel['bc-broken'].error.message).toContain('bc-broken');
+    // The corrupt file failed the start check: refused at once, with the reason.
+    expect(byModel['bc-broken']).toMatchObject({ status: 'failed', error: { name: 'ModelNotReadyError' } });
+    expect(byModel['bc-broken'].error.message).toMatch(
+      /^bc-broken: model file broken\.onnx is not an ONNX model /,
+    );
     expect(byModel['bc-gone'].status).toBe('failed');
     expect(byModel['bc-gone'].error.message).toContain('no-such-endpoint');
     expect(JSON.stringify(res.body)).not.toMatch(/\bat .*\.ts:\d+/);
+  });
+
+  it('says at start which member is not ready and why, and readiness names it', async () => {
+    expect(faulty.output()).toMatch(
+      /fanout local stack: model not ready: bc-broken: model file broken\.onnx is not an ONNX model /,
+    );
+    const health = await http('GET', `${faulty.api}/v2/health/ready`);
+    expect(health.status).toBe(503);
+    expect(health.body.models.map((m: { name: string }) => m.name)).toEqual(['bc-broken']);
+    const member = await http('GET', `${faulty.api}/v2/models/bc-broken/ready`);
+    expect([member.status, member.body.ready]).toEqual([503, false]);
+    expect(member.body.reason).toMatch(/^bc-broken: model file broken\.onnx /);
+    expect((await http('GET', `${faulty.api}/v2/models/bc-logreg/ready`)).body.ready).toBe(true);
   });
 
   it('answers 503 naming the failed members when the quorum is not met', async () => {

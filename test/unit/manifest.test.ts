@@ -1,12 +1,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { checkOnnxFile } from '../../functions/adapters/model-checks.js';
 import { ManifestError, NotFoundError } from '../../functions/core/errors.js';
 import { getEnsemble, getModel, loadManifest, localOnnx } from '../../functions/core/manifest.js';
+import { MODELS_DIR } from '../models/data.js';
 
-const REAL = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
+const REAL = join(MODELS_DIR, 'manifest.json');
 
 type Doc = Record<string, any>;
 
