@@ -104,11 +104,17 @@ export class UpstreamError extends FanoutError {
   override readonly status = 502;
 }
 
-/** A client id already used for a different request target. */
+/** A client id already used for a different request (another ensemble or other instances). */
 export class ConflictError extends FanoutError {
   override name = 'ConflictError';
-  override readonly code = 'conflict';
+  override readonly code: string = 'conflict';
   override readonly status = 409;
+}
+
+/** A client id whose first request is still running: retry after a moment for its answer. */
+export class RequestInProgressError extends ConflictError {
+  override name = 'RequestInProgressError';
+  override readonly code = 'request_in_progress';
 }
 
 /** The inference workflow ran but did not finish (failed for a reason other than the quorum). */

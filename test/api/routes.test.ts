@@ -3,39 +3,23 @@ import type { ApiDeps } from '../../functions/api/routes.js';
 import type { PredictionRecord } from '../../functions/core/combine.js';
 import { QuorumNotMetError } from '../../functions/core/errors.js';
 import { loadManifest } from '../../functions/core/manifest.js';
-import type {
-  InferenceExecutor,
-  InferenceInput,
-  PredictionStore,
-  PutResult,
-} from '../../functions/core/ports.js';
+import type { InferenceExecutor, InferenceInput } from '../../functions/core/ports.js';
 import { httpEvent } from '../support/http-event.js';
-import { MemoryJobStore } from '../support/memory-stores.js';
+import { MemoryJobStore, MemoryPredictionStore } from '../support/memory-stores.js';
 
 const manifest = loadManifest('models/manifest.json');
 const features = manifest.ensembles.get('breast-cancer')?.features ?? [];
 const row = features.map((_, i) => i + 0.5);
 
-class MemoryStore implements PredictionStore {
-  readonly records = new Map<string, PredictionRecord>();
-  async putPrediction(record: PredictionRecord): Promise<PutResult> {
-    const existing = this.records.get(record.id);
-    if (existing) return { record: existing, created: false };
-    this.records.set(record.id, record);
-    return { record, created: true };
-  }
-  async getPrediction(id: string) {
-    return this.records.get(id);
-  }
-}
-
 /** Scores every row as 70% benign, as the state machine would return it, and stores it. */
 class FakeExecutor implements InferenceExecutor {
   readonly inputs: InferenceInput[] = [];
   failWith?: Error;
-  constructor(private readonly store: MemoryStore) {}
+  delayMs = 0;
+  constructor(private readonly store: MemoryPredictionStore) {}
   async run(input: InferenceInput): Promise<PredictionRecord> {
     this.inputs.push(input);
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failWith) throw this.failWith;
     const record: PredictionRecord = {
       id: input.id,
@@ -60,7 +44,7 @@ class FakeExecutor implements InferenceExecutor {
 }
 
 function setup(overrides: Partial<ApiDeps> = {}) {
-  const store = new MemoryStore();
+  const store = new MemoryPredictionStore();
   const executor = new FakeExecutor(store);
   const jobs = new MemoryJobStore();
   const deps: ApiDeps = {
@@ -97,16 +81,32 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
     expect(executor.inputs[0]?.members.every((m) => m.timeoutSeconds >= 1)).toBe(true);
   });
 
-  it('returns the stored record for a repeated client id without scoring again', async () => {
+  it('returns the stored record for a repeated client id and request without scoring again', async () => {
     const { call, executor } = setup();
     const first = await call(PREDICT, { pathParameters: bc, body: { id: 'order-42', instances: [row] } });
-    const again = await call(PREDICT, {
-      pathParameters: bc,
-      body: { id: 'order-42', instances: [row, row] },
-    });
+    // The same row keyed by feature name is the same request.
+    const named = Object.fromEntries(features.map((f, i) => [f, row[i]]));
+    const again = await call(PREDICT, { pathParameters: bc, body: { id: 'order-42', instances: [named] } });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
     expect(again.headers['idempotent-replay']).toBe('true');
+    expect(executor.inputs).toHaveLength(1);
+  });
+
+  it('answers 409 naming the id when it is repeated with other instances', async () => {
+    const { call, executor } = setup();
+    await call(PREDICT, { pathParameters: bc, body: { id: 'order-43', instances: [row] } });
+    const other = await call(PREDICT, {
+      pathParameters: bc,
+      body: { id: 'order-43', instances: [row, row] },
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error).toEqual({
+      code: 'conflict',
+      message:
+        'id "order-43" was already used for another request to "breast-cancer" (other instances); a new request needs a new id',
+      details: { field: 'id', id: 'order-43' },
+    });
     expect(executor.inputs).toHaveLength(1);
   });
 
@@ -118,7 +118,76 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
       body: { id: 'x1', instances: [row] },
     });
     expect(res.status).toBe(409);
-    expect(res.body.error.message).toContain('breast-cancer');
+    expect(res.body.error.message).toBe(
+      'id "x1" was already used for "breast-cancer", not "breast-cancer-majority"',
+    );
+  });
+
+  it('runs concurrent first requests with one id once; the others get its answer', async () => {
+    const { call, executor, store } = setup();
+    executor.delayMs = 30;
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        call(PREDICT, { pathParameters: bc, body: { id: 'burst', instances: [row] } }),
+      ),
+    );
+    expect(executor.inputs).toHaveLength(1);
+    expect(store.claims).toBe(1);
+    expect(answers.map((a) => a.status)).toEqual(new Array(8).fill(200));
+    for (const a of answers) expect(a.body).toEqual(answers[0]?.body);
+    expect(answers.filter((a) => a.headers['idempotent-replay'] === 'true')).toHaveLength(7);
+  });
+
+  it('answers a retryable 409 when the first request with the id is still running after the wait', async () => {
+    const { call, executor } = setup({ idempotencyWaitMs: 40 });
+    executor.delayMs = 400;
+    const first = call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row] } });
+    await new Promise((r) => setTimeout(r, 5));
+    const second = await call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row] } });
+    expect(second.status).toBe(409);
+    expect(second.headers['retry-after']).toBe('1');
+    expect(second.body.error).toMatchObject({
+      code: 'request_in_progress',
+      message: 'a request with id "slow" is still running; retry in a second for its answer',
+      details: { id: 'slow', retryAfterSeconds: 1 },
+    });
+    // A different request under the running id is a plain conflict at once, not a wait.
+    const other = await call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row, row] } });
+    expect([other.status, other.body.error.code]).toEqual([409, 'conflict']);
+    expect((await first).status).toBe(200);
+    const retried = await call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row] } });
+    expect([retried.status, retried.headers['idempotent-replay']]).toEqual([200, 'true']);
+    expect(executor.inputs).toHaveLength(1);
+  });
+
+  it('releases the id when its request fails, so a retry runs it', async () => {
+    const { call, executor } = setup();
+    executor.failWith = new QuorumNotMetError('ensemble "breast-cancer": 1 of 5 members answered');
+    const failed = await call(PREDICT, { pathParameters: bc, body: { id: 'retry-me', instances: [row] } });
+    expect(failed.status).toBe(503);
+    executor.failWith = undefined;
+    const retried = await call(PREDICT, { pathParameters: bc, body: { id: 'retry-me', instances: [row] } });
+    expect(retried.status).toBe(200);
+    expect(retried.headers['idempotent-replay']).toBeUndefined();
+    expect(executor.inputs).toHaveLength(2);
+  });
+
+  it('takes over an id whose claim expired (its request died unanswered)', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { call, executor, store } = setup({ now: () => new Date(now) });
+    store.items.set('orphan', {
+      state: 'in-progress',
+      ensemble: 'breast-cancer',
+      requestHash: 'from-a-dead-request',
+      expiresAt: now + 1000,
+      token: 'dead',
+    });
+    const early = await call(PREDICT, { pathParameters: bc, body: { id: 'orphan', instances: [row] } });
+    expect(early.status).toBe(409);
+    now += 2000;
+    const late = await call(PREDICT, { pathParameters: bc, body: { id: 'orphan', instances: [row] } });
+    expect(late.status).toBe(200);
+    expect(executor.inputs).toHaveLength(1);
   });
 
   it('answers 400 naming the instance and the field', async () => {

@@ -35,8 +35,13 @@ const logicalId = (key: string) => `${key.charAt(0).toUpperCase()}${key.slice(1)
 // What each function's handler calls, and nothing more (its own logs and X-Ray come on top).
 const FUNCTION_GRANTS: Record<string, string[]> = {
   runner: [],
-  ensemble: ['dynamodb:GetItem FanoutTable.Arn', 'dynamodb:PutItem FanoutTable.Arn'],
-  api: ['dynamodb:GetItem FanoutTable.Arn', 'states:StartSyncExecution InferenceStateMachine'],
+  ensemble: ['dynamodb:GetItem FanoutTable.Arn', 'dynamodb:UpdateItem FanoutTable.Arn'],
+  api: [
+    'dynamodb:DeleteItem FanoutTable.Arn',
+    'dynamodb:GetItem FanoutTable.Arn',
+    'dynamodb:PutItem FanoutTable.Arn',
+    'states:StartSyncExecution InferenceStateMachine',
+  ],
   batchTrigger: [
     'dynamodb:GetItem FanoutTable.Arn',
     'dynamodb:PutItem FanoutTable.Arn',
