@@ -72,7 +72,10 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
       rowsValid: 569,
       rowsMalformed: 3,
       rowsKey: `jobs/${JOB}/rows.jsonl`,
-      members: BC_MEMBERS.map((model) => ({ model, timeoutSeconds: 5 })),
+      members: BC_MEMBERS.map((model) => ({
+        model,
+        timeoutSeconds: manifest().models.get(model)?.timeoutSeconds,
+      })),
     });
     const rows = storedRows();
     const { rows: data } = breastCancer();

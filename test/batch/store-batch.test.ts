@@ -6,8 +6,10 @@ import { jobKeys } from '../../functions/core/jobs.js';
 import type { MemberOutcome } from '../../functions/core/outcomes.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import {
+  BC_BELOW_QUORUM,
   BC_LABELS,
   BC_MEMBERS,
+  BC_QUORUM,
   breastCancer,
   csvRows,
   failedMember,
@@ -162,7 +164,7 @@ describe('storeBatch with members failing', () => {
   });
 
   it('sends every row to the batch error part, naming the failed members, when the quorum is not met', async () => {
-    const down = ['bc-random-forest', 'bc-mlp', 'bc-torch-mlp'];
+    const down = BC_BELOW_QUORUM;
     const members = outcomes.map((o) => (down.includes(o.model) ? failedMember(o.model) : o));
     const summary = await store(event(members));
 
@@ -174,7 +176,9 @@ describe('storeBatch with members failing', () => {
     errors.forEach(([line, id, reason], i) => {
       expect(Number(line)).toBe(rows[i]?.line);
       expect(id).toBe(rows[i]?.id);
-      expect(reason).toContain('2 of 5 members answered, quorum is 3');
+      expect(reason).toContain(
+        `${BC_QUORUM - 1} of ${BC_MEMBERS.length} members answered, quorum is ${BC_QUORUM}`,
+      );
       for (const m of down) expect(reason).toContain(`${m} (failed: ${m}: inference failed: boom)`);
       expect(reason).not.toContain('/var/task');
     });

@@ -50,13 +50,14 @@ describe('the local stack over HTTP (npm start)', () => {
         m.status,
         m.kind,
       ]),
-    ).toEqual([
-      ['bc-logreg', 'ok', 'onnx'],
-      ['bc-random-forest', 'ok', 'onnx'],
-      ['bc-gradient-boosting', 'ok', 'sagemaker'],
-      ['bc-mlp', 'ok', 'onnx'],
-      ['bc-torch-mlp', 'ok', 'onnx'],
-    ]);
+    ).toEqual(
+      (manifest.ensembles.get('breast-cancer')?.members ?? []).map((id) => [
+        id,
+        'ok',
+        manifest.models.get(id)?.kind,
+      ]),
+    );
+    expect(res.body.members.map((m: { kind: string }) => m.kind)).toContain('sagemaker');
   });
 
   it('answers the SageMaker member with the probabilities of the same model run in-process (1e-5)', async () => {
@@ -101,12 +102,16 @@ describe('the local stack over HTTP (npm start)', () => {
     for (const a of answers) expect(a.status).toBe(200);
     const createdAt = new Set(answers.map((a) => a.body.createdAt));
     expect(createdAt.size).toBe(1);
-    const again = await http('POST', url('/v1/ensembles/breast-cancer/predictions'), {
+    const again = await http('POST', url('/v1/ensembles/breast-cancer/predictions'), body);
+    expect(again.body).toEqual(answers[0]?.body);
+    expect(again.headers.get('idempotent-replay')).toBe('true');
+    // The same id with other instances is another request: refused, naming the id.
+    const other = await http('POST', url('/v1/ensembles/breast-cancer/predictions'), {
       ...body,
       instances: [data.rows[4]],
     });
-    expect(again.body).toEqual(answers[0]?.body);
-    expect(again.headers.get('idempotent-replay')).toBe('true');
+    expect(other.status).toBe(409);
+    expect(other.body.error.message).toMatch(/^id "e2e-order-1" was already used for another request/);
   });
 
   it('lists the ensembles and serves the Open Inference Protocol routes', async () => {

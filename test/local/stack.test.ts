@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { SFNClient, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadConfig } from '../../functions/core/config.js';
+import { loadManifest } from '../../functions/core/manifest.js';
 import type { LambdaHandler } from '../../local/lambda-dispatch.js';
 import { type LocalStack, REPO_ROOT, startLocalStack } from '../../local/stack.js';
 
@@ -12,8 +13,10 @@ const golden = JSON.parse(
 ) as {
   rows: number[][];
 };
-// Every member of the ensemble, the SageMaker one included: the stack serves it locally.
-const MEMBERS = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
+// Every member of the ensemble as the manifest lists it, the SageMaker one included: the stack
+// serves it locally.
+const MEMBERS =
+  loadManifest(join(REPO_ROOT, 'models/manifest.json')).ensembles.get('breast-cancer')?.members ?? [];
 
 /**
  * A stand-in API handler: runs the inference state machine through the SDK exactly as the real
