@@ -88,6 +88,8 @@ export interface ObjectStore {
   read(key: string): Promise<AsyncIterable<Uint8Array>>;
   /** The first `bytes` bytes (fewer for a smaller object). */
   head(key: string, bytes: number): Promise<Uint8Array>;
+  /** The object's user metadata (`x-amz-meta-*`, names lower-cased); undefined when it is gone. */
+  metadata(key: string): Promise<Record<string, string> | undefined>;
   /** Writes a stream as one object (multipart for large ones). */
   write(key: string, body: AsyncIterable<string | Uint8Array> | string, contentType: string): Promise<void>;
   /** Keys under a prefix, in lexicographic order. */

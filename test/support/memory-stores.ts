@@ -112,8 +112,14 @@ export class MemoryObjectStore implements ObjectStore {
       for (let i = 0; i < body.length; i += size) yield body.subarray(i, i + size);
     })();
   }
+  /** User metadata by key, as an uploader set it (`x-amz-meta-*`). */
+  readonly metadataOf = new Map<string, Record<string, string>>();
+
   async head(key: string, bytes: number) {
     return (this.objects.get(key) ?? Buffer.alloc(0)).subarray(0, bytes);
+  }
+  async metadata(key: string) {
+    return this.objects.has(key) ? { ...(this.metadataOf.get(key) ?? {}) } : undefined;
   }
   async write(key: string, body: AsyncIterable<string | Uint8Array> | string) {
     if (typeof body === 'string') {
