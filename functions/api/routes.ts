@@ -38,9 +38,11 @@ export const routes: Record<string, Route> = {
 
   'GET /v1/predictions/{id}': async (event, deps) => {
     const id = param(event, 'id');
-    const record = await deps.store.getPrediction(id);
-    if (!record) throw new NotFoundError(`no prediction with id "${id}"`);
-    return json(200, record);
+    const entry = await deps.store.getEntry(id);
+    if (entry?.state === 'completed') return json(200, entry.record);
+    throw new NotFoundError(
+      entry ? `prediction "${id}" is still being computed; retry shortly` : `no prediction with id "${id}"`,
+    );
   },
 
   'GET /v1/ensembles': (_event, deps) => json(200, listEnsembles(deps.manifest, deps.notReady())),

@@ -83,8 +83,8 @@ export async function startJob(upload: Upload, deps: TriggerDeps): Promise<Trigg
     createdAt,
   });
   if (started === 'exists') return { jobId, result: 'duplicate' };
-  // Prepare may already have written the job (it sets every field); then this is a no-op.
-  await deps.jobs.createJob(base);
+  // Prepare may already have written the job (every field but the upload it came from).
+  if (!(await deps.jobs.createJob(base))) await deps.jobs.updateJob(jobId, { input: base.input });
   return { jobId, result: 'started' };
 }
 

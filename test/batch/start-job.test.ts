@@ -122,6 +122,18 @@ describe('startJob: duplicated events', () => {
     expect(starter.calls.map((c) => c.name)).toEqual([a.jobId, b.jobId]);
   });
 
+  it('records which upload the job is for even when Prepare wrote the job first', async () => {
+    const u = upload('incoming/wine/fast.csv', `${wineHeader()}\n${wineRow}\n`);
+    const jobId = jobIdFor(BUCKET, u.key, `sequencer:${u.sequencer}`);
+    await jobs.updateJob(jobId, { status: 'RUNNING', ensemble: 'wine', rowsTotal: 1 });
+    expect(await startJob(u, deps)).toEqual({ jobId, result: 'started' });
+    expect(jobs.jobs.get(jobId)).toMatchObject({
+      status: 'RUNNING',
+      rowsTotal: 1,
+      input: { bucket: BUCKET, key: u.key, etag: '"etag-1"', sequencer: u.sequencer },
+    });
+  });
+
   it("names the job after the uploader's upload id when the object carries one", async () => {
     const u = upload('incoming/wine/named.csv', `${wineHeader()}\n${wineRow}\n`);
     objects.metadataOf.set(u.key, { 'fanout-upload-id': 'cli-42' });
