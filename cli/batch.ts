@@ -111,7 +111,9 @@ export async function runBatch(args: BatchArgs, target: BatchTarget, io: CliIo):
   const errorsFile = args.errors ?? (args.out ? `${args.out.replace(/\.csv$/i, '')}.errors.csv` : undefined);
   if (errorsFile && job.errorsLocation && job.rowsFailed > 0) {
     await download(target, job.errorsLocation, errorsFile);
-    io.stderr.write(`errors saved to ${errorsFile} (${job.rowsFailed} rows: line,id,reason)\n`);
+    io.stderr.write(
+      `errors saved to ${errorsFile} (${job.rowsFailed} row${job.rowsFailed === 1 ? '' : 's'}: line,id,reason)\n`,
+    );
   }
   if (args.json) {
     io.stdout(

@@ -26,9 +26,11 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '
 export interface LocalStackOptions {
   /** HTTP API port (default `PORT`, else 3000; 0 picks a free port). */
   port?: number;
-  /** Step Functions and DynamoDB ports (default 0: any free port; the URLs are in `urls`). */
+  /** The emulators' ports (default 0: any free port; the URLs are in `urls`). */
   sfnPort?: number;
   dynamodbPort?: number;
+  s3Port?: number;
+  sagemakerPort?: number;
   /** Data folder (default `FANOUT_DATA_DIR`, else `<repo>/.local-data`). */
   dataDir?: string;
   /** No log lines from the stack itself (handlers still log). */
@@ -122,6 +124,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     sfn = await startSfnServer(engine, options.sfnPort ?? 0);
     s3 = await startS3({
       dataDir,
+      port: options.s3Port,
       buckets: config.buckets.map((b) => b.bucketName),
       subscribers: config.functions.flatMap((f) =>
         f.s3Events.map((event) => ({ functionKey: f.key, event })),
@@ -139,7 +142,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .filter((m) => m.kind === 'sagemaker')
         .map((m) => m.id)
         .join(',');
-    sagemaker = await startLocalSageMaker(manifest, parseSageMakerMembers(sagemakerMembers, manifest));
+    sagemaker = await startLocalSageMaker(
+      manifest,
+      parseSageMakerMembers(sagemakerMembers, manifest),
+      options.sagemakerPort,
+    );
     // The start check the runner and the API make, said once here too (the local SageMaker
     // endpoint's files included): a member that fails is not ready and is not run.
     const notReady = new Map<string, string>();
