@@ -1,7 +1,8 @@
 import { parseBatchArgs, USAGE, UsageError } from './args.js';
 import { findTarget, runBatch } from './batch.js';
-import { addModel, checkModels } from './models.js';
+import { addModel } from './models.js';
 import { MODELS_USAGE, parseModelsArgs } from './models-args.js';
+import { checkModels } from './models-check.js';
 
 const HELP = `${USAGE}\n\n${MODELS_USAGE}`;
 

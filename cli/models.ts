@@ -1,21 +1,17 @@
 import { createHash } from 'node:crypto';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { basename, dirname, join, relative, resolve } from 'node:path';
-import { checkOnnxFile } from '../functions/adapters/model-checks.js';
+import { basename, dirname, join, resolve } from 'node:path';
 import { OnnxFileError, type OnnxFileInfo, readOnnxFile } from '../functions/adapters/onnx-file.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
-import {
-  localOnnx,
-  type Manifest,
-  type OnnxModelSpec,
-  parseManifest,
-  shownPath,
-} from '../functions/core/manifest.js';
+import { type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
 import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv } from './datasets.js';
+import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
+import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
 import { accuracy, rocAuc } from './model-scores.js';
-import type { AddArgs, CheckArgs } from './models-args.js';
+import type { AddArgs } from './models-args.js';
+import { ModelsError } from './models-error.js';
 
 /** Where the command writes: `out` for results, `err` for progress and problems. */
 export interface ModelsIo {
@@ -24,28 +20,7 @@ export interface ModelsIo {
   now?: () => Date;
 }
 
-/** A problem that stops the command: its message is the whole story (no usage text). */
-export class ModelsError extends Error {
-  override name = 'ModelsError';
-}
-
-const SLUG = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const GOLDEN_ROWS = 40;
-
-type Doc = {
-  featureSets?: Record<string, string[]>;
-  labelSets?: Record<string, string[]>;
-  models: Record<string, unknown>[];
-  ensembles: {
-    name: string;
-    members: string[];
-    strategy: string;
-    weights?: Record<string, number>;
-    quorum?: number;
-    stacking?: { file: string };
-    description?: string;
-  }[];
-} & Record<string, unknown>;
 
 const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
 const fixed = (v: number) => v.toFixed(4);
@@ -349,140 +324,4 @@ async function scoreData(
     heldOut,
     golden: { rows: goldenRows, probabilities, source: `onnxruntime-node, rows of ${name}` },
   };
-}
-
-/** Adds the model to `args.ensemble` in `doc` (or creates it); returns what changed, for the summary. */
-function joinEnsemble(
-  doc: Doc,
-  current: Manifest,
-  args: AddArgs,
-  features: string[],
-  labels: string[],
-  shown: string,
-): string {
-  const name = args.ensemble as string;
-  const raw = doc.ensembles.find((e) => e.name === name);
-  if (!raw) {
-    if (!SLUG.test(name))
-      throw new ModelsError(`--ensemble "${name}": use lowercase letters, digits and dashes`);
-    if (current.models.has(name) && name !== args.id) {
-      throw new ModelsError(`--ensemble "${name}" is a model id; ensemble names and model ids must differ`);
-    }
-    if (name === args.id)
-      throw new ModelsError(`--ensemble "${name}" is the model's own id; pick another name`);
-    if (args.weight !== undefined) {
-      throw new ModelsError(`--weight has no effect in a new soft-vote ensemble; leave it out`);
-    }
-    doc.ensembles.push({
-      name,
-      description: `Created by fanout models add with ${args.id}`,
-      members: [args.id],
-      strategy: 'soft-vote',
-    });
-    return `created ensemble ${name} (soft-vote, quorum 1) with ${args.id}`;
-  }
-  const spec = current.ensembles.get(name);
-  if (!spec) throw new ModelsError(`ensemble "${name}" is not in ${shown}`);
-  if (raw.members.includes(args.id)) return `${args.id} is already a member of ${name}`;
-  if (spec.features.join('\u0000') !== features.join('\u0000')) {
-    throw new ModelsError(
-      `ensemble ${name} takes other features than feature set "${args.features}" (names and order must match)`,
-    );
-  }
-  if (spec.labels.join('\u0000') !== labels.join('\u0000')) {
-    throw new ModelsError(
-      `ensemble ${name} gives other labels than label set "${args.labels}" (${spec.labels.join(', ')} vs ${labels.join(', ')})`,
-    );
-  }
-  if (raw.strategy === 'stacking') {
-    throw new ModelsError(
-      `ensemble ${name} combines its members with a stacking meta-model (${raw.stacking?.file}) trained on the scores of exactly [${raw.members.join(', ')}]: it cannot take a new member without being retrained. Add ${args.id} to a soft-vote or weighted-mean ensemble instead (e.g. --ensemble ${[...current.ensembles.values()].find((e) => e.strategy !== 'stacking' && e.features.join() === features.join())?.name ?? `${name}-vote`}), or retrain the meta-model over the new member list (README: "Retraining the stacking meta-model") and add it to the members by hand`,
-    );
-  }
-  if (raw.strategy === 'weighted-mean') {
-    if (args.weight === undefined) {
-      const weights = spec.members.map((m, i) => `${m} ${spec.weights[i]}`).join(', ');
-      throw new ModelsError(
-        `ensemble ${name} is a weighted mean: pass --weight <w> for ${args.id} (its members weigh: ${weights})`,
-      );
-    }
-    raw.weights = { ...(raw.weights ?? {}), [args.id]: args.weight };
-  } else if (args.weight !== undefined) {
-    throw new ModelsError(
-      `--weight has no effect on ensemble ${name} (strategy ${raw.strategy}); leave it out`,
-    );
-  }
-  raw.members.push(args.id);
-  const quorum = raw.quorum ?? Math.floor(raw.members.length / 2) + 1;
-  return `ensemble ${name} (${raw.strategy}): now ${raw.members.length} members, quorum ${quorum}${raw.quorum === undefined ? ' (a majority, the default)' : ` (set in ${shown}; raise it there if the new member should count towards it)`}${args.weight !== undefined ? `, weight ${args.weight}` : ''}`;
-}
-
-function namedSet(
-  sets: Record<string, string[]> | undefined,
-  name: string,
-  flag: string,
-  key: string,
-  shown: string,
-): string[] {
-  const found = sets && Object.hasOwn(sets, name) ? sets[name] : undefined;
-  if (!found) {
-    const known = Object.keys(sets ?? {});
-    throw new ModelsError(
-      `${flag} "${name}" is not in ${key} of ${shown}${known.length ? ` (it has: ${known.join(', ')})` : ''}; add the set there first`,
-    );
-  }
-  return found;
-}
-
-function readManifestDoc(path: string): Doc {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new ModelsError(`cannot read the manifest ${path}: ${(err as Error).message}`);
-  }
-  return JSON.parse(text) as Doc;
-}
-
-/**
- * `fanout models check`: the start check on every ONNX member (a SageMaker member's local file
- * too), then a real onnxruntime load of each, as the runner does. Exit code 1 if any is not ready.
- */
-export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number> {
-  const manifestPath = resolve(args.manifest);
-  const shown = shownPath(manifestPath);
-  const manifest = parseManifest(readManifestDoc(manifestPath), manifestPath, shown);
-  const scorer = new OnnxScorer({ manifestPath });
-  let bad = 0;
-  try {
-    for (const model of manifest.models.values()) {
-      const onnx = localOnnx(model);
-      if (!onnx) {
-        io.out(`unchecked  ${model.id}: SageMaker endpoint, checked on its first answer`);
-        continue;
-      }
-      const check = checkOnnxFile(onnx, manifestPath);
-      let problem = check.ok ? undefined : check.reason;
-      if (!problem) {
-        // The runner's own view: the session loads, and its metadata passes the same check.
-        problem = await scorer.session(onnx).then(
-          () => undefined,
-          (err: Error) => err.message,
-        );
-      }
-      const where = relative(dirname(manifestPath), onnx.file);
-      if (problem) {
-        bad++;
-        io.out(`NOT READY  ${problem}`);
-      } else if (check.ok) {
-        io.out(`ready      ${model.id} (${where}): ${check.input} -> ${check.output}`);
-      }
-    }
-  } finally {
-    await scorer.close();
-  }
-  io.err(
-    bad ? `${bad} model${bad > 1 ? 's' : ''} not ready in ${shown}` : `every model in ${shown} is ready`,
-  );
-  return bad ? 1 : 0;
 }

@@ -3,8 +3,10 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../../cli/args.js';
-import { addModel, checkModels, ModelsError } from '../../cli/models.js';
+import { addModel } from '../../cli/models.js';
 import { type AddArgs, parseModelsArgs } from '../../cli/models-args.js';
+import { checkModels } from '../../cli/models-check.js';
+import { ModelsError } from '../../cli/models-error.js';
 import { loadManifest } from '../../functions/core/manifest.js';
 import { accuracy, readDataset } from '../models/data.js';
 import { fitDiagonalLda, type LinearModel, linearOnnx } from '../support/onnx-graphs.js';
