@@ -25,6 +25,18 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+/** An id the repository's manifest does not use yet (a user may have added `bc-lda` already). */
+function freeId(base: string): string {
+  const taken = loadManifest(join(ROOT, 'models/manifest.json'));
+  let id = base;
+  for (let i = 2; taken.models.has(id) || taken.ensembles.has(id); i++) id = `${base}-${i}`;
+  return id;
+}
+const LDA = freeId('bc-lda');
+const WINE_LDA = freeId('wine-lda');
+const SOLO = freeId('bc-lda-solo');
+const ALONE = freeId('bc-lda-alone');
+
 /** A copy of the repository's models folder, to add models to. */
 function modelsCopy(): string {
   const copy = join(dir, `models-${++count}`);
@@ -48,7 +60,7 @@ async function add(args: Partial<AddArgs> & { file: string; manifest: string }) 
   const err: string[] = [];
   const full: AddArgs = {
     command: 'add',
-    id: 'bc-lda',
+    id: LDA,
     features: 'breast-cancer',
     labels: 'breast-cancer',
     replace: false,
@@ -78,7 +90,7 @@ describe('fanout models add', () => {
     expect(result.code).toBe(0);
 
     expect(result.err).toContain(
-      'bc-lda: input "float_input" [N, 30] -> output "probabilities" [N, 2] (ignored: label)',
+      `${LDA}: input "float_input" [N, 30] -> output "probabilities" [N, 2] (ignored: label)`,
     );
     // The accuracy of the same linear model computed here in float64 (onnxruntime runs float32).
     const expected = accuracy(
@@ -89,11 +101,13 @@ describe('fanout models add', () => {
     );
     expect(expected).toBeGreaterThan(0.9);
     expect(result.err).toMatch(
-      /bc-lda: accuracy 0\.9\d{3} on all 569 rows of breast-cancer, 0\.\d{4} on its 143 held-out rows; ROC AUC 0\.9\d{3}/,
+      new RegExp(
+        `${LDA}: accuracy 0\\.9\\d{3} on all 569 rows of breast-cancer, 0\\.\\d{4} on its 143 held-out rows; ROC AUC 0\\.9\\d{3}`,
+      ),
     );
     expect(JSON.parse(result.out[0] as string)).toMatchObject({
-      id: 'bc-lda',
-      file: 'breast-cancer/bc-lda.onnx',
+      id: LDA,
+      file: `breast-cancer/${LDA}.onnx`,
       input: 'float_input',
       output: 'probabilities',
       ensemble: 'breast-cancer',
@@ -102,27 +116,27 @@ describe('fanout models add', () => {
     const after = JSON.parse(read(manifestFile));
     expect(after.models).toHaveLength(before.models.length + 1);
     expect(after.models.at(-1)).toEqual({
-      id: 'bc-lda',
+      id: LDA,
       kind: 'onnx',
-      file: 'breast-cancer/bc-lda.onnx',
+      file: `breast-cancer/${LDA}.onnx`,
       version: '1.0.0',
       description: `Added with fanout models add from ${basename(file)} (exported by fanout-tests)`,
       features: 'breast-cancer',
       labels: 'breast-cancer',
     });
     const ensemble = after.ensembles.find((e: { name: string }) => e.name === 'breast-cancer');
-    expect(ensemble.members.at(-1)).toBe('bc-lda');
+    expect(ensemble.members.at(-1)).toBe(LDA);
     // The rest of the manifest is as it was.
     expect({ ...after, models: after.models.slice(0, -1), ensembles: [] }).toEqual({
       ...before,
       ensembles: [],
     });
-    expect(loadManifest(manifestFile).ensembles.get('breast-cancer')?.members).toContain('bc-lda');
+    expect(loadManifest(manifestFile).ensembles.get('breast-cancer')?.members).toContain(LDA);
 
     const metrics = JSON.parse(read(join(models, 'metrics.json')));
-    const entry = metrics.models.find((m: { id: string }) => m.id === 'bc-lda');
+    const entry = metrics.models.find((m: { id: string }) => m.id === LDA);
     expect(entry).toMatchObject({
-      file: 'breast-cancer/bc-lda.onnx',
+      file: `breast-cancer/${LDA}.onnx`,
       dataset: 'breast-cancer',
       addedOn: '2026-11-28',
       wholeData: { rows: 569 },
@@ -133,14 +147,14 @@ describe('fanout models add', () => {
     // Every other byte of metrics.json is as the trainer wrote it.
     expect(
       read(join(models, 'metrics.json')).replace(
-        /,\n {4}\{\n {6}"id": "bc-lda"[\s\S]*?\n {4}\}(?=\n {2}\])/,
+        new RegExp(`,\\n {4}\\{\\n {6}"id": "${LDA}"[\\s\\S]*?\\n {4}\\}(?=\\n {2}\\])`),
         '',
       ),
     ).toBe(read(join(ROOT, 'models/metrics.json')));
     expect(Math.abs(entry.wholeData.accuracy - expected)).toBeLessThan(0.005);
     const card = read(join(models, 'MODEL_CARD.md'));
-    expect(card).toContain(`| \`bc-lda\` | added: fanout-tests | breast-cancer | 2026-11-28 | `);
-    const golden = JSON.parse(read(join(models, 'breast-cancer/golden/bc-lda.json')));
+    expect(card).toContain(`| \`${LDA}\` | added: fanout-tests | breast-cancer | 2026-11-28 | `);
+    const golden = JSON.parse(read(join(models, `breast-cancer/golden/${LDA}.json`)));
     const ensembleGolden = JSON.parse(read(join(models, 'breast-cancer/golden/ensemble.json')));
     expect(golden.rows).toEqual(ensembleGolden.rows);
     expect(golden.probabilities).toHaveLength(golden.rows.length);
@@ -158,7 +172,7 @@ describe('fanout models add', () => {
         await add({
           file: wineModel,
           manifest: manifestFile,
-          id: 'wine-lda',
+          id: WINE_LDA,
           features: 'wine',
           labels: 'wine',
           ensemble: 'wine',
@@ -171,21 +185,21 @@ describe('fanout models add', () => {
         await add({
           file: modelFile(bcLda),
           manifest: manifestFile,
-          id: 'bc-lda-solo',
-          ensemble: 'bc-lda-alone',
+          id: SOLO,
+          ensemble: ALONE,
         })
       ).code,
     ).toBe(0);
     const run = await jest(['test/models', 'test/unit/manifest.test.ts'], { FANOUT_TEST_MODELS_DIR: models });
     expect(run.output).toMatch(/Tests: +\d+ passed, \d+ total/);
     expect(run.code).toBe(0);
-    for (const id of ['bc-lda', 'wine-lda', 'bc-lda-solo']) {
+    for (const id of [LDA, WINE_LDA, SOLO]) {
       expect(run.output).toContain(`member ${id} reproduces its recorded whole-data accuracy`);
       expect(run.output).toContain(
         `onnxruntime-node reproduces the golden probabilities of ${id} within 1e-5`,
       );
     }
-    expect(run.output).toContain('ensemble bc-lda-alone is at least as accurate');
+    expect(run.output).toContain(`ensemble ${ALONE} is at least as accurate`);
   }, 120_000);
 
   it('refuses a model that takes 29 features for a 30-feature set, writing nothing', async () => {
@@ -196,7 +210,7 @@ describe('fanout models add', () => {
     const result = await add({ file: short, manifest: manifestFile, ensemble: 'breast-cancer' });
     expect(result.error).toBeInstanceOf(ModelsError);
     expect(result.error?.message).toBe(
-      `bc-lda: input "float_input" of the model ${short} takes 29 features (shape [N, 29]), the manifest's feature set "breast-cancer" has 30: fix "features" in ${manifestFile} or re-export the model`,
+      `${LDA}: input "float_input" of the model ${short} takes 29 features (shape [N, 29]), the manifest's feature set "breast-cancer" has 30: fix "features" in ${manifestFile} or re-export the model`,
     );
     expect(read(manifestFile)).toBe(before);
   });
@@ -220,7 +234,9 @@ describe('fanout models add', () => {
       ensemble: 'breast-cancer-stacked',
     });
     expect(result.error?.message).toMatch(
-      /^ensemble breast-cancer-stacked combines its members with a stacking meta-model \(breast-cancer\/stacking-meta\.json\) trained on the scores of exactly \[.+\]: it cannot take a new member without being retrained\. Add bc-lda to a soft-vote or weighted-mean ensemble instead \(e\.g\. --ensemble breast-cancer\), or retrain the meta-model/,
+      new RegExp(
+        String.raw`^ensemble breast-cancer-stacked combines its members with a stacking meta-model \(breast-cancer\/stacking-meta\.json\) trained on the scores of exactly \[.+\]: it cannot take a new member without being retrained\. Add ${LDA} to a soft-vote or weighted-mean ensemble instead \(e\.g\. --ensemble breast-cancer\), or retrain the meta-model`,
+      ),
     );
   });
 
@@ -231,13 +247,15 @@ describe('fanout models add', () => {
     const noWeight = await add({
       file,
       manifest,
-      id: 'wine-lda',
+      id: WINE_LDA,
       features: 'wine',
       labels: 'wine',
       ensemble: 'wine',
     });
     expect(noWeight.error?.message).toMatch(
-      /^ensemble wine is a weighted mean: pass --weight <w> for wine-lda \(its members weigh: wine-logreg 2, /,
+      new RegExp(
+        String.raw`^ensemble wine is a weighted mean: pass --weight <w> for ${WINE_LDA} \(its members weigh: wine-logreg 2, `,
+      ),
     );
     const onSoftVote = await add({ file: modelFile(bcLda), manifest, ensemble: 'breast-cancer', weight: 2 });
     expect(onSoftVote.error?.message).toBe(
@@ -246,7 +264,7 @@ describe('fanout models add', () => {
     const weighted = await add({
       file,
       manifest,
-      id: 'wine-lda',
+      id: WINE_LDA,
       features: 'wine',
       labels: 'wine',
       ensemble: 'wine',
@@ -264,7 +282,7 @@ describe('fanout models add', () => {
     const first = read(manifest);
     const again = await add({ file, manifest });
     expect(again.code).toBe(0);
-    expect(again.err).toContain('bc-lda was already in');
+    expect(again.err).toContain(`${LDA} was already in`);
     expect(read(manifest)).toBe(first);
 
     const other = modelFile({
@@ -278,11 +296,9 @@ describe('fanout models add', () => {
       /give it a new --version \(it is 1\.0\.0\)/,
     );
     expect((await add({ file: other, manifest, replace: true, version: '1.1.0' })).code).toBe(0);
-    const model = JSON.parse(read(manifest)).models.find((m: { id: string }) => m.id === 'bc-lda');
-    expect(model).toMatchObject({ version: '1.1.0', file: 'breast-cancer/bc-lda.onnx' });
-    expect(JSON.parse(read(manifest)).models.filter((m: { id: string }) => m.id === 'bc-lda')).toHaveLength(
-      1,
-    );
+    const model = JSON.parse(read(manifest)).models.find((m: { id: string }) => m.id === LDA);
+    expect(model).toMatchObject({ version: '1.1.0', file: `breast-cancer/${LDA}.onnx` });
+    expect(JSON.parse(read(manifest)).models.filter((m: { id: string }) => m.id === LDA)).toHaveLength(1);
   });
 
   it('names a feature set or label set that does not exist, and an id that is taken by an ensemble', async () => {

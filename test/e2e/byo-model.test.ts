@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { addModel } from '../../cli/models.js';
+import { loadManifest } from '../../functions/core/manifest.js';
 import type { LambdaHandler } from '../../local/lambda-dispatch.js';
 import { type LocalStack, startLocalStack } from '../../local/stack.js';
 import { readDataset } from '../models/data.js';
@@ -14,8 +15,17 @@ import { http } from '../support/stack-process.js';
 const ROOT = resolve(import.meta.dirname, '../..');
 const data = readDataset('data/breast_cancer.csv');
 const lda = fitDiagonalLda(data.rows, data.targets, 2);
+/** An id the repository's manifest does not use yet (a user may have added `bc-lda` already). */
+function freeId(base: string): string {
+  const taken = loadManifest(join(ROOT, 'models/manifest.json'));
+  let id = base;
+  for (let i = 2; taken.models.has(id) || taken.ensembles.has(id); i++) id = `${base}-${i}`;
+  return id;
+}
+const LDA = freeId('bc-lda');
+const SHORT = freeId('bc-short');
 const SHORT_REASON = (manifest: string) =>
-  `bc-short: input "float_input" of the model breast-cancer/short.onnx takes 29 features (shape [N, 29]), the manifest's feature set "breast-cancer" has 30: fix "features" in ${manifest} or re-export the model`;
+  `${SHORT}: input "float_input" of the model breast-cancer/${SHORT}.onnx takes 29 features (shape [N, 29]), the manifest's feature set "breast-cancer" has 30: fix "features" in ${manifest} or re-export the model`;
 
 let dir: string;
 let manifestFile: string;
@@ -35,7 +45,7 @@ beforeAll(async () => {
     {
       command: 'add',
       file: join(dir, 'lda.onnx'),
-      id: 'bc-lda',
+      id: LDA,
       features: 'breast-cancer',
       labels: 'breast-cancer',
       ensemble: 'breast-cancer',
@@ -47,19 +57,19 @@ beforeAll(async () => {
   expect(code).toBe(0);
   // A model that takes 29 of the 30 features: the command refuses it, so it goes in by hand.
   writeFileSync(
-    join(models, 'breast-cancer/short.onnx'),
+    join(models, `breast-cancer/${SHORT}.onnx`),
     linearOnnx({ weights: lda.weights.slice(1), bias: lda.bias }, { input: 'float_input', label: true }),
   );
   const doc = JSON.parse(readFileSync(manifestFile, 'utf8'));
   doc.models.push({
-    id: 'bc-short',
+    id: SHORT,
     kind: 'onnx',
-    file: 'breast-cancer/short.onnx',
+    file: `breast-cancer/${SHORT}.onnx`,
     version: '1.0.0',
     features: 'breast-cancer',
     labels: 'breast-cancer',
   });
-  doc.ensembles.find((e: { name: string }) => e.name === 'breast-cancer').members.push('bc-short');
+  doc.ensembles.find((e: { name: string }) => e.name === 'breast-cancer').members.push(SHORT);
   writeFileSync(manifestFile, JSON.stringify(doc, null, 2));
   members = doc.ensembles.find((e: { name: string }) => e.name === 'breast-cancer').members;
 
@@ -85,7 +95,7 @@ const predict = (body: unknown) => http('POST', url('/v1/ensembles/breast-cancer
 
 describe('a model brought by a user, served by the local stack', () => {
   it('reports the wrong-shape model at start with one line naming the model, the file, the field and both values', () => {
-    expect([...stack.notReady]).toEqual([['bc-short', SHORT_REASON(manifestFile)]]);
+    expect([...stack.notReady]).toEqual([[SHORT, SHORT_REASON(manifestFile)]]);
   });
 
   it('says which member is not ready and why, while the ensemble stays ready', async () => {
@@ -94,17 +104,17 @@ describe('a model brought by a user, served by the local stack', () => {
     expect(health.body).toEqual({
       ready: false,
       reason: `1 model not ready: ${SHORT_REASON(manifestFile)}`,
-      models: [{ name: 'bc-short', reason: SHORT_REASON(manifestFile) }],
+      models: [{ name: SHORT, reason: SHORT_REASON(manifestFile) }],
     });
-    const short = await http('GET', url('/v2/models/bc-short/ready'));
+    const short = await http('GET', url(`/v2/models/${SHORT}/ready`));
     expect([short.status, short.body]).toEqual([
       503,
-      { name: 'bc-short', ready: false, reason: SHORT_REASON(manifestFile) },
+      { name: SHORT, ready: false, reason: SHORT_REASON(manifestFile) },
     ]);
-    expect((await http('GET', url('/v2/models/bc-lda/ready'))).body).toEqual({ name: 'bc-lda', ready: true });
+    expect((await http('GET', url(`/v2/models/${LDA}/ready`))).body).toEqual({ name: LDA, ready: true });
     const ensemble = await http('GET', url('/v2/models/breast-cancer/ready'));
     expect(ensemble.status).toBe(200);
-    expect(ensemble.body.notReady).toEqual([{ model: 'bc-short', reason: SHORT_REASON(manifestFile) }]);
+    expect(ensemble.body.notReady).toEqual([{ model: SHORT, reason: SHORT_REASON(manifestFile) }]);
   });
 
   it('scores with the added model and answers degraded, naming the member that is not ready, without running it', async () => {
@@ -114,7 +124,7 @@ describe('a model brought by a user, served by the local stack', () => {
     expect(res.status).toBe(200);
     expect(res.body.degraded).toBe(true);
     const byModel = Object.fromEntries(res.body.members.map((m: { model: string }) => [m.model, m]));
-    expect(byModel['bc-lda']).toMatchObject({ status: 'ok', kind: 'onnx', version: '1.0.0' });
+    expect(byModel[LDA]).toMatchObject({ status: 'ok', kind: 'onnx', version: '1.0.0' });
     // What the model made here says for those rows, computed here in float64.
     const own = rows.map((r) => {
       const logits = lda.bias.map(
@@ -122,13 +132,13 @@ describe('a model brought by a user, served by the local stack', () => {
       );
       return data.labels[(logits[1] as number) > (logits[0] as number) ? 1 : 0];
     });
-    expect(byModel['bc-lda'].predictions.map((p: { label: string }) => p.label)).toEqual(own);
-    expect(byModel['bc-short']).toMatchObject({
+    expect(byModel[LDA].predictions.map((p: { label: string }) => p.label)).toEqual(own);
+    expect(byModel[SHORT]).toMatchObject({
       status: 'failed',
       error: { name: 'ModelNotReadyError', message: SHORT_REASON(manifestFile) },
     });
-    expect(byModel['bc-short'].latencyMs).toBeLessThan(1000);
-    for (const m of members.filter((id) => id !== 'bc-short')) expect(byModel[m].status).toBe('ok');
+    expect(byModel[SHORT].latencyMs).toBeLessThan(1000);
+    for (const m of members.filter((id) => id !== SHORT)) expect(byModel[m].status).toBe('ok');
     expect(res.body.predictions.map((p: { label: string }) => p.label)).toEqual(
       [0, 20, 100].map((i) => data.labels[data.targets[i] as number]),
     );
@@ -137,7 +147,7 @@ describe('a model brought by a user, served by the local stack', () => {
   });
 
   it('serves the added model alone over the Open Inference Protocol', async () => {
-    const res = await http('POST', url('/v2/models/bc-lda/infer'), {
+    const res = await http('POST', url(`/v2/models/${LDA}/infer`), {
       inputs: [{ name: 'input', shape: [1, 30], datatype: 'FP32', data: data.rows[0] }],
     });
     expect(res.status).toBe(200);
