@@ -28,6 +28,14 @@ function defaultScorers(config: Config, endpointNames: ReadonlyMap<string, strin
   return scorers;
 }
 
+// The start check at init (Lambda's init phase), for the members this function serves; logged
+// once. Configuration problems surface on the first invocation, with its error.
+try {
+  notReady(servedModels(loadConfig()).manifest);
+} catch {
+  // Reported by the handler.
+}
+
 const answered = new Set<string>();
 
 /**
