@@ -76,4 +76,25 @@ describe('npm start (local/main.ts)', () => {
       blocker.close();
     }
   });
+
+  it.each([
+    [
+      'FANOUT_LOCAL_CONCURRENCY',
+      'runner=zero',
+      '"runner=zero" is not a concurrency (a whole number from 1 to 256)',
+    ],
+    ['FANOUT_LOCAL_ISOLATION', 'runer=workers', '"runer=workers" names no function of serverless.yml'],
+    [
+      'FANOUT_LOCAL_MAP_CONCURRENCY',
+      '0',
+      'FANOUT_LOCAL_MAP_CONCURRENCY=0 is not a whole number from 1 to 10000',
+    ],
+  ])('refuses a bad %s with one line naming it', async (variable, value, message) => {
+    const run = start({ PORT: '0', FANOUT_DATA_DIR: dataDir, [variable]: value });
+    expect(await run.exited).toBe(1);
+    const last = run.output().trim().split('\n').at(-1);
+    expect(last).toContain('fanout local stack: cannot start: ');
+    expect(last).toContain(message);
+    expect(run.output()).not.toMatch(/^\s+at /m);
+  });
 });
