@@ -11,7 +11,7 @@ import {
 } from '../../functions/core/manifest.js';
 import { servedManifest } from '../../functions/core/served.js';
 
-// biome-ignore lint/suspicious/noExplicitAny: test documents are mutated freely
+// Test documents are mutated freely.
 type Doc = Record<string, any>;
 
 let dir: string;
@@ -132,8 +132,18 @@ describe('result cache key', () => {
       return keyOf(load(d), name, ROW);
     };
 
-    it('a member version', () => expect(changed((d) => (d.models[1].version = '1.0.1'))).not.toBe(base()));
-    it('a weight', () => expect(changed((d) => (d.ensembles[0].weights.b = 1.5))).not.toBe(base()));
+    it('a member version', () =>
+      expect(
+        changed((d) => {
+          d.models[1].version = '1.0.1';
+        }),
+      ).not.toBe(base()));
+    it('a weight', () =>
+      expect(
+        changed((d) => {
+          d.ensembles[0].weights.b = 1.5;
+        }),
+      ).not.toBe(base()));
     it('the strategy', () =>
       expect(
         changed((d) => {
@@ -141,7 +151,12 @@ describe('result cache key', () => {
           delete d.ensembles[0].weights;
         }),
       ).not.toBe(base()));
-    it('the quorum', () => expect(changed((d) => (d.ensembles[0].quorum = 1))).not.toBe(base()));
+    it('the quorum', () =>
+      expect(
+        changed((d) => {
+          d.ensembles[0].quorum = 1;
+        }),
+      ).not.toBe(base()));
     it('the member list and its order', () => {
       expect(
         changed((d) => {
@@ -149,10 +164,18 @@ describe('result cache key', () => {
           d.ensembles[0].weights = { a: 2 };
         }),
       ).not.toBe(base());
-      expect(changed((d) => (d.ensembles[0].members = ['b', 'a']))).not.toBe(base());
+      expect(
+        changed((d) => {
+          d.ensembles[0].members = ['b', 'a'];
+        }),
+      ).not.toBe(base());
     });
     it('a member kind or its output tensor', () => {
-      expect(changed((d) => (d.models[0].output = 'scores'))).not.toBe(base());
+      expect(
+        changed((d) => {
+          d.models[0].output = 'scores';
+        }),
+      ).not.toBe(base());
       expect(
         changed((d) => {
           d.models[0] = { ...d.models[0], kind: 'sagemaker', endpoint: { name: 'a-endpoint' } };
@@ -175,9 +198,13 @@ describe('result cache key', () => {
     it("the stacking meta-model's content, not only its file name", () => {
       const before = keyOf(load(doc()), 'stacked', ROW);
       writeFileSync(join(dir, 'meta-2.json'), JSON.stringify(meta(0.75)));
-      expect(changed((d) => (d.ensembles[1].stacking.file = 'meta-2.json'), 'stacked')).not.toBe(before);
+      const withMeta = (file: string) =>
+        changed((d) => {
+          d.ensembles[1].stacking.file = file;
+        }, 'stacked');
+      expect(withMeta('meta-2.json')).not.toBe(before);
       writeFileSync(join(dir, 'meta-same.json'), JSON.stringify(meta()));
-      expect(changed((d) => (d.ensembles[1].stacking.file = 'meta-same.json'), 'stacked')).toBe(before);
+      expect(withMeta('meta-same.json')).toBe(before);
     });
     it('not the TTL, the timeouts or the descriptions', () => {
       expect(
