@@ -22,6 +22,7 @@ export function listEnsembles(manifest: Manifest) {
       }),
       features: e.features,
       labels: e.labels,
+      ...(e.cache ? { cache: { ttlSeconds: e.cache.ttlSeconds } } : {}),
     })),
   };
 }

@@ -2,7 +2,9 @@ import { existsSync } from 'node:fs';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { cacheObserver } from '../adapters/cache-metrics.js';
 import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
+import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { servedModels } from '../adapters/served.js';
@@ -25,6 +27,8 @@ function defaultDeps(): ApiDeps {
     manifest,
     store: new DynamoPredictionStore(dynamoDocClient(config), table),
     jobs: new DynamoJobStore(dynamoDocClient(config), table),
+    cache: new DynamoResultCache(dynamoDocClient(config), table),
+    onCacheResult: cacheObserver(logger),
     executor: new SfnInferenceExecutor(
       sfnClient(config),
       required(config.inferenceStateMachineArn, 'FANOUT_INFERENCE_STATE_MACHINE_ARN'),

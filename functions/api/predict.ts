@@ -4,9 +4,10 @@ import { ConflictError, PayloadTooLargeError, ValidationError } from '../core/er
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { InferenceExecutor, PredictionStore } from '../core/ports.js';
+import { answerFromCache, type CachedAnswerDeps, type CacheStatus } from './cached-answer.js';
 
 /** What the prediction use case needs from the outside world. */
-export interface PredictDeps {
+export interface PredictDeps extends CachedAnswerDeps {
   manifest: Manifest;
   store: PredictionStore;
   executor: InferenceExecutor;
@@ -20,6 +21,8 @@ const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export interface PredictOutcome {
   record: PredictionRecord;
   replayed: boolean;
+  /** Set for an ensemble with a result cache: whether this answer came from it. */
+  cache?: CacheStatus;
 }
 
 /**
@@ -51,10 +54,13 @@ export async function predict(
     if (existing) return { record: checkSameTarget(existing, target), replayed: true };
   }
   const id = typeof clientId === 'string' ? clientId : randomUUID();
+  const createdAt = (deps.now?.() ?? new Date()).toISOString();
+  const cached = await answerFromCache(target, instances, { id, createdAt }, deps);
+  if (cached.record) return { record: checkSameTarget(cached.record, target), replayed: false, cache: 'hit' };
   const record = await deps.executor.run({
     id,
     ensemble: target.name,
-    createdAt: (deps.now?.() ?? new Date()).toISOString(),
+    createdAt,
     instances,
     members: target.members.map((model) => ({
       model,
@@ -62,7 +68,7 @@ export async function predict(
     })),
   });
   // A concurrent request with the same id may have won the conditional write.
-  return { record: checkSameTarget(record, target), replayed: false };
+  return { record: checkSameTarget(record, target), replayed: false, cache: cached.status };
 }
 
 function checkSameTarget(record: PredictionRecord, target: EnsembleSpec): PredictionRecord {

@@ -1,5 +1,6 @@
 import type { JobProgress, JobRecord, RowResult } from '../../functions/core/jobs.js';
-import type { JobStore, ObjectStore } from '../../functions/core/ports.js';
+import type { JobStore, ObjectStore, ResultCache } from '../../functions/core/ports.js';
+import type { CacheEntry } from '../../functions/core/result-cache.js';
 
 /** An in-memory JobStore with the same semantics as the DynamoDB one (conditional create, ADD). */
 export class MemoryJobStore implements JobStore {
@@ -73,5 +74,33 @@ export class MemoryObjectStore implements ObjectStore {
   }
   text(key: string): string | undefined {
     return this.objects.get(key)?.toString('utf8');
+  }
+}
+
+/**
+ * An in-memory ResultCache with DynamoDB's behaviour: expired entries stay until deleted (readers
+ * check the expiry), a put replaces. Reads and writes can be made to fail.
+ */
+export class MemoryResultCache implements ResultCache {
+  readonly entries = new Map<string, CacheEntry>();
+  readonly reads: string[][] = [];
+  readonly writes: CacheEntry[][] = [];
+  failReads?: Error;
+  failWrites?: Error;
+
+  async get(keys: readonly string[]) {
+    this.reads.push([...keys]);
+    if (this.failReads) throw this.failReads;
+    const out = new Map<string, CacheEntry>();
+    for (const k of keys) {
+      const e = this.entries.get(k);
+      if (e) out.set(k, structuredClone(e));
+    }
+    return out;
+  }
+  async put(entries: readonly CacheEntry[]) {
+    if (this.failWrites) throw this.failWrites;
+    this.writes.push(structuredClone([...entries]));
+    for (const e of entries) this.entries.set(e.key, structuredClone(e));
   }
 }
