@@ -96,11 +96,14 @@ export class DynamoJobStore implements JobStore {
         new UpdateCommand({
           TableName: this.table,
           Key: jobKey(jobId),
-          UpdateExpression: 'ADD rowsOk :ok, rowsFailed :failed, rowsDegraded :degraded',
+          UpdateExpression:
+            'ADD rowsOk :ok, rowsFailed :failed, rowsDegraded :degraded, rowsCached :cached, rowsScored :scored',
           ExpressionAttributeValues: {
             ':ok': p.rowsOk,
             ':failed': p.rowsFailed,
             ':degraded': p.rowsDegraded,
+            ':cached': p.rowsCached ?? 0,
+            ':scored': p.rowsScored ?? 0,
           },
         }),
       );

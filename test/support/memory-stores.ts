@@ -28,6 +28,8 @@ export class MemoryJobStore implements JobStore {
     job.rowsOk = (job.rowsOk ?? 0) + p.rowsOk;
     job.rowsFailed = (job.rowsFailed ?? 0) + p.rowsFailed;
     job.rowsDegraded = (job.rowsDegraded ?? 0) + p.rowsDegraded;
+    job.rowsCached = (job.rowsCached ?? 0) + (p.rowsCached ?? 0);
+    job.rowsScored = (job.rowsScored ?? 0) + (p.rowsScored ?? 0);
     this.jobs.set(jobId, job);
   }
   async putRows(jobId: string, rows: readonly RowResult[]) {
