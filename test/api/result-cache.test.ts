@@ -25,8 +25,7 @@ const UNCACHED = `${CACHED}-uncached`;
 function manifestWith(edit: (doc: Record<string, any>) => void = () => {}): Manifest {
   const doc = JSON.parse(readFileSync(MANIFEST, 'utf8'));
   const first = doc.ensembles.find((e: { name: string }) => e.name === CACHED);
-  doc.ensembles = doc.ensembles.filter((e: { cache?: unknown }) => !e.cache || e === first);
-  first.cache = { ttlSeconds: 60 };
+  for (const e of doc.ensembles) e.cache = e === first ? { ttlSeconds: 60 } : undefined;
   doc.ensembles.push({ ...first, name: UNCACHED, cache: undefined });
   edit(doc);
   return parseManifest(doc, MANIFEST);
