@@ -59,7 +59,8 @@ export class DynamoJobStore implements JobStore {
       );
       if (!out.Item) return undefined;
       const { pk: _pk, sk: _sk, type: _type, ...job } = out.Item;
-      return job as JobRecord;
+      // A job that Prepare (an update) reached before the trigger's create has no jobId attribute.
+      return { ...job, jobId } as JobRecord;
     } catch (err) {
       throw this.fail(`reading job ${jobId}`, err);
     }

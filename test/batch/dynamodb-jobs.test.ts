@@ -194,6 +194,12 @@ describe('DynamoJobStore job records', () => {
     expect(await new DynamoJobStore(client.asClient(), TABLE).createJob(job)).toBe(false);
   });
 
+  it('names the job even when its record was first written by an update (Prepare before the trigger)', async () => {
+    const { jobId: _id, ...fields } = job;
+    const client = new FakeClient(() => ({ Item: { pk: `JOB#${JOB}`, sk: 'JOB', ...fields } }));
+    expect(await new DynamoJobStore(client.asClient(), TABLE).getJob(JOB)).toEqual(job);
+  });
+
   it('returns a stored job without its table keys', async () => {
     const client = new FakeClient(() => ({ Item: { pk: `JOB#${JOB}`, sk: 'JOB', type: 'job', ...job } }));
     expect(await new DynamoJobStore(client.asClient(), TABLE).getJob(JOB)).toEqual(job);
