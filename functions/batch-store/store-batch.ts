@@ -156,7 +156,7 @@ async function fillCache(
 ): Promise<void> {
   if (!deps.cache || !hasCache(target) || record.degraded) return;
   const keys = rowCacheKeys(target, deps.manifest.models, event.instances as number[][]);
-  const entries = entriesFor(record, keys, target.cache.ttlSeconds, deps.now?.() ?? new Date());
+  const entries = entriesFor(record, target, keys, target.cache.ttlSeconds, deps.now?.() ?? new Date());
   try {
     await deps.cache.put(entries);
   } catch (err) {

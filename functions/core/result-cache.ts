@@ -96,18 +96,24 @@ function sameMembers(entry: CacheEntry, ensemble: EnsembleSpec): boolean {
 }
 
 /**
- * The cache entries for a combined answer whose row `i` has key `keys[i]`, or none when the
- * answer must not be cached: degraded, or any member without a prediction for every row.
+ * The cache entries for `ensemble`'s combined answer whose row `i` has key `keys[i]`, or none when
+ * the answer must not be cached: degraded, or any of the ensemble's members without a prediction
+ * for every row. Only the ensemble's own members are kept, in its order: other results a record
+ * may carry (members run alongside that never count) are not part of the answer a hit replays.
  * Repeated keys give one entry.
  */
 export function entriesFor(
   record: PredictionRecord,
+  ensemble: EnsembleSpec,
   keys: readonly string[],
   ttlSeconds: number,
   now: Date,
 ): CacheEntry[] {
   if (record.degraded || keys.length !== record.predictions.length) return [];
-  if (!record.members.every((m) => m.status === 'ok' && m.predictions?.length === keys.length)) return [];
+  const members = ensemble.members.map((id) => record.members.find((m) => m.model === id));
+  const answered = (m: MemberRecord | undefined): m is MemberRecord & { predictions: Prediction[] } =>
+    m?.status === 'ok' && m.predictions?.length === keys.length;
+  if (!members.every(answered)) return [];
   const cachedAt = now.toISOString();
   const expiresAt = Math.floor(now.getTime() / 1000) + ttlSeconds;
   const byKey = new Map<string, CacheEntry>();
@@ -116,11 +122,11 @@ export function entriesFor(
       key,
       ensemble: record.ensemble,
       prediction: record.predictions[i] as Prediction,
-      members: record.members.map((m) => ({
+      members: members.map((m) => ({
         model: m.model,
         version: m.version,
         kind: m.kind,
-        prediction: (m.predictions as Prediction[])[i] as Prediction,
+        prediction: m.predictions[i] as Prediction,
       })),
       cachedAt,
       expiresAt,

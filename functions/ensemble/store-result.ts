@@ -87,7 +87,7 @@ async function fillCache(
     return;
   }
   const keys = rowCacheKeys(ensemble, manifest.models, rows);
-  const entries = entriesFor(record, keys, ensemble.cache.ttlSeconds, fill.now?.() ?? new Date());
+  const entries = entriesFor(record, ensemble, keys, ensemble.cache.ttlSeconds, fill.now?.() ?? new Date());
   try {
     await fill.cache.put(entries);
   } catch (err) {

@@ -69,7 +69,7 @@ class FakeCache implements ResultCache {
 
 describe('result cache entries', () => {
   it('keep per row the ensemble prediction and every member prediction, with the expiry', () => {
-    const entries = entriesFor(record(), ['k1', 'k2'], 60, NOW);
+    const entries = entriesFor(record(), ENSEMBLE, ['k1', 'k2'], 60, NOW);
     expect(entries).toEqual([
       {
         key: 'k1',
@@ -87,19 +87,29 @@ describe('result cache entries', () => {
   });
 
   it('are never made from a degraded answer or one where a member failed', () => {
-    expect(entriesFor(record({ degraded: true }), ['k1', 'k2'], 60, NOW)).toEqual([]);
+    expect(entriesFor(record({ degraded: true }), ENSEMBLE, ['k1', 'k2'], 60, NOW)).toEqual([]);
     const failed = record();
     failed.members[1] = { model: 'b', version: '2', kind: 'onnx', status: 'timeout', latencyMs: 5000 };
-    expect(entriesFor(failed, ['k1', 'k2'], 60, NOW)).toEqual([]);
+    expect(entriesFor(failed, ENSEMBLE, ['k1', 'k2'], 60, NOW)).toEqual([]);
+  });
+
+  it('keep only the ensemble’s own members, in its order (results run alongside are not replayed)', () => {
+    const withExtra = record();
+    withExtra.members = [
+      { model: 'candidate', version: '0.1', kind: 'onnx', status: 'failed', latencyMs: 9 },
+      ...[...withExtra.members].reverse(),
+    ];
+    const [entry] = entriesFor(withExtra, ENSEMBLE, ['k1', 'k2'], 60, NOW);
+    expect(entry?.members.map((m) => m.model)).toEqual(['a', 'b']);
   });
 
   it('give a row repeated within a request one entry', () => {
     const twice = record({ predictions: [p(0.8), p(0.8)] });
-    expect(entriesFor(twice, ['k1', 'k1'], 60, NOW).map((e) => e.key)).toEqual(['k1']);
+    expect(entriesFor(twice, ENSEMBLE, ['k1', 'k1'], 60, NOW).map((e) => e.key)).toEqual(['k1']);
   });
 
   it('rebuild the same answer, marked cached, with this request’s id and time and no member latency', () => {
-    const entries = entriesFor(record(), ['k1', 'k2'], 60, NOW);
+    const entries = entriesFor(record(), ENSEMBLE, ['k1', 'k2'], 60, NOW);
     const hit = recordFromEntries(ENSEMBLE, entries, { id: 'req-2', createdAt: '2026-01-01T00:00:05.000Z' });
     const original = record();
     expect(hit).toEqual({
@@ -113,7 +123,7 @@ describe('result cache entries', () => {
 });
 
 describe('freshness (the TTL is checked on every read)', () => {
-  const [entry] = entriesFor(record(), ['k1', 'k2'], 60, NOW) as [CacheEntry];
+  const [entry] = entriesFor(record(), ENSEMBLE, ['k1', 'k2'], 60, NOW) as [CacheEntry];
 
   it('holds until the expiry, not at or after it', () => {
     expect(isFresh(entry, later(59.9), 60)).toBe(true);
@@ -134,7 +144,7 @@ describe('freshness (the TTL is checked on every read)', () => {
 describe('lookupFresh', () => {
   it('reads each distinct key once and keeps the fresh entries of this ensemble with its members', async () => {
     const cache = new FakeCache();
-    await cache.put(entriesFor(record(), ['k1', 'k2'], 60, NOW));
+    await cache.put(entriesFor(record(), ENSEMBLE, ['k1', 'k2'], 60, NOW));
     await cache.put([{ ...(cache.items.get('k1') as CacheEntry), key: 'old', expiresAt: 0 }]);
     await cache.put([{ ...(cache.items.get('k1') as CacheEntry), key: 'other', ensemble: 'wine' }]);
     await cache.put([
