@@ -72,7 +72,8 @@ export class DynamoResultCache implements ResultCache {
   async put(entries: readonly CacheEntry[]): Promise<void> {
     for (let i = 0; i < entries.length; i += WRITE_LIMIT) {
       let pending: Record<string, unknown>[] = entries.slice(i, i + WRITE_LIMIT).map((e) => ({
-        PutRequest: { Item: { ...cacheKey(e.key), type: 'cache', ...e } },
+        // The key is the partition key already: not stored twice (an entry stays under 1 KB).
+        PutRequest: { Item: { ...cacheKey(e.key), type: 'cache', ...withoutKey(e) } },
       }));
       for (let attempt = 1; pending.length > 0; attempt++) {
         await this.beforeAttempt(attempt, `writing ${pending.length} result-cache entries`);
@@ -107,11 +108,17 @@ export class DynamoResultCache implements ResultCache {
   }
 }
 
+function withoutKey(entry: CacheEntry): Omit<CacheEntry, 'key'> {
+  const { key: _key, ...rest } = entry;
+  return rest;
+}
+
 /** The entry an item holds, or undefined for an item that is not a well-formed entry. */
 function entryOf(item: Record<string, unknown>): CacheEntry | undefined {
-  const { key, ensemble, prediction, members, cachedAt, expiresAt } = item;
+  const { pk, ensemble, prediction, members, cachedAt, expiresAt } = item;
+  const key = typeof pk === 'string' && pk.startsWith('CACHE#') ? pk.slice('CACHE#'.length) : undefined;
   if (
-    typeof key !== 'string' ||
+    key === undefined ||
     typeof ensemble !== 'string' ||
     typeof cachedAt !== 'string' ||
     typeof expiresAt !== 'number' ||

@@ -1,5 +1,5 @@
 import { rowCacheKeys } from '../core/cache-key.js';
-import type { PredictionRecord } from '../core/combine.js';
+import { memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { PredictionStore, ResultCache } from '../core/ports.js';
 import {
@@ -65,7 +65,9 @@ export async function answerFromCache(
     errors: found.error ? 1 : 0,
   });
   if (!hit) return { status: 'miss' };
-  const stored = await deps.store.putPrediction(recordFromEntries(target, entries, meta));
+  const stored = await deps.store.putPrediction(
+    recordFromEntries(target, entries, memberInfoFrom(deps.manifest), meta),
+  );
   return { status: 'hit', record: stored.record };
 }
 

@@ -1,18 +1,28 @@
-import type { MemberRecord, Prediction, PredictionRecord } from './combine.js';
+import {
+  type MemberInfo,
+  type MemberRecord,
+  type Prediction,
+  type PredictionRecord,
+  toPrediction,
+} from './combine.js';
 import type { EnsembleSpec } from './manifest.js';
 import type { ResultCache } from './ports.js';
+import { argmax } from './strategies.js';
 
-/** One member's answer for one row, as a cache entry keeps it. */
+/**
+ * One member's answer for one row, as a cache entry keeps it: its probabilities in the ensemble's
+ * label order. Its label is their argmax, as in every member record; its version and kind are the
+ * manifest's, which the key covers.
+ */
 export interface CachedMember {
   model: string;
-  version: string;
-  kind: 'onnx' | 'sagemaker';
-  prediction: Prediction;
+  probabilities: number[];
 }
 
 /**
  * One row's answer in the result cache: the ensemble's prediction and every member's, which is
- * what a synchronous answer shows. Written only for rows every member answered.
+ * what a synchronous answer shows, in under 1 KB (one DynamoDB write unit) for the bundled
+ * ensembles. Written only for rows every member answered.
  */
 export interface CacheEntry {
   key: string;
@@ -91,7 +101,12 @@ function sameMembers(entry: CacheEntry, ensemble: EnsembleSpec): boolean {
   return (
     Array.isArray(entry.members) &&
     entry.members.length === ensemble.members.length &&
-    entry.members.every((m, i) => m.model === ensemble.members[i])
+    entry.members.every(
+      (m, i) =>
+        m.model === ensemble.members[i] &&
+        Array.isArray(m.probabilities) &&
+        m.probabilities.length === ensemble.labels.length,
+    )
   );
 }
 
@@ -122,12 +137,10 @@ export function entriesFor(
       key,
       ensemble: record.ensemble,
       prediction: record.predictions[i] as Prediction,
-      members: members.map((m) => ({
-        model: m.model,
-        version: m.version,
-        kind: m.kind,
-        prediction: m.predictions[i] as Prediction,
-      })),
+      members: members.map((m) => {
+        const p = (m.predictions[i] as Prediction).probabilities;
+        return { model: m.model, probabilities: ensemble.labels.map((l) => p[l] as number) };
+      }),
       cachedAt,
       expiresAt,
     });
@@ -138,23 +151,24 @@ export function entriesFor(
 /**
  * The answer to a request whose every row (in order) has a fresh entry: the stored predictions
  * and member predictions, `cached: true`, members' latency 0 (none ran), this request's id and time.
+ * `info` gives each member's version and kind (the manifest's: the key covers them).
  */
 export function recordFromEntries(
   ensemble: EnsembleSpec,
   rows: readonly CacheEntry[],
+  info: (model: string) => MemberInfo,
   meta: { id: string; createdAt: string },
 ): PredictionRecord {
-  const members: MemberRecord[] = ensemble.members.map((model, j) => {
-    const first = rows[0]?.members[j] as CachedMember;
-    return {
-      model,
-      version: first.version,
-      kind: first.kind,
-      status: 'ok',
-      latencyMs: 0,
-      predictions: rows.map((r) => (r.members[j] as CachedMember).prediction),
-    };
-  });
+  const members: MemberRecord[] = ensemble.members.map((model, j) => ({
+    model,
+    ...info(model),
+    status: 'ok',
+    latencyMs: 0,
+    predictions: rows.map((r) => {
+      const p = (r.members[j] as CachedMember).probabilities;
+      return toPrediction(ensemble.labels, p, argmax(p));
+    }),
+  }));
   return {
     id: meta.id,
     ensemble: ensemble.name,

@@ -32,12 +32,7 @@ async function cacheRow(cache: MemoryResultCache, v: number, p: number, at = NOW
       key: key as string,
       ensemble: target.name,
       prediction: prediction(p),
-      members: target.members.map((model) => ({
-        model,
-        version: '1',
-        kind: 'onnx',
-        prediction: prediction(p),
-      })),
+      members: target.members.map((model) => ({ model, probabilities: target.labels.map(() => p) })),
       cachedAt: at.toISOString(),
       expiresAt: at.getTime() / 1000 + 100,
     },

@@ -27,7 +27,10 @@ const entry = (key: string): CacheEntry => ({
   cachedAt: '2026-01-01T00:00:00.000Z',
   expiresAt: 1_767_225_600,
 });
-const item = (key: string) => ({ pk: `CACHE#${key}`, sk: 'CACHE', type: 'cache', ...entry(key) });
+const item = (key: string) => {
+  const { key: _key, ...stored } = entry(key);
+  return { pk: `CACHE#${key}`, sk: 'CACHE', type: 'cache', ...stored };
+};
 const noSleep = { maxAttempts: 3, baseDelayMs: 1, sleep: async () => {} };
 
 describe('DynamoResultCache', () => {

@@ -76,8 +76,9 @@ describe('result cache entries', () => {
         ensemble: 'pair',
         prediction: p(0.8),
         members: [
-          { model: 'a', version: '1', kind: 'onnx', prediction: p(0.9) },
-          { model: 'b', version: '2', kind: 'sagemaker', prediction: p(0.7) },
+          // Probabilities in the ensemble's label order (no, yes); label and version are derived.
+          { model: 'a', probabilities: [1 - 0.9, 0.9] },
+          { model: 'b', probabilities: [1 - 0.7, 0.7] },
         ],
         cachedAt: NOW.toISOString(),
         expiresAt: NOW.getTime() / 1000 + 60,
@@ -110,7 +111,12 @@ describe('result cache entries', () => {
 
   it('rebuild the same answer, marked cached, with this request’s id and time and no member latency', () => {
     const entries = entriesFor(record(), ENSEMBLE, ['k1', 'k2'], 60, NOW);
-    const hit = recordFromEntries(ENSEMBLE, entries, { id: 'req-2', createdAt: '2026-01-01T00:00:05.000Z' });
+    const info = (m: string) =>
+      m === 'a' ? { version: '1', kind: 'onnx' as const } : { version: '2', kind: 'sagemaker' as const };
+    const hit = recordFromEntries(ENSEMBLE, entries, info, {
+      id: 'req-2',
+      createdAt: '2026-01-01T00:00:05.000Z',
+    });
     const original = record();
     expect(hit).toEqual({
       ...original,
