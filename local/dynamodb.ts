@@ -23,6 +23,8 @@ export interface DynamoOptions {
   tables: readonly TableConfig[];
   /** How often expired items (tables with TTL) are deleted; the first sweep runs at start. */
   ttlSweepMs?: number;
+  /** Where a failed sweep is reported (the stack's own log lines). */
+  log?: (line: string) => void;
 }
 
 /** A running dynalite, and (for tests) a way to run the expired-item sweep now. */
@@ -58,8 +60,13 @@ export async function startDynamo(options: DynamoOptions): Promise<LocalDynamo> 
   const started = running;
   const sweeper = new ExpiredSweeper(started.url, options.region, options.tables);
   // Not awaited: a large table must not hold up the stack's start; reads check expiry anyway.
-  void sweeper.sweep().catch(() => 0);
-  const timer = setInterval(() => void sweeper.sweep().catch(() => 0), options.ttlSweepMs ?? 600_000);
+  // A failed sweep only leaves expired items until the next one.
+  const sweep = () =>
+    void sweeper.sweep().catch((err: unknown) => {
+      options.log?.(`fanout local stack: deleting expired DynamoDB items failed: ${(err as Error).message}`);
+    });
+  sweep();
+  const timer = setInterval(sweep, options.ttlSweepMs ?? 600_000);
   timer.unref();
   return {
     ...started,
