@@ -19,6 +19,8 @@ export interface CacheBench {
   /** Per run: the medians. */
   runs: { missP50Ms: number; hitP50Ms: number; uncachedP50Ms: number | null }[];
   pairsPerRun: number;
+  /** When the figures come from another run than the rest of results.json, which one. */
+  note?: string;
 }
 
 /**
@@ -127,7 +129,7 @@ export function renderCache(c: CacheBench | undefined): string[] {
     `| **Hit** (\`cache.hitP50Ms\`) | **${f(c.hitP50Ms)}** | ${f(c.hitP99Ms)} |`,
     ...(c.uncachedEnsemble ? [`| No cache (\`${c.uncachedEnsemble}\`) | ${f(c.uncachedP50Ms)} | |`] : []),
     '',
-    `A hit answers ${f(c.speedup, 1)}x faster than a miss at the median.`,
+    `A hit answers ${f(c.speedup, 1)}x faster than a miss at the median.` + (c.note ? ` ${c.note}` : ''),
     '',
   ];
 }
