@@ -20,6 +20,12 @@ export interface CacheRetryOptions {
   maxAttempts: number;
   baseDelayMs: number;
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * How long one read may take before it is abandoned (a failed read: the caller answers
+   * uncached). Set where a read sits in front of a synchronous answer, so a slow or unreachable
+   * table (the SDK's own retries included) delays an answer by at most this much.
+   */
+  readTimeoutMs?: number;
 }
 
 // Few, short retries: a cache read sits in front of a synchronous answer, and a miss is cheap.
@@ -35,11 +41,15 @@ const WRITE_LIMIT = 25; // BatchWriteItem's items per call
  * caller checks `expiresAt` on every read.
  */
 export class DynamoResultCache implements ResultCache {
+  private readonly retry: CacheRetryOptions;
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly table: string,
-    private readonly retry: CacheRetryOptions = defaultRetry,
-  ) {}
+    retry: Partial<CacheRetryOptions> = {},
+  ) {
+    this.retry = { ...defaultRetry, ...retry };
+  }
 
   async get(keys: readonly string[]): Promise<Map<string, CacheEntry>> {
     const found = new Map<string, CacheEntry>();
@@ -51,12 +61,20 @@ export class DynamoResultCache implements ResultCache {
         for (let attempt = 1; pending.length > 0; attempt++) {
           await this.beforeAttempt(attempt, `reading ${pending.length} result-cache entries`);
           let out: BatchGetCommandOutput;
+          const limit = this.retry.readTimeoutMs;
           try {
             out = await this.client.send(
               new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending } } }),
+              limit === undefined ? {} : { abortSignal: AbortSignal.timeout(limit) },
             );
           } catch (err) {
-            throw this.fail('reading result-cache entries', err);
+            const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
+            throw timedOut
+              ? new UpstreamError(
+                  `reading result-cache entries in table ${this.table}: no answer within ${limit} ms`,
+                  { cause: err },
+                )
+              : this.fail('reading result-cache entries', err);
           }
           for (const item of out.Responses?.[this.table] ?? []) {
             const entry = entryOf(item);

@@ -17,6 +17,10 @@ import { type ApiDeps, findRoute } from './routes.js';
 
 let deps: ApiDeps | undefined;
 
+// DynamoDB answers a read in single-digit milliseconds; past this the table is in trouble and the
+// members are the quicker way to an answer.
+const CACHE_READ_TIMEOUT_MS = 500;
+
 /** Built on first use and reused while the process is warm. */
 function defaultDeps(): ApiDeps {
   if (deps) return deps;
@@ -27,7 +31,8 @@ function defaultDeps(): ApiDeps {
     manifest,
     store: new DynamoPredictionStore(dynamoDocClient(config), table),
     jobs: new DynamoJobStore(dynamoDocClient(config), table),
-    cache: new DynamoResultCache(dynamoDocClient(config), table),
+    // A cache read waits at most this long before the request runs uncached.
+    cache: new DynamoResultCache(dynamoDocClient(config), table, { readTimeoutMs: CACHE_READ_TIMEOUT_MS }),
     onCacheResult: cacheObserver(logger),
     executor: new SfnInferenceExecutor(
       sfnClient(config),

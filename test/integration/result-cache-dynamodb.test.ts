@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -120,5 +121,33 @@ describe('result cache in DynamoDB (dynalite, the serverless.yml table)', () => 
     // ...which the lookup turns into a miss with the reason, never an exception.
     const found = await lookupFresh(missing, ENSEMBLE, ['k'], new Date());
     expect(found).toMatchObject({ entries: new Map(), error: expect.stringContaining('no-such-table') });
+  });
+
+  it('gives up on a read that gets no answer within its time limit, without waiting for the SDK', async () => {
+    // A "DynamoDB" that accepts connections and never answers.
+    const sockets: import('node:net').Socket[] = [];
+    const silent: Server = createServer((socket) => {
+      sockets.push(socket);
+    });
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const port = (silent.address() as { port: number }).port;
+    const client = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: `http://127.0.0.1:${port}`,
+        region,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      }),
+    );
+    try {
+      const slow = new DynamoResultCache(client, TABLE, { readTimeoutMs: 150 });
+      const found = await lookupFresh(slow, ENSEMBLE, ['k'], new Date());
+      // Without the limit this read would wait for ever (the SDK sets no socket timeout) and the
+      // test would time out.
+      expect(found.error).toBe(`reading result-cache entries in table ${TABLE}: no answer within 150 ms`);
+    } finally {
+      client.destroy();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((done) => silent.close(() => done()));
+    }
   });
 });
