@@ -129,7 +129,7 @@ export function renderCache(c: CacheBench | undefined): string[] {
     `| **Hit** (\`cache.hitP50Ms\`) | **${f(c.hitP50Ms)}** | ${f(c.hitP99Ms)} |`,
     ...(c.uncachedEnsemble ? [`| No cache (\`${c.uncachedEnsemble}\`) | ${f(c.uncachedP50Ms)} | |`] : []),
     '',
-    `A hit answers ${f(c.speedup, 1)}x faster than a miss at the median.` + (c.note ? ` ${c.note}` : ''),
+    `A hit answers ${f(c.speedup, 1)}x faster than a miss at the median.${c.note ? ` ${c.note}` : ''}`,
     '',
   ];
 }

@@ -13,7 +13,8 @@ import type { CacheEntry } from '../core/result-cache.js';
 export const cacheKey = (key: string) => ({ pk: `CACHE#${key}`, sk: 'CACHE' });
 
 /** The attribute the table's TimeToLiveSpecification names (serverless.yml). */
-export const TTL_ATTRIBUTE = 'expiresAt';
+// Not `expiresAt`: prediction items use that name for a client id's claim, in milliseconds.
+export const TTL_ATTRIBUTE = 'ttl';
 
 /** Options for retrying unprocessed keys and items (throttling returns them instead of failing). */
 export interface CacheRetryOptions {
@@ -38,7 +39,7 @@ const WRITE_LIMIT = 25; // BatchWriteItem's items per call
  * Result-cache entries in the single DynamoDB table. Reads are eventually consistent (half the
  * price; an entry written a moment ago that is not seen yet is just a miss). Expired items are
  * returned as stored: DynamoDB deletes them lazily (days later on AWS, never in dynalite), so the
- * caller checks `expiresAt` on every read.
+ * caller checks the expiry on every read.
  */
 export class DynamoResultCache implements ResultCache {
   private readonly retry: CacheRetryOptions;
@@ -91,7 +92,7 @@ export class DynamoResultCache implements ResultCache {
     for (let i = 0; i < entries.length; i += WRITE_LIMIT) {
       let pending: Record<string, unknown>[] = entries.slice(i, i + WRITE_LIMIT).map((e) => ({
         // The key is the partition key already: not stored twice (an entry stays under 1 KB).
-        PutRequest: { Item: { ...cacheKey(e.key), type: 'cache', ...withoutKey(e) } },
+        PutRequest: { Item: toItem(e) },
       }));
       for (let attempt = 1; pending.length > 0; attempt++) {
         await this.beforeAttempt(attempt, `writing ${pending.length} result-cache entries`);
@@ -126,14 +127,14 @@ export class DynamoResultCache implements ResultCache {
   }
 }
 
-function withoutKey(entry: CacheEntry): Omit<CacheEntry, 'key'> {
-  const { key: _key, ...rest } = entry;
-  return rest;
+function toItem(entry: CacheEntry): Record<string, unknown> {
+  const { key, expiresAt, ...rest } = entry;
+  return { ...cacheKey(key), type: 'cache', ...rest, [TTL_ATTRIBUTE]: expiresAt };
 }
 
 /** The entry an item holds, or undefined for an item that is not a well-formed entry. */
 function entryOf(item: Record<string, unknown>): CacheEntry | undefined {
-  const { pk, ensemble, prediction, members, cachedAt, expiresAt } = item;
+  const { pk, ensemble, prediction, members, cachedAt, [TTL_ATTRIBUTE]: expiresAt } = item;
   const key = typeof pk === 'string' && pk.startsWith('CACHE#') ? pk.slice('CACHE#'.length) : undefined;
   if (
     key === undefined ||

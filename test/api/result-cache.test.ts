@@ -4,16 +4,11 @@ import { handleHttp } from '../../functions/api/handler.js';
 import type { ApiDeps } from '../../functions/api/routes.js';
 import type { PredictionRecord } from '../../functions/core/combine.js';
 import { loadManifest, type Manifest, parseManifest } from '../../functions/core/manifest.js';
-import type {
-  InferenceExecutor,
-  InferenceInput,
-  PredictionStore,
-  PutResult,
-} from '../../functions/core/ports.js';
+import type { InferenceExecutor, InferenceInput } from '../../functions/core/ports.js';
 import type { CacheCounts } from '../../functions/core/result-cache.js';
 import { storeResult } from '../../functions/ensemble/store-result.js';
 import { httpEvent } from '../support/http-event.js';
-import { MemoryJobStore, MemoryResultCache } from '../support/memory-stores.js';
+import { MemoryJobStore, MemoryPredictionStore, MemoryResultCache } from '../support/memory-stores.js';
 
 const MANIFEST = resolve('models/manifest.json');
 const bundled = loadManifest(MANIFEST);
@@ -35,19 +30,6 @@ const features = bundled.ensembles.get(CACHED)?.features ?? [];
 const rowA = features.map((_, i) => 10 + i * 0.25);
 const rowB = features.map((_, i) => 3 - i * 0.1);
 
-class MemoryStore implements PredictionStore {
-  readonly records = new Map<string, PredictionRecord>();
-  async putPrediction(record: PredictionRecord): Promise<PutResult> {
-    const existing = this.records.get(record.id);
-    if (existing) return { record: existing, created: false };
-    this.records.set(record.id, structuredClone(record));
-    return { record, created: true };
-  }
-  async getPrediction(id: string) {
-    return this.records.get(id);
-  }
-}
-
 /**
  * The state machine without AWS: every member "scores" each row from its first value (so answers
  * differ by row), members named in `failing` fail, and the real ensemble step combines, stores and
@@ -59,7 +41,7 @@ class StepExecutor implements InferenceExecutor {
   constructor(
     private readonly ctx: {
       manifest: () => Manifest;
-      store: MemoryStore;
+      store: MemoryPredictionStore;
       cache: MemoryResultCache;
       now: () => Date;
     },
@@ -101,7 +83,7 @@ class StepExecutor implements InferenceExecutor {
 
 function setup() {
   let manifest = manifestWith();
-  const store = new MemoryStore();
+  const store = new MemoryPredictionStore();
   const cache = new MemoryResultCache();
   const warnings: string[] = [];
   const counts: CacheCounts[] = [];
@@ -115,7 +97,7 @@ function setup() {
     cache,
     maxInstances: 10,
     maxBodyBytes: 100_000,
-    notReadyReason: () => undefined,
+    notReady: () => new Map(),
     now: () => now,
     warn: (message, data) => warnings.push(`${message}: ${String(data.reason)}`),
     onCacheResult: (c) => counts.push(c),
@@ -176,8 +158,11 @@ describe('the result cache on the synchronous API', () => {
     await t.predict({ instances: [rowA] });
     const hit = await t.predict({ id: 'client-7', instances: [rowA] });
     expect(hit.body).toMatchObject({ id: 'client-7', cached: true });
-    const repeat = await t.predict({ id: 'client-7', instances: [rowB] });
+    const repeat = await t.predict({ id: 'client-7', instances: [rowA] });
     expect(repeat.headers['idempotent-replay']).toBe('true');
+    expect(repeat.headers['cache-status']).toBeUndefined();
+    // The id is bound to its request, cached or not: other instances are a conflict.
+    expect((await t.predict({ id: 'client-7', instances: [rowB] })).status).toBe(409);
     expect(repeat.body).toEqual(hit.body);
     expect((await t.call('GET /v1/predictions/{id}', { pathParameters: { id: 'client-7' } })).body).toEqual(
       hit.body,
@@ -290,7 +275,7 @@ describe('the result cache on the synchronous API', () => {
     t.cache.failWrites = new Error('throttled');
     const res = await t.predict({ instances: [rowA] });
     expect(res.status).toBe(200);
-    expect(t.store.records.get(res.body.id)).toEqual(res.body);
+    expect(await t.store.getPrediction(res.body.id)).toEqual(res.body);
     expect(t.warnings).toEqual(['result cache write failed; the answer is stored, not cached']);
   });
 

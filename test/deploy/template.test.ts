@@ -43,12 +43,14 @@ const FUNCTION_GRANTS: Record<string, string[]> = {
   ensemble: [
     `dynamodb:BatchWriteItem FanoutTable.Arn${ONLY('CACHE')}`,
     'dynamodb:GetItem FanoutTable.Arn',
-    'dynamodb:PutItem FanoutTable.Arn',
+    'dynamodb:UpdateItem FanoutTable.Arn',
   ],
   api: [
     `dynamodb:BatchGetItem FanoutTable.Arn${ONLY('CACHE')}`,
+    'dynamodb:DeleteItem FanoutTable.Arn',
     'dynamodb:GetItem FanoutTable.Arn',
-    `dynamodb:PutItem FanoutTable.Arn${ONLY('PRED')}`,
+    'dynamodb:PutItem FanoutTable.Arn',
+    `dynamodb:UpdateItem FanoutTable.Arn${ONLY('PRED')}`,
     'states:StartSyncExecution InferenceStateMachine',
   ],
   batchTrigger: [
@@ -108,6 +110,8 @@ const PROTECTED_ROUTES = [
   'GET /v2/models/{name}',
   'GET /v2/models/{name}/ready',
   'POST /v2/models/{name}/infer',
+  // The catch-all: a wrong method on a known path reaches the handler, which answers 405.
+  '$default',
 ];
 
 let pkg: Packaged;
@@ -116,7 +120,6 @@ const byType = (type: string) => Object.entries(R).filter(([, r]) => r.Type === 
 const props = (id: string) => {
   const r = R[id];
   if (!r) throw new Error(`no resource ${id} in the template`);
-  // biome-ignore lint/suspicious/noExplicitAny: a template is walked freely; the assertions check its shape.
   return r.Properties as Record<string, any>;
 };
 const roleOf = (functionKey: string) => render(props(logicalId(functionKey)).Role).replace(/\.Arn$/, '');
@@ -159,7 +162,7 @@ describe('npm run package (offline, no credentials)', () => {
     }
   });
 
-  it('packages the manifest and stacking files with every function, the ONNX files with the runner only', () => {
+  it('packages the manifest and stacking files with every function, the ONNX files with the runner and the API only', () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
       models: { kind: string; file?: string }[];
       ensembles: { stacking?: { file: string } }[];
@@ -171,7 +174,8 @@ describe('npm run package (offline, no credentials)', () => {
       const names = zipEntries(readFileSync(join(pkg.dir, `${key}.zip`))).map((e) => e.name);
       expect(names).toContain(`${handler.slice(0, handler.lastIndexOf('.'))}.mjs`);
       expect(names).toEqual(expect.arrayContaining(['models/manifest.json', ...stacking]));
-      if (key === 'runner') expect(names).toEqual(expect.arrayContaining(onnx));
+      // The runner scores them; the API reads their signatures to answer readiness.
+      if (key === 'runner' || key === 'api') expect(names).toEqual(expect.arrayContaining(onnx));
       else expect(names.filter((n) => n.endsWith('.onnx'))).toEqual([]);
     }
   });
@@ -351,7 +355,7 @@ describe('HTTP API', () => {
 });
 
 describe('data', () => {
-  it('keeps records in an on-demand table with point-in-time recovery and TTL on expiresAt', () => {
+  it('keeps records in an on-demand table with point-in-time recovery and TTL on the result-cache expiry', () => {
     expect(props('FanoutTable')).toMatchObject({
       TableName: `fanout-${STAGE}`,
       BillingMode: 'PAY_PER_REQUEST',

@@ -111,7 +111,7 @@ describe('the result cache through the local stack over HTTP', () => {
     const res = await http('POST', predictions(), { id: 'e2e-cache-named', instances: named });
     expect(res.headers.get('cache-status')).toBe('hit');
     expect(res.body).toMatchObject({ id: 'e2e-cache-named', cached: true });
-    const repeat = await http('POST', predictions(), { id: 'e2e-cache-named', instances: [data[5]] });
+    const repeat = await http('POST', predictions(), { id: 'e2e-cache-named', instances: body.instances });
     expect(repeat.headers.get('idempotent-replay')).toBe('true');
     expect(repeat.body).toEqual(res.body);
   });

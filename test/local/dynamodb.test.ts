@@ -53,16 +53,16 @@ describe('local DynamoDB (dynalite on disk)', () => {
 
   it('deletes expired items of a table with TTL, as DynamoDB does lazily, and keeps the rest', async () => {
     const ttlTable = tables.find((t) => t.ttlAttribute);
-    expect(ttlTable?.ttlAttribute).toBe('expiresAt');
+    expect(ttlTable?.ttlAttribute).toBe('ttl');
     const running = await startDynamo({ dataDir, region, tables });
     const c = client(running.url);
     const now = Math.floor(Date.now() / 1000);
     try {
       await c.send(
-        new PutCommand({ TableName: table, Item: { pk: 'CACHE#old', sk: 'CACHE', expiresAt: now - 5 } }),
+        new PutCommand({ TableName: table, Item: { pk: 'CACHE#old', sk: 'CACHE', ttl: now - 5 } }),
       );
       await c.send(
-        new PutCommand({ TableName: table, Item: { pk: 'CACHE#new', sk: 'CACHE', expiresAt: now + 600 } }),
+        new PutCommand({ TableName: table, Item: { pk: 'CACHE#new', sk: 'CACHE', ttl: now + 600 } }),
       );
       await c.send(new PutCommand({ TableName: table, Item: { pk: 'PRED#1', sk: 'PRED' } }));
       expect(await running.sweepExpired()).toBe(1);

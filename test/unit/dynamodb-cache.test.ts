@@ -27,9 +27,10 @@ const entry = (key: string): CacheEntry => ({
   cachedAt: '2026-01-01T00:00:00.000Z',
   expiresAt: 1_767_225_600,
 });
+// As stored: the key in the partition key, the expiry in the table's TTL attribute.
 const item = (key: string) => {
-  const { key: _key, ...stored } = entry(key);
-  return { pk: `CACHE#${key}`, sk: 'CACHE', type: 'cache', ...stored };
+  const { key: _key, expiresAt, ...stored } = entry(key);
+  return { pk: `CACHE#${key}`, sk: 'CACHE', type: 'cache', ...stored, ttl: expiresAt };
 };
 const noSleep = { maxAttempts: 3, baseDelayMs: 1, sleep: async () => {} };
 
