@@ -12,6 +12,9 @@ import { type RouteTarget, startHttpApi } from './http-api.js';
 import type { RunningServer } from './http-util.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
+import { MetricsCollector } from './observability/collector.js';
+import { observabilityPages } from './observability/pages.js';
+import { onEmfLines } from './observability/stdout-hook.js';
 import { S3RVER_CREDENTIALS, startS3 } from './s3.js';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-endpoint.js';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config.js';
@@ -36,6 +39,12 @@ export interface LocalStackOptions {
   serverlessFile?: string;
   /** Handlers to use instead of the modules serverless.yml names, by function key (tests). */
   handlers?: Record<string, LambdaHandler>;
+  /**
+   * Where the EMF lines of in-process handlers come from: `stdout` (default) takes them off this
+   * process's stdout as they are written; `none` leaves stdout alone (a caller that runs handlers
+   * elsewhere feeds `metrics.ingest` itself).
+   */
+  emfSource?: 'stdout' | 'none';
 }
 
 /** A running local stack. */
@@ -48,6 +57,8 @@ export interface LocalStack {
   config: ServerlessConfig;
   engine: StepFunctionsEngine;
   dispatcher: LambdaDispatcher;
+  /** The handlers' metrics, collected from their EMF lines: `/metrics` and `/dashboard` serve it. */
+  metrics: MetricsCollector;
   dataDir: string;
   /** Closes every server and dynalite, waits for running executions, restores process.env. */
   stop(): Promise<void>;
@@ -88,6 +99,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let s3: RunningServer | undefined;
   let sagemaker: LocalSageMaker | undefined;
   let restoreEnv = () => {};
+  const metrics = new MetricsCollector();
+  let stopCollecting = () => {};
   const stop = async () => {
     const errors: unknown[] = [];
     // The API first so no new work arrives, then the executions, then what they use.
@@ -104,6 +117,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .catch((err: unknown) => errors.push(err));
     }
     api = sfn = dynamo = s3 = sagemaker = undefined;
+    stopCollecting();
+    stopCollecting = () => {};
     restoreEnv();
     restoreEnv = () => {};
     resetHandlerCaches();
@@ -137,6 +152,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .map((m) => m.id)
         .join(',');
     sagemaker = await startLocalSageMaker(manifest, parseSageMakerMembers(sagemakerMembers, manifest));
+    metrics.serve([...manifest.ensembles.values()].map((e) => ({ name: e.name, members: e.members })));
+    if ((options.emfSource ?? 'stdout') === 'stdout')
+      stopCollecting = onEmfLines((line) => metrics.ingest(line));
     restoreEnv = setEnvironment(
       { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
       {
@@ -147,6 +165,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_ENDPOINT_URL_S3: s3.url,
         AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sagemaker.url,
         FANOUT_S3_FORCE_PATH_STYLE: 'true',
+        // The stage dimension of every metric: what `/metrics` and the dashboard show as the stack.
+        FANOUT_STAGE: 'local',
         // s3rver checks signatures against this key pair; dynalite and the other endpoints take any.
         AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
@@ -158,6 +178,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       invoke: (key, event) => dispatcher.invoke(key, event),
       port: options.port ?? portFromEnv(),
       log,
+      localPages: observabilityPages(metrics),
       localRoutes: {
         '/_local/stack': () => ({
           s3Endpoint: s3?.url,
@@ -174,6 +195,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config,
       engine,
       dispatcher,
+      metrics,
       dataDir,
       stop,
     };

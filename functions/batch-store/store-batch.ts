@@ -1,8 +1,9 @@
 import { csvField } from '../core/batch-rows.js';
-import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
+import { collectOutcomes, combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { QuorumNotMetError, ValidationError } from '../core/errors.js';
 import { jobKeys, type RowResult } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
+import { type MemberObservation, memberObservations } from '../core/outcomes.js';
 import type { JobStore, ObjectStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
 
@@ -24,6 +25,12 @@ export interface BatchSummary {
   degraded: number;
 }
 
+/** A stored batch: its summary, and how each member's call went (for the metrics, not the map). */
+export interface StoredBatch {
+  summary: BatchSummary;
+  members: MemberObservation[];
+}
+
 /**
  * Combines a batch with the same strategy and quorum as the synchronous path, then stores it:
  * one DynamoDB item per row, a results part file, and the job's progress. Below the quorum every
@@ -34,7 +41,7 @@ export interface BatchSummary {
 export async function storeBatch(
   event: StoreBatchEvent,
   deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore },
-): Promise<BatchSummary> {
+): Promise<StoredBatch> {
   check(event);
   const target = resolveTarget(deps.manifest, event.ensemble, true);
   const firstLine = event.lines[0] as number;
@@ -52,7 +59,10 @@ export async function storeBatch(
     );
     await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), lines.join(''), 'text/csv');
     await deps.jobs.addProgress(event.jobId, { rowsOk: 0, rowsFailed: rows, rowsDegraded: 0 });
-    return { firstLine, rows, ok: 0, failed: rows, degraded: 0 };
+    return {
+      summary: { firstLine, rows, ok: 0, failed: rows, degraded: 0 },
+      members: memberObservations(collectOutcomes(target, event.members, rows), rows),
+    };
   }
   const failedMembers = record.members.filter((m) => m.status !== 'ok').map((m) => m.model);
   const results: RowResult[] = record.predictions.map((p, i) => ({
@@ -73,7 +83,10 @@ export async function storeBatch(
   await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
   const degraded = record.degraded ? rows : 0;
   await deps.jobs.addProgress(event.jobId, { rowsOk: rows, rowsFailed: 0, rowsDegraded: degraded });
-  return { firstLine, rows, ok: rows, failed: 0, degraded };
+  return {
+    summary: { firstLine, rows, ok: rows, failed: 0, degraded },
+    members: memberObservations(record.members, rows),
+  };
 }
 
 function check(event: StoreBatchEvent): void {

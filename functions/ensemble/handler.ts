@@ -1,9 +1,13 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { dynamoDocClient } from '../adapters/clients.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { logger as baseLogger } from '../adapters/logger.js';
+import { addMemberCalls } from '../adapters/member-metrics.js';
+import { metricsOf } from '../adapters/metrics.js';
+import { observability } from '../adapters/observability.js';
 import { servedModels } from '../adapters/served.js';
+import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
 import type { PredictionStore } from '../core/ports.js';
 import { type EnsembleEvent, storeResult } from './store-result.js';
@@ -21,9 +25,15 @@ function defaultStore(): PredictionStore {
   return store;
 }
 
-/** Lambda entry point: combines member outcomes, applies the quorum, stores the prediction. */
-export const handler = middy(async (event: EnsembleEvent) => {
+/**
+ * Lambda entry point: combines member outcomes, applies the quorum, stores the prediction. It sees
+ * every member's final status, so it records the per-member metrics of synchronous predictions.
+ */
+export const handler = middy(async (event: EnsembleEvent, context: Context) => {
+  annotate({ ensemble: event?.ensemble, predictionId: event?.id, correlationId: event?.id });
   const result = await storeResult(event, servedModels(loadConfig()).manifest, defaultStore());
+  const metrics = metricsOf(context).setMetadata({ predictionId: event.id });
+  addMemberCalls(metrics, event.ensemble, result.members, 'sync');
   if (result.outcome === 'ok') {
     logger.info('prediction stored', {
       id: result.record.id,
@@ -40,4 +50,4 @@ export const handler = middy(async (event: EnsembleEvent) => {
     logger.warn('quorum not met', { id: event.id, ensemble: event.ensemble, cause: result.cause });
   }
   return result;
-}).use(injectLambdaContext(logger));
+}).use(observability('ensemble', logger));

@@ -1,6 +1,7 @@
-import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
+import { collectOutcomes, combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
+import { type MemberObservation, memberObservations } from '../core/outcomes.js';
 import type { PredictionStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
 
@@ -16,10 +17,11 @@ export interface EnsembleEvent {
 /**
  * The ensemble step's answer. A quorum failure is an answer, not a crash: the state machine's
  * Choice sends it to a Fail state whose Cause is `cause`, so the API can say which members failed.
+ * `members` says how each member's call went, for the metrics (both outcomes have one).
  */
 export type EnsembleResult =
-  | { outcome: 'ok'; created: boolean; record: PredictionRecord }
-  | { outcome: 'failed'; error: string; cause: string };
+  | { outcome: 'ok'; created: boolean; record: PredictionRecord; members: MemberObservation[] }
+  | { outcome: 'failed'; error: string; cause: string; members: MemberObservation[] };
 
 /** Combines the members' outcomes with the ensemble's strategy and quorum, and stores the record. */
 export async function storeResult(
@@ -41,12 +43,15 @@ export async function storeResult(
         outcome: 'failed',
         error: err.name,
         cause: JSON.stringify({ code: err.code, message: err.message, details: err.details }),
+        members: memberObservations(collectOutcomes(ensemble, event.members, event.rows), event.rows),
       };
     }
     throw err;
   }
   const stored = await store.putPrediction(record);
-  return { outcome: 'ok', created: stored.created, record: stored.record };
+  // Observed from this call's record: a repeated id's stored record may hold another call's members.
+  const members = memberObservations(record.members, event.rows);
+  return { outcome: 'ok', created: stored.created, record: stored.record, members };
 }
 
 function checkEvent(event: EnsembleEvent): void {

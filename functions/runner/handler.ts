@@ -1,9 +1,11 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { logger as baseLogger } from '../adapters/logger.js';
+import { observability } from '../adapters/observability.js';
 import { OnnxScorer } from '../adapters/onnx-scorer.js';
 import { SageMakerScorer } from '../adapters/sagemaker-scorer.js';
 import { servedModels } from '../adapters/served.js';
+import { annotate } from '../adapters/tracing.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { type RunnerEvent, type Scorers, scoreMember } from './score-member.js';
 
@@ -25,8 +27,13 @@ function defaultScorers(config: Config, endpointNames: ReadonlyMap<string, strin
   return scorers;
 }
 
-/** Lambda entry point: runs one ensemble member on the request's rows. */
-export const handler = middy(async (event: RunnerEvent) => {
+/**
+ * Lambda entry point: runs one ensemble member on the request's rows. Its metrics are recorded by
+ * the step that sees every member's final status (timeouts included): the ensemble or batch store.
+ */
+export const handler = middy(async (event: RunnerEvent, _context: Context) => {
+  // The correlation id is the prediction id or the batch job id: one search finds the whole trace.
+  annotate({ model: event?.model, correlationId: event?.correlationId });
   try {
     const config = loadConfig();
     const { manifest, endpointNames } = servedModels(config);
@@ -48,4 +55,4 @@ export const handler = middy(async (event: RunnerEvent) => {
     });
     throw err;
   }
-}).use(injectLambdaContext(logger));
+}).use(observability('runner', logger));
