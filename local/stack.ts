@@ -152,7 +152,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .map((m) => m.id)
         .join(',');
     sagemaker = await startLocalSageMaker(manifest, parseSageMakerMembers(sagemakerMembers, manifest));
-    metrics.serve([...manifest.ensembles.values()].map((e) => ({ name: e.name, members: e.members })));
+    metrics.serve(
+      [...manifest.ensembles.values()].map((e) => ({
+        name: e.name,
+        members: e.members,
+        strategy: e.strategy,
+        quorum: e.quorum,
+      })),
+    );
     if ((options.emfSource ?? 'stdout') === 'stdout')
       stopCollecting = onEmfLines((line) => metrics.ingest(line));
     restoreEnv = setEnvironment(

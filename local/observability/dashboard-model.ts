@@ -18,6 +18,8 @@ export interface DashboardModelOptions {
 export interface ServedEnsemble {
   name: string;
   members: readonly string[];
+  strategy?: string;
+  quorum?: number;
 }
 
 /** Latencies of one bucket: a bounded reservoir sample (percentiles stay right, memory stays flat). */
@@ -143,6 +145,8 @@ export interface MemberView {
 /** One ensemble on the dashboard. */
 export interface EnsembleView {
   name: string;
+  strategy?: string;
+  quorum?: number;
   totalRequests: number;
   recent: EnsembleSummary;
   series: {
@@ -165,6 +169,8 @@ export interface DashboardData {
   /** Start of each bucket, ms since the epoch, oldest first. */
   times: number[];
   totals: { requests: number; scored: number; degraded: number; quorumMisses: number; errors: number };
+  /** Every ensemble together over the summary span. */
+  overall: EnsembleSummary;
   ensembles: EnsembleView[];
   predictions: PredictionEntry[];
   jobs: JobEntry[];
@@ -173,6 +179,8 @@ export interface DashboardData {
 interface EnsembleState {
   name: string;
   members: string[];
+  strategy?: string;
+  quorum?: number;
   buckets: Map<number, EnsembleBucket>;
   total: { requests: number; scored: number; degraded: number; quorumMisses: number; errors: number };
 }
@@ -219,6 +227,8 @@ export class DashboardModel {
   serve(ensembles: readonly ServedEnsemble[]): void {
     for (const e of ensembles) {
       const state = this.ensemble(e.name);
+      state.strategy = e.strategy;
+      state.quorum = e.quorum;
       for (const m of e.members) if (!state.members.includes(m)) state.members.push(m);
     }
   }
@@ -259,6 +269,7 @@ export class DashboardModel {
       summarySeconds: (this.summaryBuckets * this.bucketMs) / 1000,
       times: indexes.map((i) => i * this.bucketMs),
       totals,
+      overall: this.summary([...this.ensembles.values()], recent),
       ensembles: views,
       predictions: [...this.predictions],
       jobs: [...this.jobs.values()].sort((a, b) => b.startedAt - a.startedAt),
@@ -425,30 +436,40 @@ export class DashboardModel {
       for (const i of buckets.keys()) if (i < first) buckets.delete(i);
   }
 
-  private ensembleView(e: EnsembleState, indexes: number[], recent: number[]): EnsembleView {
-    const at = (i: number) => e.buckets.get(i);
-    const latencies = recent.flatMap((i) => at(i)?.latency.values ?? []);
-    const field = (k: Exclude<keyof EnsembleBucket, 'latency'>) => sum(recent.map((i) => at(i)?.[k] ?? 0));
+  /** Figures of some ensembles together over the given buckets. */
+  private summary(states: readonly EnsembleState[], recent: number[]): EnsembleSummary {
+    const buckets = states.flatMap((e) => recent.map((i) => e.buckets.get(i)).filter((b) => b !== undefined));
+    const latencies = buckets.flatMap((b) => b.latency.values);
+    const field = (k: Exclude<keyof EnsembleBucket, 'latency'>) => sum(buckets.map((b) => b[k]));
     const requests = field('requests');
     const scored = field('scored');
-    const seconds = (recent.length * this.bucketMs) / 1000;
+    // The rate is over the span the stack has been up, when that is shorter than the summary's.
+    const since = Math.max(this.bucketMs, this.now() - this.startedAt);
+    const seconds = Math.min(recent.length * this.bucketMs, since) / 1000;
+    return {
+      requests,
+      rps: round(requests / seconds, 3) as number,
+      p50: round(percentile(latencies, 0.5)),
+      p90: round(percentile(latencies, 0.9)),
+      p99: round(percentile(latencies, 0.99)),
+      scored,
+      degradedRate: scored ? round(field('degraded') / scored, 4) : null,
+      quorumMisses: field('quorumMisses'),
+      clientErrors: field('clientErrors'),
+      serverErrors: field('serverErrors'),
+      replays: field('replays'),
+    };
+  }
+
+  private ensembleView(e: EnsembleState, indexes: number[], recent: number[]): EnsembleView {
+    const at = (i: number) => e.buckets.get(i);
     const pct = (i: number, p: number) => round(percentile(at(i)?.latency.values ?? [], p));
     return {
       name: e.name,
+      ...(e.strategy ? { strategy: e.strategy } : {}),
+      ...(e.quorum ? { quorum: e.quorum } : {}),
       totalRequests: e.total.requests,
-      recent: {
-        requests,
-        rps: round(requests / seconds, 3) as number,
-        p50: round(percentile(latencies, 0.5)),
-        p90: round(percentile(latencies, 0.9)),
-        p99: round(percentile(latencies, 0.99)),
-        scored,
-        degradedRate: scored ? round(field('degraded') / scored, 4) : null,
-        quorumMisses: field('quorumMisses'),
-        clientErrors: field('clientErrors'),
-        serverErrors: field('serverErrors'),
-        replays: field('replays'),
-      },
+      recent: this.summary([e], recent),
       series: {
         requests: indexes.map((i) => at(i)?.requests ?? 0),
         p50: indexes.map((i) => pct(i, 0.5)),
