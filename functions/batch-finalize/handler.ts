@@ -44,6 +44,7 @@ export const handler = middy(async (event: FinalizeEvent, context: Context) => {
     rowsOk: job.rowsOk,
     rowsFailed: job.rowsFailed,
   });
-  recordJob(metricsOf(context), job);
+  // The event's id and ensemble: a record that Prepare's update created first may lack them.
+  recordJob(metricsOf(context), { ...job, jobId: event.jobId, ensemble: event.ensemble });
   return job;
 }).use(observability('batchFinalize', logger));

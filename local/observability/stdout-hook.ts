@@ -12,10 +12,18 @@
 const EMF_PREFIX = '{"_aws":';
 
 type Listener = (line: string) => void;
-type Write = typeof process.stdout.write;
 
-const listeners = new Set<Listener>();
-let original: Write | undefined;
+/** The part of a stream the hook patches (process.stdout, or a stand-in in tests). */
+export interface Writable {
+  write: (chunk: never, ...rest: never[]) => boolean;
+}
+
+interface Hook {
+  listeners: Set<Listener>;
+  original: (this: unknown, chunk: unknown, ...rest: unknown[]) => boolean;
+}
+
+const hooks = new WeakMap<Writable, Hook>();
 
 /** Whether a write's chunk starts like an EMF line (cheap: no decoding of other output). */
 function startsLikeEmf(chunk: unknown): boolean {
@@ -27,7 +35,7 @@ function startsLikeEmf(chunk: unknown): boolean {
   return false;
 }
 
-function deliver(line: string): void {
+function deliver(listeners: Set<Listener>, line: string): void {
   for (const listener of listeners) {
     try {
       listener(line);
@@ -37,43 +45,46 @@ function deliver(line: string): void {
   }
 }
 
-function install(): void {
-  if (original) return;
-  const write = process.stdout.write;
-  original = write;
-  const patched = function (this: NodeJS.WriteStream, chunk: unknown, ...rest: unknown[]): boolean {
-    if (listeners.size === 0 || !startsLikeEmf(chunk))
-      return write.call(this, chunk as string, ...(rest as []));
+function install(stream: Writable): Hook {
+  const existing = hooks.get(stream);
+  if (existing) return existing;
+  const original = stream.write as Hook['original'];
+  const hook: Hook = { listeners: new Set(), original };
+  const patched = function (this: unknown, chunk: unknown, ...rest: unknown[]): boolean {
+    if (hook.listeners.size === 0 || !startsLikeEmf(chunk)) return original.call(this, chunk, ...rest);
     const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
     const others: string[] = [];
     for (const line of text.split('\n')) {
-      if (line.startsWith(EMF_PREFIX)) deliver(line);
+      if (line.startsWith(EMF_PREFIX)) deliver(hook.listeners, line);
       else if (line !== '') others.push(line);
     }
-    if (others.length) return write.call(this, `${others.join('\n')}\n`, ...(rest as []));
+    if (others.length) return original.call(this, `${others.join('\n')}\n`, ...rest);
     // Nothing left to print: honour the write's callback as a real write would, asynchronously.
     const callback = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
     if (callback) process.nextTick(callback);
     return true;
   };
-  process.stdout.write = patched as Write;
-}
-
-function uninstall(): void {
-  if (!original) return;
-  process.stdout.write = original;
-  original = undefined;
+  stream.write = patched as Writable['write'];
+  hooks.set(stream, hook);
+  return hook;
 }
 
 /**
- * Sends every EMF line this process writes to stdout to `listener` (and no longer prints them),
- * until the returned function is called.
+ * Sends every EMF line written to `stream` (this process's stdout by default) to `listener`, and
+ * no longer prints them, until the returned function is called. The last listener to go puts the
+ * stream's own `write` back.
  */
-export function onEmfLines(listener: Listener): () => void {
-  listeners.add(listener);
-  install();
+export function onEmfLines(
+  listener: Listener,
+  stream: Writable = process.stdout as unknown as Writable,
+): () => void {
+  const hook = install(stream);
+  hook.listeners.add(listener);
   return () => {
-    listeners.delete(listener);
-    if (listeners.size === 0) uninstall();
+    hook.listeners.delete(listener);
+    if (hook.listeners.size === 0 && hooks.get(stream) === hook) {
+      stream.write = hook.original as Writable['write'];
+      hooks.delete(stream);
+    }
   };
 }
