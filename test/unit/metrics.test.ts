@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
@@ -32,6 +33,24 @@ describe('the metrics catalog', () => {
     for (const [name, spec] of entries) {
       expect([name, spec.dimensions.filter((d) => !allowed.has(d))]).toEqual([name, []]);
     }
+  });
+
+  it("is the README's table of metrics, row for row (names, units and dimensions)", () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const start = readme.indexOf('<!-- metrics-table');
+    expect(start).toBeGreaterThan(0);
+    const rows = readme
+      .slice(start)
+      .split('\n')
+      .slice(3)
+      .filter((l, i, all) => l.startsWith('|') && all.slice(0, i).every((p) => p.startsWith('|')))
+      .map((l) => l.split('|').map((c) => c.trim()));
+    const documented = rows.map(([, name, unit, dims]) => [
+      name?.replace(/`/g, ''),
+      unit,
+      (dims ?? '').split(',').map((d) => d.trim()),
+    ]);
+    expect(documented).toEqual(entries.map(([name, spec]) => [name, spec.unit, [...spec.dimensions]]));
   });
 
   it('names no dimension like a metric (one EMF line holds both as keys)', () => {
