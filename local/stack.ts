@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resetClients, s3Client } from '../functions/adapters/clients.js';
+import { metricsEnabled } from '../functions/adapters/metrics.js';
 import { resetServedModels } from '../functions/adapters/served.js';
 import { loadConfig, resetConfig } from '../functions/core/config.js';
 import { loadManifest } from '../functions/core/manifest.js';
@@ -180,6 +181,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
     );
     resetHandlerCaches();
+    if (!metricsEnabled()) {
+      log(
+        'fanout local stack: metrics are off (POWERTOOLS_METRICS_DISABLED, or POWERTOOLS_DEV without it): /metrics and /dashboard stay empty',
+      );
+    }
     api = await startHttpApi({
       routes: routesOf(config),
       invoke: (key, event) => dispatcher.invoke(key, event),

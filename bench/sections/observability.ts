@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startDynamo } from '../../local/dynamodb.js';
 import { loadServerlessConfig } from '../../local/serverless-config.js';
@@ -13,6 +14,8 @@ import { measureLoad } from './throughput.js';
 export interface MetricsSide {
   e2eP50Ms: number;
   e2eP99Ms: number;
+  /** The stack process's CPU time (user + system) per request over the concurrency-1 run. */
+  cpuMsPerRequest: number;
   c16Rps: number;
   c16Errors: number;
 }
@@ -31,9 +34,18 @@ export interface ObservabilityCost {
     off: MetricsSide;
     /** p50(on) - p50(off) through `npm start` (EMF lines written, collected and served). */
     costP50Ms: number;
+    /** CPU per request, on minus off: less sensitive to other load on the machine than latency. */
+    costCpuMs: number;
+    /**
+     * c16 throughput, on against off, as the median over the pairs of back-to-back runs of
+     * (on / off - 1), in %: pairs cancel the drift of the machine's load over the section.
+     */
+    c16ChangePct: number;
     /** Publishing the ensemble step's lines for a five-member prediction, in-process. */
     publishUsPerEnsembleStep: number;
     emfBytesPerEnsembleStep: number;
+    /** The local stack's collector: one EMF line parsed into `/metrics` and the dashboard. */
+    ingestUsPerLine: number;
   };
   tracing: {
     off: TracingSide;
@@ -48,6 +60,10 @@ export interface ObservabilityCost {
     segmentsSent: number;
     rounds: number;
   };
+  /** Set when this section was run on its own, apart from the rest of results.json. */
+  measuredAt?: string;
+  loadAverageAtStart?: number[];
+  loadAverageAtEnd?: number[];
 }
 
 /**
@@ -89,7 +105,9 @@ async function compareMetrics(options: Parameters<typeof measureObservability>[0
   try {
     return await withStack(on, async () => {
       const lat: [number[], number[]] = [[], []];
+      const cpu: [number, number] = [0, 0];
       for (let i = 0; i < options.warmup + options.count; i++) {
+        if (i === options.warmup) for (const k of [0, 1] as const) cpu[k] = cpuMs([on, off][k]?.pid);
         const row = options.rows[i % options.rows.length] as number[];
         for (const k of i % 2 ? [0, 1] : [1, 0]) {
           const a = await (clients[k] as PredictClient).predict(options.ensemble, row);
@@ -97,6 +115,7 @@ async function compareMetrics(options: Parameters<typeof measureObservability>[0
           if (i >= options.warmup) lat[k]?.push(a.ms);
         }
       }
+      for (const k of [0, 1] as const) cpu[k] = (cpuMs([on, off][k]?.pid) - cpu[k]) / options.count;
       const load = (api: string) =>
         measureLoad({
           api,
@@ -119,10 +138,17 @@ async function compareMetrics(options: Parameters<typeof measureObservability>[0
       const side = (k: 0 | 1): MetricsSide => ({
         e2eP50Ms: round(median(lat[k]), 3),
         e2eP99Ms: round(percentile(lat[k], 0.99), 3),
+        cpuMsPerRequest: round(cpu[k], 3),
         c16Rps: round(median(runs[k]), 1),
         c16Errors: errors[k] ?? 0,
       });
-      return { on: side(0), off: side(1), costP50Ms: round(median(lat[0]) - median(lat[1]), 3) };
+      return {
+        on: side(0),
+        off: side(1),
+        costP50Ms: round(median(lat[0]) - median(lat[1]), 3),
+        costCpuMs: round(cpu[0] - cpu[1], 3),
+        c16ChangePct: round(median(runs[0].map((rps, i) => (rps / (runs[1][i] as number) - 1) * 100)), 1),
+      };
     });
   } finally {
     for (const c of clients) c.close();
@@ -136,6 +162,7 @@ interface ChildResult {
   readerUs: number;
   publishUs: number;
   emfBytesPerEnsembleStep: number;
+  ingestUsPerLine: number;
 }
 
 async function compareTracing(options: Parameters<typeof measureObservability>[0]) {
@@ -214,6 +241,7 @@ async function compareTracing(options: Parameters<typeof measureObservability>[0
     publish: {
       publishUsPerEnsembleStep: round(median(all.map((r) => r.publishUs)), 1),
       emfBytesPerEnsembleStep: Math.round(median(all.map((r) => r.emfBytesPerEnsembleStep))),
+      ingestUsPerLine: round(median(all.map((r) => r.ingestUsPerLine)), 1),
     },
   };
 }
@@ -244,4 +272,15 @@ function runTracingChild(env: NodeJS.ProcessEnv): Promise<ChildResult> {
       else fail(new Error(`tracing child failed (exit ${code}): ${tail}`));
     });
   });
+}
+
+/** A process's CPU time so far (user + system), ms, from /proc; NaN where /proc is not there. */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second on Linux).
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+  } catch {
+    return Number.NaN;
+  }
 }

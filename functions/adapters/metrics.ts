@@ -293,31 +293,45 @@ function powertools(): Metrics {
 }
 
 /**
- * Writes what a recorder holds, one EMF line per group. Synchronous from start to end, so no
- * other invocation can add to the shared Powertools instance in between. A failure here is logged
- * and dropped: metrics never fail a request.
+ * Whether EMF lines are written in this process: Powertools' own decision, made once from
+ * POWERTOOLS_METRICS_DISABLED (or POWERTOOLS_DEV, which turns metrics off unless that is set).
+ */
+export function metricsEnabled(): boolean {
+  // `isDisabled` is protected in the typings, public at run time: asking it keeps one decision.
+  return !(powertools() as unknown as { isDisabled(): boolean }).isDisabled();
+}
+
+/** EMF takes at most 100 values per metric in a line; Powertools flushes on its own past that. */
+const MAX_VALUES_PER_LINE = 100;
+
+/**
+ * Writes what a recorder holds, one EMF line per group (more if a metric has over 100 values).
+ * Synchronous from start to end, so no other invocation can add to the shared Powertools instance
+ * in between. A line that fails is logged and dropped, the others are written: metrics never fail a
+ * request.
  */
 export function publish(recorder: MetricsRecorder, stage = stageName()): void {
-  const lines = recorder.lines();
-  if (lines.length === 0) return;
   const m = powertools();
-  try {
-    for (const { group, metadata } of lines) {
-      m.addDimension('stage', stage);
-      for (const [k, v] of Object.entries(group.dimensions)) m.addDimension(k, v);
-      for (const [name, values] of group.metrics) {
-        const spec: MetricSpec = METRICS[name];
-        for (const v of values) m.addMetric(name, spec.unit, v);
+  for (const { group, metadata } of recorder.lines()) {
+    const longest = Math.max(...[...group.metrics.values()].map((v) => v.length));
+    for (let from = 0; from < longest; from += MAX_VALUES_PER_LINE) {
+      try {
+        m.addDimension('stage', stage);
+        for (const [k, v] of Object.entries(group.dimensions)) m.addDimension(k, v);
+        for (const [name, values] of group.metrics) {
+          const spec: MetricSpec = METRICS[name];
+          for (const v of values.slice(from, from + MAX_VALUES_PER_LINE)) m.addMetric(name, spec.unit, v);
+        }
+        // Powertools types metadata as strings; it writes any JSON value, and numbers stay numbers.
+        for (const [k, v] of Object.entries(metadata)) m.addMetadata(k, v as string);
+        m.publishStoredMetrics();
+      } catch (err) {
+        m.clearMetrics();
+        m.clearDimensions();
+        m.clearMetadata();
+        logger.warn('metrics not published', { error: (err as Error).message });
       }
-      // Powertools types metadata as strings; it writes any JSON value, and numbers stay numbers.
-      for (const [k, v] of Object.entries(metadata)) m.addMetadata(k, v as string);
-      m.publishStoredMetrics();
     }
-  } catch (err) {
-    m.clearMetrics();
-    m.clearDimensions();
-    m.clearMetadata();
-    logger.warn('metrics not published', { error: (err as Error).message });
   }
 }
 

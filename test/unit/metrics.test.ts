@@ -108,6 +108,18 @@ describe('publish', () => {
     expect(records).toEqual([]);
   });
 
+  it('splits a metric with more than 100 values over several lines, each with its dimensions', async () => {
+    const m = new MetricsRecorder();
+    for (let i = 0; i < 250; i++) m.add('MemberRows', i, { ensemble: 'wine', model: 'wine-mlp' });
+    const { records } = await captureEmf(() => publish(m, 'dev'));
+    expect(records.map((r) => [r.dimensions, r.metrics[0]?.values.length])).toEqual([
+      [{ stage: 'dev', ensemble: 'wine', model: 'wine-mlp' }, 100],
+      [{ stage: 'dev', ensemble: 'wine', model: 'wine-mlp' }, 100],
+      [{ stage: 'dev', ensemble: 'wine', model: 'wine-mlp' }, 50],
+    ]);
+    expect(records.flatMap((r) => r.metrics[0]?.values)).toEqual(Array.from({ length: 250 }, (_, i) => i));
+  });
+
   it('never throws: a line CloudWatch would refuse is dropped and logged', async () => {
     // A metadata key equal to a metric name is a collision Powertools refuses.
     const m = new MetricsRecorder({ Requests: 'x' }).add('Requests', 1, { ensemble: 'wine' });
