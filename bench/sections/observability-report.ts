@@ -15,6 +15,8 @@ export function renderObservability(o: ObservabilityCost): string[] {
   const m = o.metrics;
   const t = o.tracing;
   const us = (v: number) => `${f(v, 0)} µs`;
+  const critical = (side: { runnerUs: number; sdkCallUs: number }) =>
+    (side.runnerUs - t.off.runnerUs + 2 * (side.sdkCallUs - t.off.sdkCallUs)) / 1000;
   const apart = o.measuredAt
     ? [
         `Measured on its own on ${o.measuredAt.slice(0, 10)} (${o.measuredAt.slice(11, 16)} UTC), load average ` +
@@ -84,7 +86,9 @@ export function renderObservability(o: ObservabilityCost): string[] {
     `For a synchronous prediction on Lambda (five runners, plus the API and the ensemble step with one SDK ` +
       `call each) that is **${signed(t.perRequestSampledMs, 3)} ms** of compute across its invocations when ` +
       `the request is sampled and ${signed(t.perRequestUnsampledMs, 3)} ms when it is not (X-Ray's default ` +
-      'sampling in Lambda records the first request each second and 5% of the rest).',
+      'sampling in Lambda records the first request each second and 5% of the rest). The runners run in ' +
+      'parallel, so the latency a client sees grows by the API, one runner and the ensemble step: about ' +
+      `${signed(critical(t.sampled), 2)} ms sampled, ${signed(critical(t.unsampled), 2)} ms not.`,
     '',
   ];
 }
