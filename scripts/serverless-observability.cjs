@@ -9,6 +9,8 @@ const { readFileSync } = require('node:fs');
 const { resolve } = require('node:path');
 
 const NAMESPACE = 'fanout';
+// biome-ignore lint/suspicious/noTemplateCurlyInString: an Fn::Sub placeholder, not a JavaScript template.
+const REGION = '${AWS::Region}';
 const TOPIC = 'AlarmTopic';
 const DEAD_LETTER_QUEUE = 'BatchTriggerDeadLetterQueue';
 const TRIGGER_FUNCTION = 'BatchTriggerLambdaFunction';
@@ -178,7 +180,8 @@ function dashboardBody({ ensembles, stage, prefix, resources }) {
         y: y + Math.floor((i * width) / 24) * height,
         width,
         height,
-        properties: { region: '${AWS::Region}', view: 'timeSeries', ...properties },
+        // Fn::Sub fills in the region (the body is one Fn::Sub string).
+        properties: { region: REGION, view: 'timeSeries', ...properties },
       });
     });
     y += Math.ceil((items.length * width) / 24) * height;

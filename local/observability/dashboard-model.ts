@@ -187,10 +187,16 @@ interface EnsembleState {
 
 /** Nearest-rank percentile of unsorted values; null for none. */
 export function percentile(values: readonly number[], p: number): number | null {
-  if (values.length === 0) return null;
+  return percentiles(values, [p])[0] ?? null;
+}
+
+/** Several nearest-rank percentiles of unsorted values, sorting them once; nulls for none. */
+export function percentiles(values: readonly number[], ps: readonly number[]): (number | null)[] {
+  if (values.length === 0) return ps.map(() => null);
   const sorted = [...values].sort((a, b) => a - b);
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[rank] as number;
+  return ps.map(
+    (p) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] as number,
+  );
 }
 
 const sum = (values: readonly number[]) => values.reduce((a, b) => a + b, 0);
@@ -463,7 +469,10 @@ export class DashboardModel {
 
   private ensembleView(e: EnsembleState, indexes: number[], recent: number[]): EnsembleView {
     const at = (i: number) => e.buckets.get(i);
-    const pct = (i: number, p: number) => round(percentile(at(i)?.latency.values ?? [], p));
+    // One sort per bucket for its three percentiles: the page polls every 2 seconds.
+    const pcts = indexes.map((i) =>
+      percentiles(at(i)?.latency.values ?? [], [0.5, 0.9, 0.99]).map((v) => round(v)),
+    );
     return {
       name: e.name,
       ...(e.strategy ? { strategy: e.strategy } : {}),
@@ -472,9 +481,9 @@ export class DashboardModel {
       recent: this.summary([e], recent),
       series: {
         requests: indexes.map((i) => at(i)?.requests ?? 0),
-        p50: indexes.map((i) => pct(i, 0.5)),
-        p90: indexes.map((i) => pct(i, 0.9)),
-        p99: indexes.map((i) => pct(i, 0.99)),
+        p50: pcts.map((p) => p[0] ?? null),
+        p90: pcts.map((p) => p[1] ?? null),
+        p99: pcts.map((p) => p[2] ?? null),
         degraded: indexes.map((i) => at(i)?.degraded ?? 0),
         errors: indexes.map((i) => {
           const b = at(i);

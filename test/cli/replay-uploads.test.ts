@@ -41,7 +41,7 @@ class FakeQueue implements ReplayPorts {
   failing = new Set<string>();
   private receipts = 0;
   constructor(bodies: string[]) {
-    bodies.forEach((body, i) => this.messages.set(`m${i}`, { body, hidden: false }));
+    for (const [i, body] of bodies.entries()) this.messages.set(`m${i}`, { body, hidden: false });
   }
   async receive(): Promise<DeadLetter[]> {
     const visible = [...this.messages].filter(([, m]) => !m.hidden).slice(0, 2);

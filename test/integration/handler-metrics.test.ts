@@ -90,7 +90,7 @@ describe('the metrics every handler writes', () => {
     expect(status).toBe(200);
     const mine = await waitFor('member lines', () => {
       const found = records().filter((r) => r.metadata.predictionId === 'metrics-ok');
-      return found.length > manifest.ensembles.get(ENSEMBLE)?.members.length! ? found : undefined;
+      return found.length > (manifest.ensembles.get(ENSEMBLE)?.members.length ?? 0) ? found : undefined;
     });
     const api = mine.find((r) => has(r, 'Requests'));
     expect(api?.dimensions).toEqual({ stage: 'local', ensemble: ENSEMBLE });
