@@ -452,12 +452,13 @@ export class DashboardModel {
     // The rate is over the span the stack has been up, when that is shorter than the summary's.
     const since = Math.max(this.bucketMs, this.now() - this.startedAt);
     const seconds = Math.min(recent.length * this.bucketMs, since) / 1000;
+    const [p50, p90, p99] = percentiles(latencies, [0.5, 0.9, 0.99]).map((v) => round(v));
     return {
       requests,
       rps: round(requests / seconds, 3) as number,
-      p50: round(percentile(latencies, 0.5)),
-      p90: round(percentile(latencies, 0.9)),
-      p99: round(percentile(latencies, 0.99)),
+      p50: p50 ?? null,
+      p90: p90 ?? null,
+      p99: p99 ?? null,
       scored,
       degradedRate: scored ? round(field('degraded') / scored, 4) : null,
       quorumMisses: field('quorumMisses'),
@@ -502,23 +503,13 @@ export class DashboardModel {
     const calls = field('calls');
     const failed = field('failed');
     const timedOut = field('timedOut');
+    const latencies = recent.flatMap((i) => at(i)?.latency.values ?? []);
+    const [p50, p99] = percentiles(latencies, [0.5, 0.99]).map((v) => round(v, 3));
     return {
       model,
       calls,
-      p50: round(
-        percentile(
-          recent.flatMap((i) => at(i)?.latency.values ?? []),
-          0.5,
-        ),
-        3,
-      ),
-      p99: round(
-        percentile(
-          recent.flatMap((i) => at(i)?.latency.values ?? []),
-          0.99,
-        ),
-        3,
-      ),
+      p50: p50 ?? null,
+      p99: p99 ?? null,
       batchP50: round(
         percentile(
           recent.flatMap((i) => at(i)?.batchLatency.values ?? []),
