@@ -167,14 +167,19 @@ function chartFor(key, canvas, config) {
 function keyed(container, keys, make) {
   const existing = new Map([...container.children].map((n) => [n.dataset.key, n]));
   const nodes = keys.map((k) => existing.get(k) || make(k));
-  container.replaceChildren(...nodes);
-  for (const [k] of charts) {
-    if (!nodes.some((n) => n.contains(charts.get(k).canvas))) {
-      if (k.startsWith(`${container.id}:`)) {
-        charts.get(k).destroy();
-        charts.delete(k);
-      }
+  const current = [...container.children];
+  // Moving a chart's canvas in the DOM detaches it, and Chart.js stops drawing a detached canvas:
+  // touch the DOM only when the set or the order of cards changed.
+  const changed = nodes.length !== current.length || nodes.some((n, i) => current[i] !== n);
+  if (changed) container.replaceChildren(...nodes);
+  for (const [k, chart] of charts) {
+    if (k.startsWith(`${container.id}:`) && !nodes.some((n) => n.contains(chart.canvas))) {
+      chart.destroy();
+      charts.delete(k);
     }
+  }
+  if (changed) {
+    for (const [k, chart] of charts) if (k.startsWith(`${container.id}:`)) chart.resize();
   }
   return nodes;
 }

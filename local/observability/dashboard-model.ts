@@ -262,8 +262,7 @@ export class DashboardModel {
     const indexes = Array.from({ length: shown }, (_, i) => last - shown + 1 + i);
     const recent = indexes.slice(-this.summaryBuckets);
     const views = [...this.ensembles.values()].map((e) => this.ensembleView(e, indexes, recent));
-    // Busy ensembles first, then the idle ones in the manifest's order.
-    views.sort((a, b) => b.recent.requests - a.recent.requests || b.totalRequests - a.totalRequests);
+    // In the manifest's order (then as first seen): a page that polls keeps its cards in place.
     const totals = { requests: 0, scored: 0, degraded: 0, quorumMisses: 0, errors: 0 };
     for (const e of this.ensembles.values()) {
       for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += e.total[k];

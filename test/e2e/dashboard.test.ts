@@ -205,6 +205,25 @@ describe('GET /metrics after real traffic', () => {
     });
     await page.goto(`${stack.api}/dashboard`, { waitUntil: 'load' });
     await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+    // Past one refresh at least: what a person sees after a few seconds, not only the first draw.
+    const first = await page.$eval('body', (b) => b.getAttribute('data-generated-at'));
+    await page.waitForFunction(
+      (at) => (globalThis as any).document.body.getAttribute('data-generated-at') !== at,
+      { timeout: 20_000 },
+      first,
+    );
+    // The whole page in the viewport, then two frames: a full-page screenshot of a shorter viewport
+    // would resize the charts while it is taken (the scroll bar goes away) and catch them half drawn.
+    const height = await page.evaluate(
+      () => (globalThis as any).document.documentElement.scrollHeight as number,
+    );
+    await page.setViewport({ width: 1400, height });
+    await page.evaluate(
+      () =>
+        new Promise((done) =>
+          (globalThis as any).requestAnimationFrame(() => (globalThis as any).requestAnimationFrame(done)),
+        ),
+    );
     expect(errors).toEqual([]);
   }, 60_000);
 
@@ -285,6 +304,32 @@ describe('GET /metrics after real traffic', () => {
     expect(job.status).toBe('SUCCEEDED');
     expect(job.text).toContain(`${rows.length} of ${rows.length} rows`);
     expect(job.text).toMatch(/\d+ rows\/s/);
+  });
+
+  it('draws every chart inside its card, with something on it', async () => {
+    const charts = await page.evaluate(() => {
+      const { document } = globalThis as any;
+      return [...document.querySelectorAll('canvas')].map((canvas: any) => {
+        const box = canvas.getBoundingClientRect();
+        const card = canvas.closest('.card').getBoundingClientRect();
+        const pixels = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+        let painted = 0;
+        for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+        return {
+          chart: canvas.getAttribute('aria-label'),
+          inside:
+            box.width > 0 &&
+            box.height > 0 &&
+            box.left >= card.left - 1 &&
+            box.right <= card.right + 1 &&
+            box.top >= card.top - 1 &&
+            box.bottom <= card.bottom + 1,
+          painted: painted > 500,
+        };
+      });
+    });
+    expect(charts.length).toBeGreaterThan(6);
+    for (const c of charts) expect(c).toEqual({ chart: c.chart, inside: true, painted: true });
   });
 
   it('saves a screenshot for the README', async () => {
