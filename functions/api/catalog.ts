@@ -1,8 +1,24 @@
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import { resolveTarget } from '../core/targets.js';
 
+/**
+ * `GET /v2/models/{name}/ready`: a member is ready unless it failed the start check; an ensemble
+ * is ready while its quorum of members is (it answers degraded), and names those that are not.
+ */
+export function targetReadiness(target: EnsembleSpec, notReady: ReadonlyMap<string, string>) {
+  const down = target.members.flatMap((m) => {
+    const reason = notReady.get(m);
+    return reason ? [{ model: m, reason }] : [];
+  });
+  const ready = target.members.length - down.length >= target.quorum;
+  if (down.length === 0) return { name: target.name, ready };
+  if (target.members.length === 1) return { name: target.name, ready, reason: down[0]?.reason };
+  const reason = `${down.length} of ${target.members.length} members not ready (quorum ${target.quorum}): ${down.map((d) => d.reason).join('; ')}`;
+  return { name: target.name, ready, reason, notReady: down };
+}
+
 /** `GET /v1/ensembles`: every ensemble with its members, strategy, features and labels. */
-export function listEnsembles(manifest: Manifest) {
+export function listEnsembles(manifest: Manifest, notReady: ReadonlyMap<string, string> = new Map()) {
   return {
     ensembles: [...manifest.ensembles.values()].map((e) => ({
       name: e.name,
@@ -18,6 +34,8 @@ export function listEnsembles(manifest: Manifest) {
           weight: e.weights[i],
           timeoutSeconds: m?.timeoutSeconds,
           description: m?.description,
+          ready: !notReady.has(id),
+          ...(notReady.has(id) ? { reason: notReady.get(id) } : {}),
         };
       }),
       features: e.features,

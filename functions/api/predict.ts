@@ -1,17 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import type { PredictionRecord } from '../core/combine.js';
-import { ConflictError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
+import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
-import type { InferenceExecutor, PredictionStore } from '../core/ports.js';
+import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
+import { runOnce } from './idempotency.js';
 
 /** What the prediction use case needs from the outside world. */
 export interface PredictDeps {
   manifest: Manifest;
-  store: PredictionStore;
+  store: PredictionStore & IdempotencyStore;
   executor: InferenceExecutor;
   maxInstances: number;
   now?: () => Date;
+  /** How long a repeat waits for a running request with its id (tests shorten it). */
+  idempotencyWaitMs?: number;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -23,9 +26,8 @@ export interface PredictOutcome {
 }
 
 /**
- * Scores `rawInstances` with `target`. A client id is idempotent: a stored record with that id is
- * returned without scoring again (409 if it was for another target); concurrent repeats are
- * settled by the ensemble step's conditional write.
+ * Scores `rawInstances` with `target`. A client id is idempotent (idempotency.ts): the request runs
+ * once; a repeat gets the stored record, or a 409 when its ensemble or instances differ.
  */
 export async function predict(
   target: EnsembleSpec,
@@ -46,33 +48,23 @@ export async function predict(
     );
   }
   const instances = validateInstances(rawInstances, target.features);
-  if (typeof clientId === 'string') {
-    const existing = await deps.store.getPrediction(clientId);
-    if (existing) return { record: checkSameTarget(existing, target), replayed: true };
-  }
-  const id = typeof clientId === 'string' ? clientId : randomUUID();
-  const record = await deps.executor.run({
-    id,
-    ensemble: target.name,
-    createdAt: (deps.now?.() ?? new Date()).toISOString(),
+  const run = (id: string) =>
+    deps.executor.run({
+      id,
+      ensemble: target.name,
+      createdAt: (deps.now?.() ?? new Date()).toISOString(),
+      instances,
+      members: target.members.map((model) => ({
+        model,
+        timeoutSeconds: deps.manifest.models.get(model)?.timeoutSeconds ?? 10,
+      })),
+    });
+  if (typeof clientId !== 'string') return { record: await run(randomUUID()), replayed: false };
+  return runOnce(
+    clientId,
+    target.name,
     instances,
-    members: target.members.map((model) => ({
-      model,
-      timeoutSeconds: deps.manifest.models.get(model)?.timeoutSeconds ?? 10,
-    })),
-  });
-  // A concurrent request with the same id may have won the conditional write.
-  return { record: checkSameTarget(record, target), replayed: false };
-}
-
-function checkSameTarget(record: PredictionRecord, target: EnsembleSpec): PredictionRecord {
-  if (record.ensemble !== target.name) {
-    throw new ConflictError(
-      `id "${record.id}" was already used for "${record.ensemble}", not "${target.name}"`,
-      {
-        details: { field: 'id' },
-      },
-    );
-  }
-  return record;
+    { store: deps.store, now: deps.now, waitMs: deps.idempotencyWaitMs },
+    () => run(clientId),
+  );
 }

@@ -7,7 +7,7 @@ import { loadManifest } from '../../functions/core/manifest.js';
 import type { InferenceExecutor, InferenceInput } from '../../functions/core/ports.js';
 import { captureEmf, summarise } from '../support/emf.js';
 import { httpEvent } from '../support/http-event.js';
-import { MemoryJobStore } from '../support/memory-stores.js';
+import { MemoryJobStore, MemoryPredictionStore } from '../support/memory-stores.js';
 
 const manifest = loadManifest('models/manifest.json');
 const ensemble = 'breast-cancer';
@@ -15,12 +15,13 @@ const members = manifest.ensembles.get(ensemble)?.members ?? [];
 const row = (manifest.ensembles.get(ensemble)?.features ?? []).map((_, i) => i + 0.5);
 const PREDICT = 'POST /v1/ensembles/{ensemble}/predictions';
 
-/** Answers with the first member failed (a degraded answer), or throws what it is told to. */
+/** Answers with the first member failed (a degraded answer) and stores it, or throws what it is told to. */
 class FakeExecutor implements InferenceExecutor {
   failWith?: Error;
+  constructor(private readonly store: MemoryPredictionStore) {}
   async run(input: InferenceInput): Promise<PredictionRecord> {
     if (this.failWith) throw this.failWith;
-    return {
+    const record: PredictionRecord = {
       id: input.id,
       ensemble: input.ensemble,
       strategy: 'soft-vote',
@@ -38,35 +39,33 @@ class FakeExecutor implements InferenceExecutor {
       })),
       createdAt: input.createdAt,
     };
+    return (await this.store.putPrediction(record)).record;
   }
 }
 
-const records = new Map<string, PredictionRecord>();
-const executor = new FakeExecutor();
-const deps: ApiDeps = {
+let store: MemoryPredictionStore;
+let executor: FakeExecutor;
+const deps = (): ApiDeps => ({
   manifest,
-  store: {
-    putPrediction: async (r) => ({ record: r, created: true }),
-    getPrediction: async (id) => records.get(id),
-  },
+  store,
   jobs: new MemoryJobStore(),
   executor,
   maxInstances: 3,
   maxBodyBytes: 10_000,
-  notReadyReason: () => undefined,
-};
+  notReady: () => new Map(),
+});
 
 /** One request through the API handler; what its metrics wrote, as EMF lines. */
 async function emitted(...args: Parameters<typeof httpEvent>) {
   const metrics = new MetricsRecorder();
-  const response = await handleHttp(httpEvent(...args), () => deps, metrics);
+  const response = await handleHttp(httpEvent(...args), deps, metrics);
   const { records: lines } = await captureEmf(() => publish(metrics, 'test'));
   return { status: response.statusCode, lines: lines.map(summarise) };
 }
 
-afterEach(() => {
-  executor.failWith = undefined;
-  records.clear();
+beforeEach(() => {
+  store = new MemoryPredictionStore();
+  executor = new FakeExecutor(store);
 });
 
 describe('API metrics, per prediction request', () => {
@@ -97,14 +96,11 @@ describe('API metrics, per prediction request', () => {
   });
 
   it('counts a replayed client id as a replay, without a latency or a degraded sample', async () => {
-    const stored = await executor.run({
-      id: 'again',
-      ensemble,
-      createdAt: '',
-      instances: [row],
-      members: [],
+    const first = await emitted(PREDICT, {
+      pathParameters: { ensemble },
+      body: { id: 'again', instances: [row] },
     });
-    records.set('again', stored);
+    expect(first.status).toBe(200);
     const { lines } = await emitted(PREDICT, {
       pathParameters: { ensemble },
       body: { id: 'again', instances: [row] },

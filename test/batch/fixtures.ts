@@ -8,10 +8,20 @@ import { scoreMember } from '../../functions/runner/score-member.js';
 import { type Dataset, readDataset } from '../models/data.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
-export const BC_MEMBERS = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
 export const BC_LABELS = ['malignant', 'benign'];
 
 export const manifest = (): Manifest => loadManifest(MANIFEST_PATH);
+
+/** The breast-cancer ensemble as the manifest declares it (a model added there joins the tests). */
+const bcEnsemble = () => {
+  const e = manifest().ensembles.get('breast-cancer');
+  if (!e) throw new Error(`${MANIFEST_PATH} has no breast-cancer ensemble`);
+  return e;
+};
+export const BC_MEMBERS = bcEnsemble().members;
+export const BC_QUORUM = bcEnsemble().quorum;
+/** Members that must fail to miss the quorum: every one past the first quorum - 1. */
+export const BC_BELOW_QUORUM = BC_MEMBERS.slice(BC_QUORUM - 1);
 
 /** The breast-cancer ensemble's 30 feature names, in manifest order. */
 export const bcFeatures = (): string[] => manifest().ensembles.get('breast-cancer')?.features as string[];

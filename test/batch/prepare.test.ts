@@ -72,7 +72,10 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
       rowsValid: 569,
       rowsMalformed: 3,
       rowsKey: `jobs/${JOB}/rows.jsonl`,
-      members: BC_MEMBERS.map((model) => ({ model, timeoutSeconds: 5 })),
+      members: BC_MEMBERS.map((model) => ({
+        model,
+        timeoutSeconds: manifest().models.get(model)?.timeoutSeconds,
+      })),
     });
     const rows = storedRows();
     const { rows: data } = breastCancer();
@@ -112,7 +115,8 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
       status: 'RUNNING',
       ensemble: 'breast-cancer',
       format: 'csv',
-      input: { bucket: 'data-bucket', key: 'incoming/breast-cancer/bc.csv' },
+      // The trigger's record of the upload is kept.
+      input: { bucket: 'data-bucket', key: 'incoming/breast-cancer/bc.csv', etag: 'e1' },
       createdAt: '2026-12-01T10:00:00.000Z',
       startedAt: STARTED.toISOString(),
       rowsTotal: 572,
