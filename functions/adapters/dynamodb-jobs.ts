@@ -59,7 +59,8 @@ export class DynamoJobStore implements JobStore {
       );
       if (!out.Item) return undefined;
       const { pk: _pk, sk: _sk, type: _type, ...job } = out.Item;
-      return job as JobRecord;
+      // An item that Prepare's update created before the trigger's put holds no jobId attribute.
+      return { jobId, ...job } as JobRecord;
     } catch (err) {
       throw this.fail(`reading job ${jobId}`, err);
     }

@@ -44,7 +44,6 @@ export const handler = middy(async (event: FinalizeEvent, context: Context) => {
     rowsOk: job.rowsOk,
     rowsFailed: job.rowsFailed,
   });
-  // The event's id and ensemble: a record that Prepare's update created first may lack them.
-  recordJob(metricsOf(context), { ...job, jobId: event.jobId, ensemble: event.ensemble });
+  recordJob(metricsOf(context), { ...job, ensemble: job.ensemble || event.ensemble });
   return job;
 }).use(observability('batchFinalize', logger));
