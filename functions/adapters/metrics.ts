@@ -207,6 +207,7 @@ export type FunctionKey =
   | 'ensemble'
   | 'batchTrigger'
   | 'batchPrepare'
+  | 'batchPlan'
   | 'batchStore'
   | 'batchFinalize';
 

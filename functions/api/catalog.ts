@@ -40,6 +40,7 @@ export function listEnsembles(manifest: Manifest, notReady: ReadonlyMap<string, 
       }),
       features: e.features,
       labels: e.labels,
+      ...(e.cache ? { cache: { ttlSeconds: e.cache.ttlSeconds } } : {}),
     })),
   };
 }

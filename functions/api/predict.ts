@@ -4,10 +4,11 @@ import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
+import { answerFromCache, type CachedAnswerDeps, type CacheStatus } from './cached-answer.js';
 import { runOnce } from './idempotency.js';
 
 /** What the prediction use case needs from the outside world. */
-export interface PredictDeps {
+export interface PredictDeps extends CachedAnswerDeps {
   manifest: Manifest;
   store: PredictionStore & IdempotencyStore;
   executor: InferenceExecutor;
@@ -23,6 +24,8 @@ const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export interface PredictOutcome {
   record: PredictionRecord;
   replayed: boolean;
+  /** Set for an ensemble with a result cache: whether this answer came from it. */
+  cache?: CacheStatus;
 }
 
 /**
@@ -48,23 +51,34 @@ export async function predict(
     );
   }
   const instances = validateInstances(rawInstances, target.features);
-  const run = (id: string) =>
-    deps.executor.run({
+  let cache: CacheStatus | undefined;
+  // Under a client id this runs at most once (runOnce); a result-cache hit is stored like any answer.
+  const run = async (id: string): Promise<PredictionRecord> => {
+    const createdAt = (deps.now?.() ?? new Date()).toISOString();
+    const cached = await answerFromCache(target, instances, { id, createdAt }, deps);
+    cache = cached.status;
+    if (cached.record) return cached.record;
+    return deps.executor.run({
       id,
       ensemble: target.name,
-      createdAt: (deps.now?.() ?? new Date()).toISOString(),
+      createdAt,
       instances,
       members: target.members.map((model) => ({
         model,
         timeoutSeconds: deps.manifest.models.get(model)?.timeoutSeconds ?? 10,
       })),
     });
-  if (typeof clientId !== 'string') return { record: await run(randomUUID()), replayed: false };
-  return runOnce(
+  };
+  if (typeof clientId !== 'string') {
+    const record = await run(randomUUID());
+    return { record, replayed: false, cache };
+  }
+  const answer = await runOnce(
     clientId,
     target.name,
     instances,
     { store: deps.store, now: deps.now, waitMs: deps.idempotencyWaitMs },
     () => run(clientId),
   );
+  return answer.replayed ? answer : { ...answer, cache };
 }

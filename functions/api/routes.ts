@@ -40,9 +40,12 @@ export const routes: Record<string, Route> = {
   'POST /v1/ensembles/{ensemble}/predictions': async (event, deps, seen) => {
     const target = resolveTarget(deps.manifest, param(event, 'ensemble'), false);
     const body = readJsonBody(event, deps.maxBodyBytes);
-    const { record, replayed } = await predict(target, body.instances, body.id, deps);
+    const { record, replayed, cache } = await predict(target, body.instances, body.id, deps);
     logPrediction(event, record, replayed, seen);
-    return json(200, record, replayed ? { 'idempotent-replay': 'true' } : {});
+    return json(200, record, {
+      ...(replayed ? { 'idempotent-replay': 'true' } : {}),
+      ...(cache ? { 'cache-status': cache } : {}),
+    });
   },
 
   'GET /v1/predictions/{id}': async (event, deps) => {
@@ -95,10 +98,14 @@ export const routes: Record<string, Route> = {
   'POST /v2/models/{name}/infer': async (event, deps, seen) => {
     const target = resolveTarget(deps.manifest, param(event, 'name'), true);
     const request = decodeInferRequest(readJsonBody(event, deps.maxBodyBytes), target);
-    const { record } = await predict(target, request.rows, undefined, deps);
+    const { record, cache } = await predict(target, request.rows, undefined, deps);
     logPrediction(event, record, false, seen);
     const version = modelMetadata(deps.manifest, target.name).versions[0] as string;
-    return json(200, encodeInferResponse(record, target, request, version));
+    return json(
+      200,
+      encodeInferResponse(record, target, request, version),
+      cache ? { 'cache-status': cache } : {},
+    );
   },
 };
 
@@ -138,6 +145,7 @@ function logPrediction(
     rows: record.predictions.length,
     degraded: record.degraded,
     replayed,
+    ...(record.cached ? { cached: true } : {}),
     members: record.members.map((m) => ({ model: m.model, status: m.status, latencyMs: m.latencyMs })),
   });
 }

@@ -1,6 +1,7 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
 import { batchDeps } from '../adapters/batch-deps.js';
+import { cacheObserver } from '../adapters/cache-metrics.js';
 import { logger as baseLogger } from '../adapters/logger.js';
 import { addMemberCalls } from '../adapters/member-metrics.js';
 import { metricsOf } from '../adapters/metrics.js';
@@ -10,6 +11,7 @@ import { type BatchSummary, type StoreBatchEvent, storeBatch } from './store-bat
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
+const onCacheResult = cacheObserver(logger);
 
 /**
  * Lambda entry point: combines and stores one batch of rows. It sees every member's final status
@@ -17,14 +19,21 @@ const logger = baseLogger.createChild();
  */
 export const handler = middy(async (event: StoreBatchEvent, context: Context): Promise<BatchSummary> => {
   annotate({ ensemble: event?.ensemble, jobId: event?.jobId, correlationId: event?.jobId });
-  const { summary, members } = await storeBatch(event, batchDeps());
+  const metrics = metricsOf(context);
+  const { summary, members } = await storeBatch(event, {
+    ...batchDeps(),
+    onCacheResult,
+    warn: (message, data) => logger.warn(message, data),
+  });
   logger.info('batch stored', { jobId: event.jobId, ...summary });
-  const metrics = metricsOf(context).setMetadata({
+  metrics.setMetadata({
     jobId: event.jobId,
     firstLine: summary.firstLine,
     rowsOk: summary.ok,
     rowsFailed: summary.failed,
     rowsDegraded: summary.degraded,
+    rowsCached: summary.cached,
+    rowsScored: summary.scored,
   });
   metrics.add('BatchRowsStored', summary.rows, { ensemble: event.ensemble });
   addMemberCalls(metrics, event.ensemble, members, 'batch');

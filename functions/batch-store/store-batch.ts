@@ -1,19 +1,37 @@
 import { csvField } from '../core/batch-rows.js';
-import { collectOutcomes, combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
+import { rowCacheKeys } from '../core/cache-key.js';
+import {
+  collectOutcomes,
+  combine,
+  memberInfoFrom,
+  type Prediction,
+  type PredictionRecord,
+} from '../core/combine.js';
 import { QuorumNotMetError, ValidationError } from '../core/errors.js';
 import { jobKeys, type RowResult } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
 import { type MemberObservation, memberObservations } from '../core/outcomes.js';
-import type { JobStore, ObjectStore } from '../core/ports.js';
+import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
+import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
 
-/** One batch of rows after the fan-out: their lines and ids, and every member's outcome. */
+/**
+ * One batch of rows after the fan-out: their lines and ids, every member's outcome, and the plan
+ * that said which rows the members scored (see batch-plan). Without a plan every row was scored,
+ * in order.
+ */
 export interface StoreBatchEvent {
   jobId: string;
   ensemble: string;
   lines: number[];
   ids: string[];
   members: unknown[];
+  /** The distinct rows the members scored (the plan's `instances`). */
+  instances?: number[][];
+  /** Per row: `i >= 0` is `instances[i]`'s answer, `i < 0` is `cached[-i - 1]`. */
+  source?: number[];
+  /** Predictions from the result cache. */
+  cached?: Prediction[];
 }
 
 /** What a batch reports back to the Distributed Map (small: it ends up in the results writer). */
@@ -23,6 +41,21 @@ export interface BatchSummary {
   ok: number;
   failed: number;
   degraded: number;
+  /** Rows answered from the result cache. */
+  cached: number;
+  /** Distinct rows the members ran on. */
+  scored: number;
+}
+
+/** What storing a batch needs; `cache` fills the result cache for ensembles that have one. */
+export interface StoreBatchDeps {
+  manifest: Manifest;
+  jobs: JobStore;
+  objects: ObjectStore;
+  cache?: ResultCache;
+  onCacheResult?: CacheObserver;
+  warn?: (message: string, data: Record<string, unknown>) => void;
+  now?: () => Date;
 }
 
 /** A stored batch: its summary, and how each member's call went (for the metrics, not the map). */
@@ -32,61 +65,125 @@ export interface StoredBatch {
 }
 
 /**
- * Combines a batch with the same strategy and quorum as the synchronous path, then stores it:
- * one DynamoDB item per row, a results part file, and the job's progress. Below the quorum every
- * row of the batch goes to the batch's error part with the reason naming the failed members.
- * Every write is keyed (rows by job and row id, parts by the batch's first line), so a retried
- * batch overwrites rather than duplicates.
+ * Combines the scored rows with the same strategy and quorum as the synchronous path, puts every
+ * row's answer back in line order (a repeated row shares its first copy's answer, a cached row has
+ * its stored prediction), then stores the batch: one DynamoDB item per row, a results part file,
+ * and the job's progress. Below the quorum the scored rows go to the batch's error part with the
+ * reason naming the failed members (cached rows are still answered). A non-degraded batch fills
+ * the result cache; a failed cache write only warns. Every write is keyed (rows by job and row id,
+ * parts by the batch's first line), so a retried batch overwrites rather than duplicates.
  */
-export async function storeBatch(
-  event: StoreBatchEvent,
-  deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore },
-): Promise<StoredBatch> {
+export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): Promise<StoredBatch> {
   check(event);
   const target = resolveTarget(deps.manifest, event.ensemble, true);
   const firstLine = event.lines[0] as number;
   const rows = event.lines.length;
-  let record: PredictionRecord;
-  try {
-    record = combine(target, event.members, rows, memberInfoFrom(deps.manifest), {
-      id: `${event.jobId}#${firstLine}`,
-      createdAt: new Date().toISOString(),
-    });
-  } catch (err) {
-    if (!(err instanceof QuorumNotMetError)) throw err;
-    const lines = event.lines.map(
-      (line, i) => `${line},${csvField(event.ids[i] ?? '')},${csvField(err.message)}\n`,
-    );
-    await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), lines.join(''), 'text/csv');
-    await deps.jobs.addProgress(event.jobId, { rowsOk: 0, rowsFailed: rows, rowsDegraded: 0 });
-    return {
-      summary: { firstLine, rows, ok: 0, failed: rows, degraded: 0 },
-      members: memberObservations(collectOutcomes(target, event.members, rows), rows),
-    };
+  const source = event.source ?? event.lines.map((_, i) => i);
+  const cachedPredictions = event.cached ?? [];
+  const scored = event.source ? (event.instances?.length ?? 0) : rows;
+  const createdAt = (deps.now?.() ?? new Date()).toISOString();
+  let record: PredictionRecord | undefined;
+  let failure: QuorumNotMetError | undefined;
+  if (scored > 0) {
+    try {
+      record = combine(target, event.members, scored, memberInfoFrom(deps.manifest), {
+        id: `${event.jobId}#${firstLine}`,
+        createdAt,
+      });
+    } catch (err) {
+      if (!(err instanceof QuorumNotMetError)) throw err;
+      failure = err;
+    }
   }
-  const failedMembers = record.members.filter((m) => m.status !== 'ok').map((m) => m.model);
-  const results: RowResult[] = record.predictions.map((p, i) => ({
-    rowId: event.ids[i] as string,
-    line: event.lines[i] as number,
-    label: p.label,
-    probabilities: p.probabilities,
-    degraded: record.degraded,
-    ...(failedMembers.length ? { failedMembers } : {}),
-  }));
-  await deps.jobs.putRows(event.jobId, results);
-  const csv = results
-    .map(
-      (r) =>
-        `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded}\n`,
-    )
-    .join('');
-  await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
-  const degraded = record.degraded ? rows : 0;
-  await deps.jobs.addProgress(event.jobId, { rowsOk: rows, rowsFailed: 0, rowsDegraded: degraded });
-  return {
-    summary: { firstLine, rows, ok: rows, failed: 0, degraded },
-    members: memberObservations(record.members, rows),
+  const failedMembers = record?.members.filter((m) => m.status !== 'ok').map((m) => m.model) ?? [];
+  const results: RowResult[] = [];
+  const errorLines: string[] = [];
+  let fromCache = 0;
+  source.forEach((s, i) => {
+    const rowId = event.ids[i] as string;
+    const line = event.lines[i] as number;
+    if (s < 0) {
+      const p = cachedPredictions[-s - 1] as Prediction;
+      fromCache++;
+      results.push({
+        rowId,
+        line,
+        label: p.label,
+        probabilities: p.probabilities,
+        degraded: false,
+        cached: true,
+      });
+    } else if (record) {
+      const p = record.predictions[s] as Prediction;
+      results.push({
+        rowId,
+        line,
+        label: p.label,
+        probabilities: p.probabilities,
+        degraded: record.degraded,
+        ...(failedMembers.length ? { failedMembers } : {}),
+      });
+    } else {
+      errorLines.push(`${line},${csvField(rowId ?? '')},${csvField((failure as Error).message)}\n`);
+    }
+  });
+  if (results.length) {
+    await deps.jobs.putRows(event.jobId, results);
+    const csv = results
+      .map(
+        (r) =>
+          `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded}\n`,
+      )
+      .join('');
+    await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
+  }
+  if (errorLines.length) {
+    await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), errorLines.join(''), 'text/csv');
+  }
+  if (record && event.instances) await fillCache(target, event, record, deps);
+  const degraded = results.filter((r) => r.degraded).length;
+  const summary: BatchSummary = {
+    firstLine,
+    rows,
+    ok: results.length,
+    failed: errorLines.length,
+    degraded,
+    cached: fromCache,
+    scored,
   };
+  await deps.jobs.addProgress(event.jobId, {
+    rowsOk: summary.ok,
+    rowsFailed: summary.failed,
+    rowsDegraded: degraded,
+    rowsCached: fromCache,
+    rowsScored: scored,
+  });
+  // Observed from the distinct rows the members ran on; a fully cached batch ran none.
+  let members: MemberObservation[] = [];
+  if (record) members = memberObservations(record.members, scored);
+  else if (failure) members = memberObservations(collectOutcomes(target, event.members, scored), scored);
+  return { summary, members };
+}
+
+async function fillCache(
+  target: ReturnType<typeof resolveTarget>,
+  event: StoreBatchEvent,
+  record: PredictionRecord,
+  deps: StoreBatchDeps,
+): Promise<void> {
+  if (!deps.cache || !hasCache(target) || record.degraded) return;
+  const keys = rowCacheKeys(target, deps.manifest.models, event.instances as number[][]);
+  const entries = entriesFor(record, target, keys, target.cache.ttlSeconds, deps.now?.() ?? new Date());
+  try {
+    await deps.cache.put(entries);
+  } catch (err) {
+    deps.warn?.('result cache write failed; the batch is stored, not cached', {
+      jobId: event.jobId,
+      ensemble: target.name,
+      reason: (err as Error).message,
+    });
+    deps.onCacheResult?.({ ensemble: target.name, path: 'batch', hits: 0, misses: 0, errors: 1 });
+  }
 }
 
 function check(event: StoreBatchEvent): void {
@@ -99,6 +196,19 @@ function check(event: StoreBatchEvent): void {
     problems.push('"ids" must have one id per line');
   }
   if (!Array.isArray(event?.members)) problems.push('"members" must be an array of member results');
+  if (event?.source !== undefined) {
+    const scored = Array.isArray(event.instances) ? event.instances.length : -1;
+    const cached = Array.isArray(event.cached) ? event.cached.length : -1;
+    if (scored < 0) problems.push('"instances" must be the scored rows');
+    if (cached < 0) problems.push('"cached" must be an array of predictions');
+    if (
+      !Array.isArray(event.source) ||
+      event.source.length !== event.lines?.length ||
+      !event.source.every((s) => Number.isInteger(s) && (s >= 0 ? s < scored : -s - 1 < cached))
+    ) {
+      problems.push('"source" must name, for each line, a scored row or a cached prediction');
+    }
+  }
   if (problems.length) throw new ValidationError(`batch event: ${problems.join('; ')}`);
 }
 

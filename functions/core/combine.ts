@@ -35,6 +35,8 @@ export interface PredictionRecord {
   predictions: Prediction[];
   members: MemberRecord[];
   createdAt: string;
+  /** True when the answer came from the result cache (no member ran for it). */
+  cached?: boolean;
 }
 
 /** Facts about a member that the manifest knows even when the member did not answer. */

@@ -20,6 +20,10 @@ export interface JobRecord {
   rowsOk: number;
   rowsFailed: number;
   rowsDegraded: number;
+  /** Rows answered from the result cache (ensembles with a cache). */
+  rowsCached?: number;
+  /** Distinct rows the members ran on: repeated and cached rows are not scored again. */
+  rowsScored?: number;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -36,6 +40,8 @@ export interface RowResult {
   probabilities: Record<string, number>;
   degraded: boolean;
   failedMembers?: string[];
+  /** Present when the answer came from the result cache. */
+  cached?: boolean;
 }
 
 /** Progress a finished batch adds to its job. */
@@ -43,6 +49,8 @@ export interface JobProgress {
   rowsOk: number;
   rowsFailed: number;
   rowsDegraded: number;
+  rowsCached?: number;
+  rowsScored?: number;
 }
 
 /** The object metadata key an uploader may set to name its upload (`x-amz-meta-fanout-upload-id`). */

@@ -4,6 +4,9 @@ import { z } from 'zod';
 export const STRATEGIES = ['soft-vote', 'weighted-mean', 'hard-vote', 'max', 'median', 'stacking'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
+/** The longest result-cache lifetime an ensemble may ask for: one year. */
+export const MAX_CACHE_TTL_SECONDS = 31_536_000;
+
 const slug = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (at most 63)');
@@ -59,6 +62,18 @@ const ensemble = z.object({
   weights: z.record(z.string(), z.number().positive()).optional(),
   quorum: z.int().min(1).optional(),
   stacking: z.object({ file: z.string().regex(/\.json$/, 'must name a .json file') }).optional(),
+  /** Opt-in result cache: repeated rows are answered from the store for this long. */
+  cache: z
+    .strictObject({
+      ttlSeconds: z
+        .int({
+          error: (issue) =>
+            issue.input === undefined ? 'is required (seconds)' : 'must be a whole number of seconds',
+        })
+        .min(1, 'must be at least 1 second')
+        .max(MAX_CACHE_TTL_SECONDS, `must be at most ${MAX_CACHE_TTL_SECONDS} seconds (one year)`),
+    })
+    .optional(),
 });
 
 export const manifestSchema = z.object({

@@ -59,6 +59,8 @@ export interface EnsembleSpec {
   features: string[];
   labels: string[];
   stacking?: StackingModel;
+  /** Present when repeated rows are answered from the result cache (opt-in per ensemble). */
+  cache?: { ttlSeconds: number };
 }
 
 /** The validated manifest: every reference resolved, every cross-field rule checked. */
@@ -200,6 +202,7 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
       features: first.features,
       labels: first.labels,
       stacking,
+      ...(e.cache ? { cache: { ttlSeconds: e.cache.ttlSeconds } } : {}),
     });
   });
 

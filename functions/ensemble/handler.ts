@@ -1,6 +1,8 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { cacheObserver } from '../adapters/cache-metrics.js';
 import { dynamoDocClient } from '../adapters/clients.js';
+import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { logger as baseLogger } from '../adapters/logger.js';
 import { addMemberCalls } from '../adapters/member-metrics.js';
@@ -10,29 +12,39 @@ import { servedModels } from '../adapters/served.js';
 import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
 import type { PredictionStore } from '../core/ports.js';
-import { type EnsembleEvent, storeResult } from './store-result.js';
+import { type CacheFill, type EnsembleEvent, storeResult } from './store-result.js';
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
 
-let store: PredictionStore | undefined;
+let deps: { store: PredictionStore; fill: CacheFill } | undefined;
 
-function defaultStore(): PredictionStore {
-  if (!store) {
+function defaultDeps(): { store: PredictionStore; fill: CacheFill } {
+  if (!deps) {
     const config = loadConfig();
-    store = new DynamoPredictionStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE'));
+    const table = required(config.tableName, 'FANOUT_TABLE');
+    deps = {
+      store: new DynamoPredictionStore(dynamoDocClient(config), table),
+      fill: {
+        cache: new DynamoResultCache(dynamoDocClient(config), table),
+        warn: (message, data) => logger.warn(message, data),
+        onCacheResult: cacheObserver(logger),
+      },
+    };
   }
-  return store;
+  return deps;
 }
 
 /**
- * Lambda entry point: combines member outcomes, applies the quorum, stores the prediction. It sees
- * every member's final status, so it records the per-member metrics of synchronous predictions.
+ * Lambda entry point: combines member outcomes, applies the quorum, stores the prediction and fills
+ * the result cache. It sees every member's final status, so it records the per-member metrics of
+ * synchronous predictions.
  */
 export const handler = middy(async (event: EnsembleEvent, context: Context) => {
   annotate({ ensemble: event?.ensemble, predictionId: event?.id, correlationId: event?.id });
-  const result = await storeResult(event, servedModels(loadConfig()).manifest, defaultStore());
   const metrics = metricsOf(context).setMetadata({ predictionId: event.id });
+  const { store, fill } = defaultDeps();
+  const result = await storeResult(event, servedModels(loadConfig()).manifest, store, fill);
   addMemberCalls(metrics, event.ensemble, result.members, 'sync');
   if (result.outcome === 'ok') {
     logger.info('prediction stored', {

@@ -54,7 +54,7 @@ describe('the real serverless.yml, resolved for the local stage', () => {
     expect(inference?.definition.StartAt).toBe('FanOut');
   });
 
-  it('takes the DynamoDB table from resources with its key schema', () => {
+  it('takes the DynamoDB table from resources with its key schema and TTL attribute', () => {
     expect(config.tables).toEqual([
       expect.objectContaining({
         logicalId: 'FanoutTable',
@@ -63,6 +63,7 @@ describe('the real serverless.yml, resolved for the local stage', () => {
           { AttributeName: 'pk', KeyType: 'HASH' },
           { AttributeName: 'sk', KeyType: 'RANGE' },
         ],
+        ttlAttribute: 'ttl',
       }),
     ]);
   });
