@@ -179,6 +179,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         members: e.members,
         strategy: e.strategy,
         quorum: e.quorum,
+        cacheTtlSeconds: e.cache?.ttlSeconds,
       })),
     );
     if ((options.emfSource ?? 'stdout') === 'stdout')

@@ -23,9 +23,10 @@ const STATIC_ALARMS = [
 /**
  * The ensembles and members this deployment serves: a SageMaker member only when
  * FANOUT_SAGEMAKER_MEMBERS names it (functions/core/served.ts leaves the others out at run time).
- * @param {{ models?: { id: string, kind: string }[], ensembles?: { name: string, members: string[] }[] }} manifest
+ * `cache` is set for an ensemble with a result cache.
+ * @param {{ models?: { id: string, kind: string }[], ensembles?: { name: string, members: string[], cache?: { ttlSeconds: number } }[] }} manifest
  * @param {string | undefined} sagemakerMembers
- * @returns {{ name: string, members: string[] }[]}
+ * @returns {{ name: string, members: string[], cache: boolean }[]}
  */
 function servedEnsembles(manifest, sagemakerMembers) {
   const named = new Set(
@@ -39,6 +40,7 @@ function servedEnsembles(manifest, sagemakerMembers) {
     .map((e) => ({
       name: e.name,
       members: e.members.filter((m) => kinds.get(m) !== 'sagemaker' || named.has(m)),
+      cache: e.cache !== undefined && e.cache !== null,
     }))
     .filter((e) => e.members.length > 0);
 }
@@ -61,7 +63,7 @@ const dims = (values) => Object.entries(values).map(([Name, Value]) => ({ Name, 
  * @param {string} options.service
  * @param {string} options.stage
  * @param {string | undefined} options.sagemakerMembers FANOUT_SAGEMAKER_MEMBERS
- * @param {{ periodSeconds: number, memberFailureRate: number, memberMinCalls: number, p99LatencyMs: number }} options.alarms
+ * @param {{ periodSeconds: number, memberFailureRate: number, memberMinCalls: number, p99LatencyMs: number, cacheErrorsPerPeriod?: number }} options.alarms
  * @returns {Record<string, object>} resources by logical id
  */
 function observabilityResources({ manifest, service, stage, sagemakerMembers, alarms }) {
@@ -119,6 +121,28 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
     });
+    if (e.cache) {
+      const errors = Number(alarms.cacheErrorsPerPeriod ?? 1);
+      const path = (p) => ({ ...ensemble, path: p });
+      alarm(`CacheErrorsAlarm${idPart(e.name)}`, {
+        AlarmName: `${prefix}-${e.name}-cache-errors`,
+        AlarmDescription: `The result cache of ensemble ${e.name} failed to be read or written (at least ${errors} time(s) a period) in 2 of the last 3 periods. Requests are answered uncached meanwhile; the api, ensemble, batchPlan and batchStore logs warn with the reason (table throttled or unreachable, a missing grant).`,
+        Metrics: [
+          { Id: 'sync', ReturnData: false, MetricStat: metric('CacheErrors', path('sync'), 'Sum') },
+          { Id: 'batch', ReturnData: false, MetricStat: metric('CacheErrors', path('batch'), 'Sum') },
+          {
+            Id: 'errors',
+            Label: `${e.name} result-cache errors`,
+            ReturnData: true,
+            Expression: 'FILL(sync, 0) + FILL(batch, 0)',
+          },
+        ],
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 2,
+        Threshold: errors,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
     for (const model of e.members) {
       const member = { ...ensemble, model };
       const minCalls = Number(alarms.memberMinCalls);
@@ -154,8 +178,9 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
 }
 
 /**
- * The dashboard: one row per concern (traffic and latency, members side by side, failures, batch),
- * then the state of every alarm. `${AWS::Region}` and `${X.Arn}` are filled in by Fn::Sub.
+ * The dashboard: one row per concern (traffic and latency, members side by side, failures, batch,
+ * and the result cache when an ensemble has one), then the state of every alarm. `${AWS::Region}`
+ * and `${X.Arn}` are filled in by Fn::Sub.
  */
 function dashboardBody({ ensembles, stage, prefix, resources }) {
   const widgets = [];
@@ -336,6 +361,45 @@ function dashboardBody({ ensembles, stage, prefix, resources }) {
     6,
     6,
   );
+
+  const cached = ensembles.filter((e) => e.cache);
+  if (cached.length > 0) {
+    row('Result cache', 'hit rates of requests and of batch rows, failed reads and writes');
+    const sync = (e) => ({ ensemble: e.name, path: 'sync' });
+    const batchRate = [];
+    cached.forEach((e, i) => {
+      const dims = { ensemble: e.name, path: 'batch' };
+      batchRate.push(
+        [{ expression: `h${i} / (h${i} + m${i})`, label: e.name, id: `b${i}` }],
+        m('CacheHits', dims, { stat: 'Sum', id: `h${i}`, visible: false }),
+        m('CacheMisses', dims, { stat: 'Sum', id: `m${i}`, visible: false }),
+      );
+    });
+    grid(
+      [
+        {
+          // Path sync writes 1 (hit) or 0 (miss) per request: the average is the hit rate.
+          title: 'Requests answered from the cache (share)',
+          period: 60,
+          yAxis: { left: { min: 0, max: 1 } },
+          metrics: cached.map((e) => m('CacheHits', sync(e), { label: e.name, stat: 'Average' })),
+        },
+        {
+          title: 'Batch rows answered from the cache (share of distinct rows)',
+          period: 300,
+          yAxis: { left: { min: 0, max: 1 } },
+          metrics: batchRate,
+        },
+        {
+          title: 'Cache read and write errors',
+          period: 60,
+          metrics: search('CacheErrors', ['ensemble', 'path'], 'Sum'),
+        },
+      ],
+      8,
+      6,
+    );
+  }
 
   const alarmIds = [...STATIC_ALARMS, ...Object.keys(resources).filter((id) => id.includes('Alarm'))];
   widgets.push({

@@ -28,10 +28,11 @@ import { logger } from './logger.js';
  * CloudWatch alarms and dashboard (scripts/serverless-observability.cjs) name metrics from it, and
  * the template tests check every name they use is here.
  *
- * Dimensions are low-cardinality by rule: ensemble, model, error code, function. Never a feature,
- * a row value or an id: ids go in an invocation's metadata ({@link MetricsRecorder.setMetadata}),
- * which lands in the log line (searchable with Logs Insights) but creates no metric. Every line also
- * carries the `stage` dimension, so two deployments in one account never mix.
+ * Dimensions are low-cardinality by rule: ensemble, model, error code, function, result-cache path
+ * (sync or batch). Never a feature, a row value or an id: ids go in an invocation's metadata
+ * ({@link MetricsRecorder.setMetadata}), which lands in the log line (searchable with Logs
+ * Insights) but creates no metric. Every line also carries the `stage` dimension, so two
+ * deployments in one account never mix.
  */
 export const NAMESPACE = 'fanout';
 
@@ -181,6 +182,24 @@ export const METRICS = {
     unit: MetricUnit.Seconds,
     dimensions: ['ensemble'],
     description: "A finished job's time from start to finish.",
+  },
+  CacheHits: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'path'],
+    description:
+      'Result-cache lookups answered from the cache. Path sync: per request to an ensemble with a cache, 1 when every row had a fresh entry (answered without the members), else 0; the average is the hit rate. Path batch: the distinct rows of a batch found in the cache.',
+  },
+  CacheMisses: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'path'],
+    description:
+      'Result-cache lookups that ran the members. Path sync: per request, 1 when a row had no fresh entry (or the cache could not be read), else 0. Path batch: the distinct rows of a batch the members scored.',
+  },
+  CacheErrors: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'path'],
+    description:
+      'Failed result-cache reads (per request or batch) and writes (per answer or batch): the work went on uncached and a warning names the reason. Written only when one happens.',
   },
   ColdStarts: {
     unit: MetricUnit.Count,

@@ -39,7 +39,6 @@ function defaultDeps(): ApiDeps {
     jobs: new DynamoJobStore(dynamoDocClient(config), table),
     // A cache read waits at most this long before the request runs uncached.
     cache: new DynamoResultCache(dynamoDocClient(config), table, { readTimeoutMs: CACHE_READ_TIMEOUT_MS }),
-    onCacheResult: cacheObserver(logger),
     executor: new SfnInferenceExecutor(
       sfnClient(config),
       required(config.inferenceStateMachineArn, 'FANOUT_INFERENCE_STATE_MACHINE_ARN'),
@@ -54,7 +53,7 @@ function defaultDeps(): ApiDeps {
 /**
  * Answers one API Gateway (HTTP API, payload 2.0) request. Every error becomes the contract's
  * `{"error": {code, message, details?}}`; a 5xx never carries a stack trace. A prediction request
- * is counted in `metrics` and its ids annotate the trace.
+ * is counted in `metrics` (its result-cache lookup too) and its ids annotate the trace.
  */
 export async function handleHttp(
   event: APIGatewayProxyEventV2,
@@ -69,7 +68,7 @@ export async function handleHttp(
   let d: ApiDeps | undefined;
   try {
     d = getDeps();
-    response = await findRoute(event)(event, d, seen);
+    response = await findRoute(event)(event, metrics ? withCacheMetrics(d, metrics) : d, seen);
   } catch (err) {
     failure = err;
     response = errorResponse(err, requestId);
@@ -98,6 +97,19 @@ export async function handleHttp(
     recordRequest(metrics, answered, d?.manifest);
   }
   return response;
+}
+
+/** `deps` whose result-cache counts also go to this request's metrics. */
+function withCacheMetrics(deps: ApiDeps, metrics: MetricsRecorder): ApiDeps {
+  const record = cacheObserver(metrics);
+  const observe = deps.onCacheResult;
+  return {
+    ...deps,
+    onCacheResult: (counts) => {
+      observe?.(counts);
+      record(counts);
+    },
+  };
 }
 
 /** Lambda entry point. */

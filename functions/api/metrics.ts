@@ -36,8 +36,9 @@ export function ensembleOf(request: AnsweredRequest, manifest: Manifest | undefi
 /**
  * Records a prediction request's metrics (other routes record none): one request, its latency and
  * degraded flag when scored, a replay, a quorum miss, or the error code of a 4xx or 5xx. The line
- * carries the prediction id, the status and the members that did not answer as metadata, which the
- * local dashboard lists as recent predictions.
+ * carries the prediction id, the status, the members that did not answer and whether the answer came
+ * from the result cache as metadata, which the local dashboard lists as recent predictions. The
+ * cache's own counts are recorded by the handler's cache observer (functions/adapters/cache-metrics.ts).
  */
 export function recordRequest(
   metrics: MetricsRecorder,
@@ -57,6 +58,8 @@ export function recordRequest(
     metadata.predictionId = record.id;
     metadata.degraded = record.degraded;
     metadata.replayed = replayed;
+    // A result-cache hit: the dashboard marks it (its members did not run).
+    if (record.cached) metadata.cached = true;
     const failed = record.members.filter((m) => m.status !== 'ok');
     if (failed.length) metadata.failedMembers = failed.map((m) => `${m.model}:${m.status}`).join(',');
     if (replayed) metrics.add('IdempotentReplays', 1, { ensemble });

@@ -18,6 +18,9 @@ const logger = baseLogger.createChild();
 export function recordJob(metrics: MetricsRecorder, job: JobRecord): void {
   const dims = { ensemble: job.ensemble };
   metrics.setMetadata({ jobId: job.jobId, status: job.status, rowsTotal: job.rowsTotal });
+  // The result cache's share of the job (records written before it have neither).
+  if (job.rowsCached !== undefined) metrics.setMetadata({ rowsCached: job.rowsCached });
+  if (job.rowsScored !== undefined) metrics.setMetadata({ rowsScored: job.rowsScored });
   if (job.status === 'SUCCEEDED') metrics.add('BatchJobsSucceeded', 1, dims);
   else if (job.error?.code === 'invalid_batch_file') metrics.add('BatchUploadsRejected', 1, dims);
   else metrics.add('BatchJobsFailed', 1, dims);

@@ -10,16 +10,19 @@ import { type PlanEvent, planBatch } from './plan.js';
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
-const onCacheResult = cacheObserver(logger);
 
-/** Lambda entry point: dedupes one batch's rows and answers what the cache holds. */
+/**
+ * Lambda entry point: dedupes one batch's rows and answers what the cache holds. For an ensemble
+ * with a result cache it records the batch's hits and misses (distinct rows) and a failed read.
+ */
 export const handler = middy(async (event: PlanEvent, context: Context) => {
   annotate({ ensemble: event?.ensemble, jobId: event?.jobId, correlationId: event?.jobId });
+  const metrics = metricsOf(context);
   const { manifest, cache } = batchDeps();
   const plan = await planBatch(event, {
     manifest,
     cache,
-    onCacheResult,
+    onCacheResult: cacheObserver(metrics),
     warn: (message, data) => logger.warn(message, data),
   });
   const fromCache = plan.source.filter((s) => s < 0).length;
@@ -30,7 +33,7 @@ export const handler = middy(async (event: PlanEvent, context: Context) => {
     toScore: plan.scored,
     fromCache,
   });
-  metricsOf(context).setMetadata({
+  metrics.setMetadata({
     jobId: event.jobId,
     firstLine: plan.lines[0] ?? 0,
     rowsToScore: plan.scored,

@@ -11,18 +11,18 @@ import { type BatchSummary, type StoreBatchEvent, storeBatch } from './store-bat
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
-const onCacheResult = cacheObserver(logger);
 
 /**
  * Lambda entry point: combines and stores one batch of rows. It sees every member's final status
- * for the batch, so it records the per-member metrics of batch jobs.
+ * for the batch, so it records the per-member metrics of batch jobs, and the result cache's failed
+ * writes.
  */
 export const handler = middy(async (event: StoreBatchEvent, context: Context): Promise<BatchSummary> => {
   annotate({ ensemble: event?.ensemble, jobId: event?.jobId, correlationId: event?.jobId });
   const metrics = metricsOf(context);
   const { summary, members } = await storeBatch(event, {
     ...batchDeps(),
-    onCacheResult,
+    onCacheResult: cacheObserver(metrics),
     warn: (message, data) => logger.warn(message, data),
   });
   logger.info('batch stored', { jobId: event.jobId, ...summary });

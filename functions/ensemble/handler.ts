@@ -28,7 +28,6 @@ function defaultDeps(): { store: PredictionStore; fill: CacheFill } {
       fill: {
         cache: new DynamoResultCache(dynamoDocClient(config), table),
         warn: (message, data) => logger.warn(message, data),
-        onCacheResult: cacheObserver(logger),
       },
     };
   }
@@ -38,13 +37,16 @@ function defaultDeps(): { store: PredictionStore; fill: CacheFill } {
 /**
  * Lambda entry point: combines member outcomes, applies the quorum, stores the prediction and fills
  * the result cache. It sees every member's final status, so it records the per-member metrics of
- * synchronous predictions.
+ * synchronous predictions, and the result cache's failed writes.
  */
 export const handler = middy(async (event: EnsembleEvent, context: Context) => {
   annotate({ ensemble: event?.ensemble, predictionId: event?.id, correlationId: event?.id });
   const metrics = metricsOf(context).setMetadata({ predictionId: event.id });
   const { store, fill } = defaultDeps();
-  const result = await storeResult(event, servedModels(loadConfig()).manifest, store, fill);
+  const result = await storeResult(event, servedModels(loadConfig()).manifest, store, {
+    ...fill,
+    onCacheResult: cacheObserver(metrics),
+  });
   addMemberCalls(metrics, event.ensemble, result.members, 'sync');
   if (result.outcome === 'ok') {
     logger.info('prediction stored', {

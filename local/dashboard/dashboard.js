@@ -15,7 +15,13 @@ const PALETTE = [
   '#8d6e63',
   '#5c6bc0',
 ];
-const COLORS = { p50: '#3d5afe', p90: '#9c6ade', p99: '#e8590c', requests: 'rgba(61, 90, 254, 0.16)' };
+const COLORS = {
+  p50: '#3d5afe',
+  p90: '#9c6ade',
+  p99: '#e8590c',
+  requests: 'rgba(61, 90, 254, 0.16)',
+  cacheHits: 'rgba(0, 169, 157, 0.38)',
+};
 const OUTCOME = { ok: '#1e9e6a', failed: '#d93a3a', timeout: '#e08a00' };
 
 Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
@@ -89,12 +95,21 @@ const clock = (ms) =>
     hour12: false,
   });
 
-/** "5 members · soft-vote · quorum 3", from what the stack serves. */
+/** 3600 → "1 h", 90 → "90 s". */
+function duration(seconds) {
+  if (seconds % 86400 === 0) return `${seconds / 86400} d`;
+  if (seconds % 3600 === 0) return `${seconds / 3600} h`;
+  if (seconds % 60 === 0) return `${seconds / 60} min`;
+  return `${seconds} s`;
+}
+
+/** "5 members · soft-vote · quorum 3 · cache 1 h", from what the stack serves. */
 function describeEnsemble(e) {
   return [
     `${e.members.length} member${e.members.length === 1 ? '' : 's'}`,
     e.strategy,
     e.quorum ? `quorum ${e.quorum}` : null,
+    e.cacheTtlSeconds ? `cache ${duration(e.cacheTtlSeconds)}` : null,
   ]
     .filter(Boolean)
     .join(' · ');
@@ -226,8 +241,13 @@ function renderEnsembles(data) {
           fmtCount(r.clientErrors + r.serverErrors),
           r.clientErrors + r.serverErrors ? 'warn' : '',
         ),
+        ...cacheStats(e),
       );
-    const perSecond = e.series.requests.map((n) => n / data.bucketSeconds);
+    const cached = Boolean(e.cacheTtlSeconds);
+    const perSecond = (series) => series.map((n) => n / data.bucketSeconds);
+    // With a cache, the requests bar is split: answered from the cache, and the rest.
+    const hits = perSecond(e.series.cacheHits);
+    const rest = perSecond(e.series.requests.map((n, i) => Math.max(0, n - e.series.cacheHits[i])));
     chartFor(`ensembles:${e.name}`, node.querySelector('canvas'), {
       data: {
         labels,
@@ -237,24 +257,41 @@ function renderEnsembles(data) {
           line('p50', e.series.p50, COLORS.p50),
           {
             type: 'bar',
-            label: 'requests/s',
-            data: perSecond,
+            label: cached ? 'other requests/s' : 'requests/s',
+            data: cached ? rest : perSecond(e.series.requests),
             backgroundColor: COLORS.requests,
             borderWidth: 0,
             yAxisID: 'rps',
+            stack: 'requests',
             order: 10,
           },
+          ...(cached
+            ? [
+                {
+                  type: 'bar',
+                  label: 'cache hits/s',
+                  data: hits,
+                  backgroundColor: COLORS.cacheHits,
+                  borderWidth: 0,
+                  yAxisID: 'rps',
+                  stack: 'requests',
+                  order: 11,
+                },
+              ]
+            : []),
         ],
       },
       options: {
         interaction: { mode: 'index', intersect: false },
         plugins: { legend: { position: 'top', align: 'end' } },
         scales: {
-          x: { ticks: { maxTicksLimit: 8, maxRotation: 0 }, grid: { display: false } },
+          // Stacked so the two request bars share one column (the lines' own scale is not stacked).
+          x: { stacked: true, ticks: { maxTicksLimit: 8, maxRotation: 0 }, grid: { display: false } },
           ms: { position: 'left', beginAtZero: true, title: { display: true, text: 'latency (ms)' } },
           rps: {
             position: 'right',
             beginAtZero: true,
+            stacked: true,
             grid: { display: false },
             title: { display: true, text: 'requests/s' },
           },
@@ -265,6 +302,16 @@ function renderEnsembles(data) {
   document.getElementById('idle').textContent = idle.length
     ? `No traffic yet: ${idle.map((e) => e.name).join(', ')}.`
     : '';
+}
+
+/** The result cache's figures for an ensemble that has one: hit rates, and errors if any. */
+function cacheStats(e) {
+  if (!e.cacheTtlSeconds) return [];
+  const c = e.recent.cache;
+  const out = [stat('cache hits', c.lookups ? fmtPct(c.hitRate) : '–')];
+  if (c.batchRows) out.push(stat('batch rows cached', fmtPct(c.batchHitRate)));
+  if (c.errors) out.push(stat('cache errors', fmtCount(c.errors), 'warn'));
+  return out;
 }
 
 function line(label, data, color) {
@@ -410,18 +457,27 @@ function predictionRow(p) {
       )
     : p.replayed
       ? el('span', { class: 'badge replay' }, 'REPLAY')
-      : p.degraded
-        ? el('span', { class: 'badge degraded' }, 'DEGRADED')
-        : el('span', { class: 'badge ok' }, 'OK');
+      : p.cached
+        ? el('span', { class: 'badge cached' }, 'CACHED')
+        : p.degraded
+          ? el('span', { class: 'badge degraded' }, 'DEGRADED')
+          : el('span', { class: 'badge ok' }, 'OK');
   const chips = p.failedMembers.length
     ? p.failedMembers.map((f) => el('span', { class: `chip ${f.status}` }, `${f.model} ${f.status}`))
-    : [el('span', { class: 'time' }, failed ? p.errorCode || '' : 'all members answered')];
+    : [
+        el(
+          'span',
+          { class: 'time' },
+          failed ? p.errorCode || '' : p.cached ? 'answered from the cache' : 'all members answered',
+        ),
+      ];
   return el(
     'li',
     {
       class: failed ? 'failed' : p.degraded ? 'degraded' : '',
       'data-prediction': p.id || '',
       'data-degraded': p.degraded ? 'true' : 'false',
+      'data-cached': p.cached ? 'true' : 'false',
     },
     el('span', { class: 'time' }, clock(p.at)),
     badge,
@@ -461,6 +517,7 @@ function jobRow(j) {
         : 'preparing…',
     j.rowsFailed ? `${fmtCount(j.rowsFailed)} failed` : null,
     j.rowsDegraded ? `${fmtCount(j.rowsDegraded)} degraded` : null,
+    j.rowsCached ? `${fmtCount(j.rowsCached)} from the cache` : null,
     j.rowsPerSecond ? `${fmtCount(j.rowsPerSecond)} rows/s` : null,
     j.durationSeconds !== undefined ? `${j.durationSeconds.toFixed(1)} s` : null,
   ].filter(Boolean);

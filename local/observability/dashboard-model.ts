@@ -20,6 +20,8 @@ export interface ServedEnsemble {
   members: readonly string[];
   strategy?: string;
   quorum?: number;
+  /** The ensemble's result-cache TTL, when it has a cache. */
+  cacheTtlSeconds?: number;
 }
 
 /** Latencies of one bucket: a bounded reservoir sample (percentiles stay right, memory stays flat). */
@@ -46,6 +48,13 @@ interface EnsembleBucket {
   clientErrors: number;
   serverErrors: number;
   replays: number;
+  /** Result cache, path sync: requests looked up and answered from it. */
+  cacheLookups: number;
+  cacheHits: number;
+  /** Result cache, path batch: distinct rows looked up and found. */
+  batchCacheRows: number;
+  batchCacheHits: number;
+  cacheErrors: number;
   latency: Samples;
 }
 
@@ -67,6 +76,11 @@ const emptyEnsembleBucket = (): EnsembleBucket => ({
   clientErrors: 0,
   serverErrors: 0,
   replays: 0,
+  cacheLookups: 0,
+  cacheHits: 0,
+  batchCacheRows: 0,
+  batchCacheHits: 0,
+  cacheErrors: 0,
   latency: new Samples(),
 });
 
@@ -89,6 +103,8 @@ export interface PredictionEntry {
   latencyMs?: number;
   degraded?: boolean;
   replayed?: boolean;
+  /** Answered from the result cache (no member ran). */
+  cached?: boolean;
   errorCode?: string;
   failedMembers: { model: string; status: string }[];
 }
@@ -108,6 +124,8 @@ export interface JobEntry {
   rowsOk: number;
   rowsFailed: number;
   rowsDegraded: number;
+  /** Rows answered from the result cache. */
+  rowsCached: number;
   rowsPerSecond?: number;
   durationSeconds?: number;
 }
@@ -125,6 +143,21 @@ export interface EnsembleSummary {
   clientErrors: number;
   serverErrors: number;
   replays: number;
+  cache: CacheSummary;
+}
+
+/** The result cache's figures over the summary span (all zero for an ensemble without one). */
+export interface CacheSummary {
+  /** Synchronous requests looked up, answered from the cache, and their share. */
+  lookups: number;
+  hits: number;
+  hitRate: number | null;
+  /** Distinct batch rows looked up, found, and their share. */
+  batchRows: number;
+  batchHits: number;
+  batchHitRate: number | null;
+  /** Failed reads and writes. */
+  errors: number;
 }
 
 /** One member's figures over the summary span, and its series. */
@@ -147,10 +180,13 @@ export interface EnsembleView {
   name: string;
   strategy?: string;
   quorum?: number;
+  cacheTtlSeconds?: number;
   totalRequests: number;
   recent: EnsembleSummary;
   series: {
     requests: number[];
+    /** Synchronous requests answered from the result cache. */
+    cacheHits: number[];
     p50: (number | null)[];
     p90: (number | null)[];
     p99: (number | null)[];
@@ -181,6 +217,7 @@ interface EnsembleState {
   members: string[];
   strategy?: string;
   quorum?: number;
+  cacheTtlSeconds?: number;
   buckets: Map<number, EnsembleBucket>;
   total: { requests: number; scored: number; degraded: number; quorumMisses: number; errors: number };
 }
@@ -235,6 +272,7 @@ export class DashboardModel {
       const state = this.ensemble(e.name);
       state.strategy = e.strategy;
       state.quorum = e.quorum;
+      state.cacheTtlSeconds = e.cacheTtlSeconds;
       for (const m of e.members) if (!state.members.includes(m)) state.members.push(m);
     }
   }
@@ -245,7 +283,9 @@ export class DashboardModel {
     const { ensemble, model } = record.dimensions;
     const bucket = Math.floor(record.timestamp / this.bucketMs);
     if (ensemble && model) this.addMember(ensemble, model, bucket, values);
-    else if (ensemble && ensemble !== 'unknown') this.addEnsemble(ensemble, bucket, values);
+    else if (ensemble && ensemble !== 'unknown') {
+      this.addEnsemble(ensemble, bucket, values, record.dimensions.path);
+    }
     if (values.has('Requests')) this.addPrediction(record, values);
     if (typeof record.metadata.jobId === 'string') this.addJob(record, values);
   }
@@ -302,7 +342,12 @@ export class DashboardModel {
     return state;
   }
 
-  private addEnsemble(name: string, index: number, values: Map<string, number[]>): void {
+  private addEnsemble(
+    name: string,
+    index: number,
+    values: Map<string, number[]>,
+    cachePath: string | undefined,
+  ): void {
     const state = this.ensemble(name);
     let b = state.buckets.get(index);
     if (!b) {
@@ -310,6 +355,19 @@ export class DashboardModel {
       state.buckets.set(index, b);
     }
     const total = (n: string) => sum(values.get(n) ?? []);
+    if (cachePath !== undefined) {
+      const hits = total('CacheHits');
+      const looked = hits + total('CacheMisses');
+      if (cachePath === 'batch') {
+        b.batchCacheRows += looked;
+        b.batchCacheHits += hits;
+      } else {
+        b.cacheLookups += looked;
+        b.cacheHits += hits;
+      }
+      b.cacheErrors += total('CacheErrors');
+      return;
+    }
     const requests = total('Requests');
     const degraded = values.get('DegradedAnswers') ?? [];
     const misses = total('QuorumMisses');
@@ -366,6 +424,7 @@ export class DashboardModel {
       ...(values.has('RequestLatency') ? { latencyMs: values.get('RequestLatency')?.[0] } : {}),
       ...(typeof md.degraded === 'boolean' ? { degraded: md.degraded } : {}),
       ...(typeof md.replayed === 'boolean' ? { replayed: md.replayed } : {}),
+      ...(md.cached === true ? { cached: true } : {}),
       ...(typeof md.errorCode === 'string' ? { errorCode: md.errorCode } : {}),
       failedMembers: failedMembers.map((f) => {
         const at = f.lastIndexOf(':');
@@ -390,6 +449,7 @@ export class DashboardModel {
         rowsOk: 0,
         rowsFailed: 0,
         rowsDegraded: 0,
+        rowsCached: 0,
       };
       this.jobs.set(jobId, job);
     }
@@ -413,6 +473,7 @@ export class DashboardModel {
       job.rowsOk += typeof md.rowsOk === 'number' ? md.rowsOk : 0;
       job.rowsFailed += typeof md.rowsFailed === 'number' ? md.rowsFailed : 0;
       job.rowsDegraded += typeof md.rowsDegraded === 'number' ? md.rowsDegraded : 0;
+      job.rowsCached += typeof md.rowsCached === 'number' ? md.rowsCached : 0;
     }
     if (finished && !values.has('BatchRowsStored')) {
       if (values.has('BatchJobsSucceeded')) job.status = 'SUCCEEDED';
@@ -423,6 +484,7 @@ export class DashboardModel {
       if (values.has('BatchRowsFailed')) job.rowsFailed = first('BatchRowsFailed') ?? job.rowsFailed;
       if (values.has('BatchRowsDegraded')) job.rowsDegraded = first('BatchRowsDegraded') ?? job.rowsDegraded;
       if (typeof md.rowsTotal === 'number') job.rowsTotal = md.rowsTotal;
+      if (typeof md.rowsCached === 'number') job.rowsCached = md.rowsCached;
       job.rowsDone = job.rowsTotal ?? job.rowsOk + job.rowsFailed;
       job.rowsPerSecond = first('BatchRowsPerSecond') ?? job.rowsPerSecond;
       job.durationSeconds = first('BatchJobDuration') ?? job.durationSeconds;
@@ -446,6 +508,7 @@ export class DashboardModel {
     const buckets = states.flatMap((e) => recent.map((i) => e.buckets.get(i)).filter((b) => b !== undefined));
     const latencies = buckets.flatMap((b) => b.latency.values);
     const field = (k: Exclude<keyof EnsembleBucket, 'latency'>) => sum(buckets.map((b) => b[k]));
+    const share = (part: number, whole: number) => (whole ? round(part / whole, 4) : null);
     const requests = field('requests');
     const scored = field('scored');
     // The rate is over the span the stack has been up, when that is shorter than the summary's.
@@ -464,6 +527,15 @@ export class DashboardModel {
       clientErrors: field('clientErrors'),
       serverErrors: field('serverErrors'),
       replays: field('replays'),
+      cache: {
+        lookups: field('cacheLookups'),
+        hits: field('cacheHits'),
+        hitRate: share(field('cacheHits'), field('cacheLookups')),
+        batchRows: field('batchCacheRows'),
+        batchHits: field('batchCacheHits'),
+        batchHitRate: share(field('batchCacheHits'), field('batchCacheRows')),
+        errors: field('cacheErrors'),
+      },
     };
   }
 
@@ -477,10 +549,12 @@ export class DashboardModel {
       name: e.name,
       ...(e.strategy ? { strategy: e.strategy } : {}),
       ...(e.quorum ? { quorum: e.quorum } : {}),
+      ...(e.cacheTtlSeconds ? { cacheTtlSeconds: e.cacheTtlSeconds } : {}),
       totalRequests: e.total.requests,
       recent: this.summary([e], recent),
       series: {
         requests: indexes.map((i) => at(i)?.requests ?? 0),
+        cacheHits: indexes.map((i) => at(i)?.cacheHits ?? 0),
         p50: pcts.map((p) => p[0] ?? null),
         p90: pcts.map((p) => p[1] ?? null),
         p99: pcts.map((p) => p[2] ?? null),

@@ -81,6 +81,41 @@ describe('alarms and dashboard from the manifest', () => {
     ]);
   });
 
+  it('give an ensemble that turns its result cache on a cache-errors alarm and a line on the cache row', () => {
+    const manifest = bundled();
+    for (const e of manifest.ensembles) delete e.cache;
+    const none = build(manifest);
+    const body = (r: ReturnType<typeof build>) =>
+      JSON.parse(r.FanoutDashboard?.Properties.DashboardBody['Fn::Sub']);
+    const headings = (r: ReturnType<typeof build>) =>
+      body(r)
+        .widgets.filter((w: any) => w.type === 'text')
+        .map((w: any) => w.properties.markdown.replace(/ ·.*/, ''));
+    // No cache anywhere: no cache row, no cache alarm.
+    expect(headings(none)).not.toContain('## Result cache');
+    expect(Object.keys(none).filter((id) => id.startsWith('CacheErrorsAlarm'))).toEqual([]);
+    const chosen = manifest.ensembles[1];
+    chosen.cache = { ttlSeconds: 600 };
+    const one = build(manifest);
+    expect(headings(one)).toContain('## Result cache');
+    const alarm = Object.values(one).find(
+      (r) => r.Properties.AlarmName === `fanout-test-${chosen.name}-cache-errors`,
+    );
+    expect(
+      alarm?.Properties.Metrics.filter((q: any) => q.MetricStat).map((q: any) =>
+        Object.fromEntries(q.MetricStat.Metric.Dimensions.map((d: any) => [d.Name, d.Value])),
+      ),
+    ).toEqual([
+      { stage: 'test', ensemble: chosen.name, path: 'sync' },
+      { stage: 'test', ensemble: chosen.name, path: 'batch' },
+    ]);
+    expect(alarm?.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 3, DatapointsToAlarm: 2 });
+    const rate = body(one).widgets.find(
+      (w: any) => w.properties.title === 'Requests answered from the cache (share)',
+    );
+    expect(rate.properties.metrics.map((m: any[]) => m[m.length - 1].label)).toEqual([chosen.name]);
+  });
+
   it('watch a SageMaker member only where the deployment serves it (FANOUT_SAGEMAKER_MEMBERS)', () => {
     const manifest = bundled();
     const sagemaker = manifest.models

@@ -420,7 +420,7 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
   const manifest = () =>
     JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
       models: { id: string; kind: string }[];
-      ensembles: { name: string; members: string[] }[];
+      ensembles: { name: string; members: string[]; cache?: { ttlSeconds: number } }[];
     };
   /** The ensembles this package serves: SageMaker members are left out without FANOUT_SAGEMAKER_MEMBERS. */
   const served = () => {
@@ -522,7 +522,7 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
     ]);
   });
 
-  it('watches each served ensemble (quorum misses, p99 latency, failed batch jobs) and each of its members (failure rate)', () => {
+  it('watches each served ensemble (quorum misses, p99 latency, failed batch jobs, cache errors where it has a cache) and each of its members (failure rate)', () => {
     const metrics = alarmMetrics();
     const watching = (name: string, dims: Record<string, string>) =>
       metrics.some(
@@ -541,6 +541,16 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
             true,
           ]);
         }
+      }
+    }
+    // An ensemble with a result cache: its failed reads and writes, on both paths.
+    for (const e of served()) {
+      for (const path of ['sync', 'batch']) {
+        expect([e.name, path, watching('CacheErrors', { ensemble: e.name, path })]).toEqual([
+          e.name,
+          path,
+          e.cache !== undefined,
+        ]);
       }
     }
     const p99 = alarms().filter(({ p }) => p.MetricName === 'RequestLatency');
@@ -585,12 +595,21 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
     const headings = body.widgets
       .filter((w: any) => w.type === 'text')
       .map((w: any) => w.properties.markdown);
+    const cached = served().filter((e) => e.cache);
+    expect(cached.length).toBeGreaterThan(0);
     expect(headings.map((h: string) => h.replace(/ ·.*/, ''))).toEqual([
       '## Traffic and latency',
       '## Members side by side',
       '## Failures',
       '## Batch',
+      '## Result cache',
     ]);
+    const hitRate = body.widgets.find(
+      (w: any) => w.properties.title === 'Requests answered from the cache (share)',
+    );
+    expect(hitRate?.properties.metrics.map((m: any[]) => m[m.length - 1].label)).toEqual(
+      cached.map((e) => e.name),
+    );
     for (const e of served()) {
       const widget = body.widgets.find(
         (w: any) => w.properties.title === `${e.name}: member latency p99 (ms)`,

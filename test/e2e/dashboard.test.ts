@@ -8,21 +8,26 @@ import { browserMissing, launchBrowser } from '../support/browser.js';
 import { http, type StackProcess, startStackProcess } from '../support/stack-process.js';
 
 // The dashboard as a person sees it: `npm start` on a manifest the test brings (the bundled
-// models plus a broken one), real traffic over HTTP, a batch job through the CLI, then /dashboard
-// in headless Chromium. The screenshot lands in docs/ for the README.
+// models plus a broken one, a result cache on two ensembles), real traffic over HTTP, a batch job
+// through the CLI, then /dashboard in headless Chromium. The screenshot lands in docs/ for the README.
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const SCREENSHOT = join(ROOT, 'docs/dashboard.png');
 const BROKEN = 'bc-broken';
 const TRIAL = 'breast-cancer-trial';
 const DOOMED = 'breast-cancer-doomed';
+// The result cache is on for these (set by the test, whatever the bundled manifest says): the
+// first gets distinct rows and then the batch job, the second the same row again and again.
+const CACHED = 'breast-cancer-stacked';
+const REPEATED = 'wine';
 
 const missing = browserMissing();
 if (missing) console.warn(`dashboard browser test SKIPPED: ${missing}`);
 
 /**
  * The bundled manifest, paths made absolute, plus a member whose ONNX file is corrupt and two
- * ensembles that use it: one that still meets its quorum (degraded answers), one that cannot.
+ * ensembles that use it: one that still meets its quorum (degraded answers), one that cannot. The
+ * result cache is on for CACHED and REPEATED only.
  */
 function manifestWithBrokenMember(dir: string): string {
   const source = join(ROOT, 'models/manifest.json');
@@ -32,7 +37,10 @@ function manifestWithBrokenMember(dir: string): string {
     if (m.file) m.file = abs(m.file);
     if (m.localFile) m.localFile = abs(m.localFile);
   }
-  for (const e of doc.ensembles) if (e.stacking?.file) e.stacking.file = abs(e.stacking.file);
+  for (const e of doc.ensembles) {
+    if (e.stacking?.file) e.stacking.file = abs(e.stacking.file);
+    e.cache = [CACHED, REPEATED].includes(e.name) ? { ttlSeconds: 3600 } : undefined;
+  }
   const template = doc.models.find((m: { id: string }) => m.id === 'bc-logreg');
   doc.models.push({
     ...template,
@@ -65,6 +73,9 @@ let stack: StackProcess;
 let manifestFile: string;
 let wineRows: number[][];
 const sent = { ok: 0, degraded: 0, quorumMisses: 0, clientErrors: 0 };
+// Answered requests to each cached ensemble (each one a cache lookup), and the rows sent to CACHED.
+const looked: Record<string, number> = { [CACHED]: 0, [REPEATED]: 0 };
+const cachedRows = new Set<number>();
 
 const predict = (ensemble: string, instances: unknown) =>
   http('POST', `${stack.api}/v1/ensembles/${ensemble}/predictions`, { instances });
@@ -79,11 +90,16 @@ beforeAll(async () => {
   const until = Date.now() + 9_000;
   for (let i = 0; Date.now() < until; i++) {
     const row = rows[i % rows.length] as number[];
+    const second = i % 3 === 0 ? REPEATED : CACHED;
     const answers = await Promise.all([
       predict('breast-cancer', [row]),
-      predict(i % 3 === 0 ? 'wine' : 'breast-cancer-stacked', i % 3 === 0 ? wineRows : [row]),
+      predict(second, second === REPEATED ? wineRows : [row]),
     ]);
     for (const a of answers) if (a.status === 200) sent.ok++;
+    if (answers[1]?.status === 200) {
+      looked[second] = (looked[second] ?? 0) + 1;
+      if (second === CACHED) cachedRows.add(i % rows.length);
+    }
     if (i % 10 === 0) {
       const trial = await predict(TRIAL, [row]);
       expect(trial.status).toBe(200);
@@ -91,18 +107,23 @@ beforeAll(async () => {
       sent.degraded++;
     }
   }
-  // The last few requests: a degraded answer, a quorum miss and a bad request, newest first on the page.
+  // The last few requests: a cache hit, a degraded answer, a quorum miss and a bad request, newest
+  // first on the page.
+  const hit = await predict(REPEATED, wineRows);
+  expect(hit.body.cached).toBe(true);
+  looked[REPEATED] = (looked[REPEATED] ?? 0) + 1;
   expect((await predict(TRIAL, [rows[1]])).body.degraded).toBe(true);
   sent.degraded++;
   expect((await predict(DOOMED, [rows[0]])).status).toBe(503);
   sent.quorumMisses++;
   expect((await predict('breast-cancer', [[1, 2, 3]])).status).toBe(400);
   sent.clientErrors++;
-  // A batch job through the CLI, as a user runs it.
-  const features = loadManifest(manifestFile).ensembles.get('breast-cancer')?.features ?? [];
+  // A batch job through the CLI, as a user runs it: every row of the data set to CACHED, whose rows
+  // sent above are answered from the cache.
+  const features = loadManifest(manifestFile).ensembles.get(CACHED)?.features ?? [];
   const file = join(dir, 'rows.csv');
   writeFileSync(file, batchCsv(features));
-  const cli = await run(['bin/fanout.js', 'batch', file, '--ensemble', 'breast-cancer', '--json'], {
+  const cli = await run(['bin/fanout.js', 'batch', file, '--ensemble', CACHED, '--json'], {
     PORT: new URL(stack.api).port,
   });
   expect(cli.code).toBe(0);
@@ -182,10 +203,33 @@ describe('GET /metrics after real traffic', () => {
     expect(sum('fanout_degraded_answers_total', { ensemble: TRIAL })).toBe(sent.degraded);
     expect(sum('fanout_quorum_misses_total', { ensemble: DOOMED })).toBe(sent.quorumMisses);
     expect(sum('fanout_client_errors_total', { code: 'invalid_request' })).toBe(sent.clientErrors);
-    expect(sum('fanout_batch_jobs_succeeded_total', { ensemble: 'breast-cancer' })).toBe(1);
-    expect(sum('fanout_batch_rows_ok_total', { ensemble: 'breast-cancer' })).toBe(rows.length);
+    expect(sum('fanout_batch_jobs_succeeded_total', { ensemble: CACHED })).toBe(1);
+    expect(sum('fanout_batch_rows_ok_total', { ensemble: CACHED })).toBe(rows.length);
     // Every family is exposed under the stack's stage.
     expect(all.filter((s) => s.labels.stage !== undefined && s.labels.stage !== 'local')).toEqual([]);
+  });
+
+  it('counts result-cache hits and misses per request (sync) and per distinct row (batch)', async () => {
+    const all = samples(await (await fetch(`${stack.api}/metrics`)).text());
+    const value = (name: string, labels: Record<string, string>) =>
+      all.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
+        ?.value ?? 0;
+    for (const ensemble of [CACHED, REPEATED]) {
+      const sync = { ensemble, path: 'sync' };
+      const lookups = value('fanout_cache_hits_total', sync) + value('fanout_cache_misses_total', sync);
+      expect({ ensemble, lookups }).toEqual({ ensemble, lookups: looked[ensemble] });
+      expect(value('fanout_cache_errors_total', sync)).toBe(0);
+    }
+    // The same row every time: one miss, then hits.
+    expect(value('fanout_cache_misses_total', { ensemble: REPEATED, path: 'sync' })).toBe(1);
+    // The batch found exactly the rows the synchronous requests had answered, and scored the rest.
+    const batch = { ensemble: CACHED, path: 'batch' };
+    expect(value('fanout_cache_hits_total', batch)).toBe(cachedRows.size);
+    expect(value('fanout_cache_misses_total', batch)).toBe(rows.length - cachedRows.size);
+    // Nothing is looked up for an ensemble without a cache.
+    expect(
+      all.filter((s) => s.name.startsWith('fanout_cache_') && s.labels.ensemble === 'breast-cancer'),
+    ).toEqual([]);
   });
 });
 
@@ -278,9 +322,34 @@ describe('GET /metrics after real traffic', () => {
     });
     expect(drawn['requests/s'].some((v: number) => v > 0)).toBe(true);
     expect(drawn.p99.some((v: number | null) => v !== null && v > 0)).toBe(true);
+    expect(card).not.toContain('cache');
     const kpis = await page.$eval('#kpis', (n) => n.textContent ?? '');
     expect(kpis).toMatch(/Quorum misses\s*1/);
     expect(await page.$eval('#idle', (n) => n.textContent ?? '')).toContain('wine-stacked');
+  });
+
+  it("shows an ensemble's result cache: its TTL, hit rates, and the hits in its traffic chart", async () => {
+    const repeated = await page.$eval(`#ensembles article[data-ensemble="${REPEATED}"]`, (n) => ({
+      subtitle: n.querySelector('.subtitle')?.textContent ?? '',
+      stats: n.querySelector('.stats')?.textContent ?? '',
+    }));
+    expect(repeated.subtitle).toContain('cache 1 h');
+    const rate = Number(/cache hits (\d+(?:\.\d+)?)%/.exec(repeated.stats)?.[1]);
+    expect(rate).toBeGreaterThan(50);
+    const drawn = await page.evaluate((name) => {
+      const { document, Chart } = globalThis as any;
+      const chart = Chart.getChart(
+        document.querySelector(`#ensembles article[data-ensemble="${name}"] canvas`),
+      );
+      return Object.fromEntries(chart.data.datasets.map((d: any) => [d.label, d.data]));
+    }, REPEATED);
+    expect(drawn['cache hits/s'].some((v: number) => v > 0)).toBe(true);
+    const cached = await page.$eval(
+      `#ensembles article[data-ensemble="${CACHED}"] .stats`,
+      (n) => n.textContent ?? '',
+    );
+    expect(cached).toMatch(/cache hits \d+(\.\d+)?%/);
+    expect(cached).toMatch(/batch rows cached \d+(\.\d+)?%/);
   });
 
   it('lists recent predictions with the degraded ones marked and the failed member named', async () => {
@@ -294,6 +363,12 @@ describe('GET /metrics after real traffic', () => {
       items.map((li) => li.textContent ?? ''),
     );
     expect(failed.some((t) => t.includes('503') && t.includes(DOOMED))).toBe(true);
+    const cached = await page.$$eval('#predictions li[data-cached="true"]', (items) =>
+      items.map((li) => li.textContent ?? ''),
+    );
+    expect(cached[0]).toContain('CACHED');
+    expect(cached[0]).toContain(REPEATED);
+    expect(cached[0]).toContain('answered from the cache');
   });
 
   it('follows the batch job to the end, with its rows and speed', async () => {
@@ -304,6 +379,7 @@ describe('GET /metrics after real traffic', () => {
     expect(job.status).toBe('SUCCEEDED');
     expect(job.text).toContain(`${rows.length} of ${rows.length} rows`);
     expect(job.text).toMatch(/\d+ rows\/s/);
+    expect(job.text).toContain(`${cachedRows.size} from the cache`);
   });
 
   it('draws every chart inside its card, with something on it', async () => {

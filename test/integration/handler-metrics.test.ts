@@ -53,14 +53,34 @@ async function waitFor<T>(what: string, find: () => T | undefined, ms = 60_000):
   }
 }
 
-async function predict(id: string) {
-  const features = manifest.ensembles.get(ENSEMBLE)?.features ?? [];
-  const res = await fetch(`${stack.urls.api}/v1/ensembles/${ENSEMBLE}/predictions`, {
+async function predict(id: string, ensemble = ENSEMBLE, row?: number[]) {
+  const features = manifest.ensembles.get(ensemble)?.features ?? [];
+  const res = await fetch(`${stack.urls.api}/v1/ensembles/${ensemble}/predictions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ id, instances: [features.map((_, i) => 10 + i)] }),
+    body: JSON.stringify({ id, instances: [row ?? features.map((_, i) => 10 + i)] }),
   });
-  return { status: res.status, body: (await res.json()) as { degraded: boolean } };
+  return { status: res.status, body: (await res.json()) as { degraded: boolean; cached?: boolean } };
+}
+
+/** Uploads a CSV of `rows` for `ensemble` through S3, as a client would. */
+async function upload(ensemble: string, name: string, rows: number[][], extra = '') {
+  const features = manifest.ensembles.get(ensemble)?.features ?? [];
+  const csv = [
+    ['id', ...features.map((f) => (f.includes(',') ? `"${f}"` : f))].join(','),
+    ...rows.map((r, i) => [`r${i}`, ...r].join(',')),
+    ...(extra ? [extra] : []),
+  ].join('\n');
+  const s3 = new S3Client({
+    endpoint: stack.urls.s3,
+    region: stack.config.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+  });
+  await s3.send(
+    new PutObjectCommand({ Bucket: stack.bucket, Key: `incoming/${ensemble}/${name}`, Body: csv }),
+  );
+  s3.destroy();
 }
 
 beforeAll(async () => {
@@ -131,23 +151,10 @@ describe('the metrics every handler writes', () => {
 
   it('a batch upload: the trigger, prepare, store and finalize steps count the job, its rows and its members', async () => {
     const features = manifest.ensembles.get(ENSEMBLE)?.features ?? [];
-    const csv = [
-      ['id', ...features.map((f) => (f.includes(',') ? `"${f}"` : f))].join(','),
-      ...Array.from({ length: 30 }, (_, i) => [`r${i}`, ...features.map((_, j) => 5 + i + j)].join(',')),
-      'broken,1,2',
-    ].join('\n');
-    const s3 = new S3Client({
-      endpoint: stack.urls.s3,
-      region: stack.config.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    });
-    await s3.send(
-      new PutObjectCommand({ Bucket: stack.bucket, Key: `incoming/${ENSEMBLE}/metrics.csv`, Body: csv }),
-    );
-    s3.destroy();
+    const rows = Array.from({ length: 30 }, (_, i) => features.map((_, j) => 5 + i + j));
+    await upload(ENSEMBLE, 'metrics.csv', rows, 'broken,1,2');
     const finished = await waitFor('the finished job', () =>
-      records().find((r) => has(r, 'BatchJobsSucceeded')),
+      records().find((r) => has(r, 'BatchJobsSucceeded') && r.dimensions.ensemble === ENSEMBLE),
     );
     const jobId = finished.metadata.jobId;
     expect(typeof jobId).toBe('string');
@@ -181,6 +188,38 @@ describe('the metrics every handler writes', () => {
       expect(value(member, 'MemberBatchLatency')?.[0]).toBeGreaterThan(0);
       expect(value(member, 'MemberLatency')).toBeUndefined();
     }
+  }, 90_000);
+
+  it('the result cache: the API counts a miss then a hit per request, the batch plan counts distinct rows', async () => {
+    // An ensemble of the manifest with a cache (the bundled one has some), run through the stack.
+    const cached = [...manifest.ensembles.values()].find((e) => e.cache);
+    if (!cached) throw new Error('the manifest has no ensemble with a result cache');
+    const seen = cached.features.map((_, i) => 100 + i);
+    expect((await predict('cache-miss', cached.name, seen)).body.cached).toBeUndefined();
+    expect((await predict('cache-hit', cached.name, seen)).body.cached).toBe(true);
+    const sync = (id: string) =>
+      records().find((r) => r.metadata.predictionId === id && r.dimensions.path === 'sync');
+    const miss = await waitFor('the miss', () => sync('cache-miss'));
+    expect(miss.dimensions).toEqual({ stage: 'local', ensemble: cached.name, path: 'sync' });
+    expect([value(miss, 'CacheHits'), value(miss, 'CacheMisses')]).toEqual([[0], [1]]);
+    const hit = await waitFor('the hit', () => sync('cache-hit'));
+    expect([value(hit, 'CacheHits'), value(hit, 'CacheMisses')]).toEqual([[1], [0]]);
+    const request = records().find((r) => r.metadata.predictionId === 'cache-hit' && has(r, 'Requests'));
+    expect(request?.metadata).toMatchObject({ cached: true });
+    // A batch: the cached row twice and two new rows, one of them twice: 3 distinct, 1 in the cache.
+    const fresh = (k: number) => cached.features.map((_, i) => 200 + k + i);
+    await upload(cached.name, 'cached.csv', [seen, fresh(1), seen, fresh(2), fresh(2)]);
+    const finished = await waitFor('the cached job', () =>
+      records().find((r) => has(r, 'BatchJobsSucceeded') && r.dimensions.ensemble === cached.name),
+    );
+    const job = records().filter((r) => r.metadata.jobId === finished.metadata.jobId);
+    const plan = job.find((r) => r.dimensions.path === 'batch');
+    expect(plan?.dimensions).toEqual({ stage: 'local', ensemble: cached.name, path: 'batch' });
+    expect([value(plan, 'CacheHits'), value(plan, 'CacheMisses')]).toEqual([[1], [2]]);
+    const stored = job.find((r) => has(r, 'BatchRowsStored'));
+    expect(stored?.metadata).toMatchObject({ rowsCached: 2, rowsScored: 2 });
+    expect(finished.metadata).toMatchObject({ rowsCached: 2, rowsScored: 2 });
+    expect(records().some((r) => has(r, 'CacheErrors'))).toBe(false);
   }, 90_000);
 
   it('every line: the catalog names, units and dimensions (plus the stage), and a cold start per function', () => {

@@ -157,6 +157,28 @@ describe('the Prometheus exposition', () => {
       'fanout_member_calls_total{stage="local",ensemble="wine",model="wine-mlp",status="timeout"} 0',
     ]);
   });
+
+  it('counts result-cache hits, misses and errors by ensemble and path', async () => {
+    const p = new PrometheusExporter();
+    const metrics = new MetricsRecorder()
+      .add('CacheHits', 1, { ensemble: 'wine', path: 'sync' })
+      .add('CacheMisses', 0, { ensemble: 'wine', path: 'sync' })
+      .add('CacheHits', 180, { ensemble: 'wine', path: 'batch' })
+      .add('CacheMisses', 20, { ensemble: 'wine', path: 'batch' })
+      .add('CacheErrors', 1, { ensemble: 'wine', path: 'batch' });
+    const { records } = await captureEmf(() => publish(metrics, 'local'));
+    for (const r of records) p.add(r);
+    const text = await p.text();
+    const cache = text.split('\n').filter((l) => l.startsWith('fanout_cache_'));
+    expect(cache).toEqual([
+      'fanout_cache_hits_total{stage="local",ensemble="wine",path="sync"} 1',
+      'fanout_cache_hits_total{stage="local",ensemble="wine",path="batch"} 180',
+      'fanout_cache_misses_total{stage="local",ensemble="wine",path="sync"} 0',
+      'fanout_cache_misses_total{stage="local",ensemble="wine",path="batch"} 20',
+      'fanout_cache_errors_total{stage="local",ensemble="wine",path="batch"} 1',
+    ]);
+    expect(text).toContain('# TYPE fanout_cache_hits_total counter');
+  });
 });
 
 describe('the collector', () => {
@@ -264,6 +286,90 @@ describe('the dashboard model', () => {
       degraded: true,
       failedMembers: [{ model: 'wine-mlp', status: 'timeout' }],
     });
+  });
+
+  it("shows an ensemble's result cache: hit rates per request and per batch row, hits over time, errors", () => {
+    const d = model();
+    d.serve([
+      { name: 'wine', members: ['wine-mlp'], cacheTtlSeconds: 3600 },
+      { name: 'plain', members: ['m'] },
+    ]);
+    const sync = { stage: 'l', ensemble: 'wine', path: 'sync' };
+    d.add(one(emf({ stage: 'l', ensemble: 'wine' }, { Requests: { unit: 'Count', values: [1, 1, 1, 1] } })));
+    d.add(
+      one(
+        emf(sync, {
+          CacheHits: { unit: 'Count', values: [1, 1, 1, 0] },
+          CacheMisses: { unit: 'Count', values: [0, 0, 0, 1] },
+          CacheErrors: { unit: 'Count', values: [1] },
+        }),
+      ),
+    );
+    d.add(
+      one(
+        emf(
+          { ...sync, path: 'batch' },
+          { CacheHits: { unit: 'Count', values: 150 }, CacheMisses: { unit: 'Count', values: 50 } },
+        ),
+      ),
+    );
+    const { ensembles } = d.data();
+    const wine = ensembles.find((e) => e.name === 'wine');
+    expect(wine?.cacheTtlSeconds).toBe(3600);
+    expect(wine?.recent.cache).toEqual({
+      lookups: 4,
+      hits: 3,
+      hitRate: 0.75,
+      batchRows: 200,
+      batchHits: 150,
+      batchHitRate: 0.75,
+      errors: 1,
+    });
+    expect(wine?.series.cacheHits.at(-1)).toBe(3);
+    expect(wine?.series.requests.at(-1)).toBe(4);
+    // Cache lines are not requests: the totals count the API's lines only.
+    expect(wine?.totalRequests).toBe(4);
+    const plain = ensembles.find((e) => e.name === 'plain');
+    expect(plain?.cacheTtlSeconds).toBeUndefined();
+    expect(plain?.recent.cache).toMatchObject({ lookups: 0, hitRate: null, batchHitRate: null });
+  });
+
+  it('marks a prediction answered from the cache, and counts the rows a job took from it', () => {
+    const d = model();
+    d.add(
+      one(
+        emf(
+          { stage: 'l', ensemble: 'wine' },
+          { Requests: { unit: 'Count', values: 1 }, RequestLatency: { unit: 'Milliseconds', values: 3 } },
+          { predictionId: 'p-1', httpStatus: 200, degraded: false, replayed: false, cached: true },
+        ),
+      ),
+    );
+    expect(d.data().predictions[0]).toMatchObject({ id: 'p-1', cached: true });
+    const job = { jobId: 'job-c' };
+    const dims = { stage: 'l', ensemble: 'wine' };
+    d.add(one(emf(dims, { BatchJobsStarted: { unit: 'Count', values: 1 } }, job)));
+    d.add(
+      one(
+        emf(
+          dims,
+          { BatchRowsStored: { unit: 'Count', values: 250 } },
+          { ...job, rowsOk: 250, rowsFailed: 0, rowsDegraded: 0, rowsCached: 200 },
+        ),
+      ),
+    );
+    expect(d.data().jobs[0]?.rowsCached).toBe(200);
+    d.add(
+      one(
+        emf(
+          dims,
+          { BatchJobsSucceeded: { unit: 'Count', values: 1 } },
+          { ...job, status: 'SUCCEEDED', rowsTotal: 250, rowsCached: 190 },
+        ),
+      ),
+    );
+    // The finalize step's count is exact (a retried batch may have been counted twice).
+    expect(d.data().jobs[0]).toMatchObject({ status: 'SUCCEEDED', rowsCached: 190 });
   });
 
   it('follows a batch job from the upload to the end, with exact counts at the end', () => {

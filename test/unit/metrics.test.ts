@@ -29,7 +29,7 @@ describe('the metrics catalog', () => {
   });
 
   it('uses only low-cardinality dimensions: never a feature, a row value or an id', () => {
-    const allowed = new Set(['ensemble', 'model', 'code', 'function']);
+    const allowed = new Set(['ensemble', 'model', 'code', 'function', 'path']);
     for (const [name, spec] of entries) {
       expect([name, spec.dimensions.filter((d) => !allowed.has(d))]).toEqual([name, []]);
     }
