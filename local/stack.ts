@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resetClients, s3Client } from '../functions/adapters/clients.js';
+import { metricsEnabled } from '../functions/adapters/metrics.js';
 import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { registerSdkTransport, type SdkService } from '../functions/adapters/sdk-transport.js';
 import { resetServedModels } from '../functions/adapters/served.js';
@@ -18,6 +19,9 @@ import { fanOutFunctions, parseIsolation } from './isolation.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
 import { type OutputSink, parseConcurrency } from './lambda-pool.js';
+import { MetricsCollector } from './observability/collector.js';
+import { observabilityPages } from './observability/pages.js';
+import { onEmfLines } from './observability/stdout-hook.js';
 import { S3RVER_CREDENTIALS, startS3 } from './s3.js';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-endpoint.js';
 import { LOCAL_SDK_TRANSPORT, localSdkTransport, type WireSender } from './sdk-transport.js';
@@ -70,6 +74,12 @@ export interface LocalStackOptions {
    * of in-process functions imported; so the first request pays no cold start.
    */
   prewarm?: boolean;
+  /**
+   * Where the EMF lines of in-process handlers come from: `stdout` (default) takes them off this
+   * process's stdout as they are written; `none` leaves stdout alone (a caller that runs handlers
+   * elsewhere feeds `metrics.ingest` itself).
+   */
+  emfSource?: 'stdout' | 'none';
 }
 
 /** A running local stack. */
@@ -82,6 +92,8 @@ export interface LocalStack {
   config: ServerlessConfig;
   engine: StepFunctionsEngine;
   dispatcher: LambdaDispatcher;
+  /** The handlers' metrics, collected from their EMF lines: `/metrics` and `/dashboard` serve it. */
+  metrics: MetricsCollector;
   dataDir: string;
   /** Members that failed the start check, with the reason (the API and runner refuse them too). */
   notReady: ReadonlyMap<string, string>;
@@ -103,6 +115,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dataDir = resolve(
     options.dataDir ?? process.env.FANOUT_DATA_DIR ?? resolve(REPO_ROOT, '.local-data'),
   );
+  const metrics = new MetricsCollector();
   // Where each function runs: its fan-out functions in worker instances, the rest in this thread,
   // unless FANOUT_LOCAL_ISOLATION says otherwise (decided lazily: the dispatcher resolves refs).
   let fanOut: Set<string> | undefined;
@@ -138,7 +151,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // The handlers' environment as this thread sees it when an instance starts.
       env: () => ({ ...process.env }),
       sdk: sendToEmulator,
-      onOutput: options.onOutput,
+      // A worker instance's lines: its EMF lines go to the metrics collector (as the stdout hook
+      // does for in-process handlers), every other line to this process's matching stream.
+      onOutput:
+        options.onOutput ??
+        ((line, stream) => {
+          if ((options.emfSource ?? 'stdout') === 'stdout' && line.startsWith(EMF_PREFIX))
+            metrics.ingest(line);
+          else (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`);
+        }),
     },
   });
   // The Distributed Map binds its children's Tasks with the same binders as the parent's.
@@ -165,6 +186,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let restoreEnv = () => {};
   // Handlers injected into this thread use the same transport as the instances.
   let unregisterTransport = registerSdkTransport(LOCAL_SDK_TRANSPORT, localSdkTransport(sendToEmulator));
+  let stopCollecting = () => {};
   const stop = async () => {
     const errors: unknown[] = [];
     // The API first so no new work arrives, then the executions, then what they use.
@@ -185,6 +207,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     endpoints.clear();
     unregisterTransport();
     unregisterTransport = () => {};
+    stopCollecting();
+    stopCollecting = () => {};
     restoreEnv();
     restoreEnv = () => {};
     resetHandlerCaches();
@@ -240,6 +264,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (check && !check.ok) notReady.set(model.id, check.reason);
     }
     for (const reason of notReady.values()) log(`fanout local stack: model not ready: ${reason}`);
+    metrics.serve(
+      [...manifest.ensembles.values()].map((e) => ({
+        name: e.name,
+        members: e.members,
+        strategy: e.strategy,
+        quorum: e.quorum,
+        cacheTtlSeconds: e.cache?.ttlSeconds,
+      })),
+    );
+    if ((options.emfSource ?? 'stdout') === 'stdout')
+      stopCollecting = onEmfLines((line) => metrics.ingest(line));
     restoreEnv = setEnvironment(
       { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
       {
@@ -257,17 +292,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         // a function's first invocation reports cold_start). Worker instances get their own.
         AWS_LAMBDA_MAX_CONCURRENCY: '1000',
         AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+        // The stage dimension of every metric: what `/metrics` and the dashboard show as the stack.
+        FANOUT_STAGE: 'local',
         // s3rver checks signatures against this key pair; dynalite and the other endpoints take any.
         AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
       },
     );
     resetHandlerCaches();
+    if (!metricsEnabled()) {
+      log(
+        'fanout local stack: metrics are off (POWERTOOLS_METRICS_DISABLED, or POWERTOOLS_DEV without it): /metrics and /dashboard stay empty',
+      );
+    }
     api = await startHttpApi({
       routes: routesOf(config),
       invoke: (key, event) => dispatcher.invoke(key, event),
       port: options.port ?? portFromEnv(),
       log,
+      localPages: observabilityPages(metrics),
       localRoutes: {
         '/_local/stack': () => ({
           s3Endpoint: s3?.url,
@@ -286,6 +329,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config,
       engine,
       dispatcher,
+      metrics,
       dataDir,
       notReady,
       stop,
@@ -295,6 +339,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw err;
   }
 }
+
+/** How a CloudWatch EMF line starts (local/observability/stdout-hook.ts recognises the same). */
+const EMF_PREFIX = '{"_aws":';
 
 /** Handlers cache what they derive from the environment; they must see the stack's values. */
 function resetHandlerCaches(): void {

@@ -4,12 +4,14 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../core/config.js';
 import { sdkClientOverrides } from './sdk-transport.js';
+import { captureClient } from './tracing.js';
 
 /**
  * SDK clients, created lazily once per process and reused across invocations. Endpoints come from
  * the typed configuration so the local stack points the same code at its emulators; where it also
  * names an SDK transport (FANOUT_SDK_TRANSPORT), DynamoDB and Step Functions requests go through it
- * instead of a socket, after the SDK's own middleware and serialisation.
+ * instead of a socket, after the SDK's own middleware and serialisation. On Lambda each call is an
+ * X-Ray subsegment (captured clients); elsewhere the clients are plain.
  */
 const clients = new Map<string, unknown>();
 
@@ -26,11 +28,13 @@ function once<T>(key: string, make: () => T): T {
 export function dynamoDocClient(config: Config): DynamoDBDocumentClient {
   return once(`ddb:${config.endpoints.dynamodb ?? ''}:${config.sdkTransport ?? ''}`, () =>
     DynamoDBDocumentClient.from(
-      new DynamoDBClient({
-        region: config.region,
-        endpoint: config.endpoints.dynamodb,
-        ...sdkClientOverrides(config.sdkTransport, 'dynamodb'),
-      }),
+      captureClient(
+        new DynamoDBClient({
+          region: config.region,
+          endpoint: config.endpoints.dynamodb,
+          ...sdkClientOverrides(config.sdkTransport, 'dynamodb'),
+        }),
+      ),
       {
         marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
       },
@@ -45,12 +49,14 @@ export function sfnClient(config: Config): SFNClient {
     // StartSyncExecution normally goes to a `sync-` host prefix; an endpoint override (the local
     // stack) serves every action on one host, so the prefix must not be added there.
     () =>
-      new SFNClient({
-        region: config.region,
-        endpoint: config.endpoints.sfn,
-        disableHostPrefix: Boolean(config.endpoints.sfn),
-        ...sdkClientOverrides(config.sdkTransport, 'sfn'),
-      }),
+      captureClient(
+        new SFNClient({
+          region: config.region,
+          endpoint: config.endpoints.sfn,
+          disableHostPrefix: Boolean(config.endpoints.sfn),
+          ...sdkClientOverrides(config.sdkTransport, 'sfn'),
+        }),
+      ),
   );
 }
 
@@ -59,9 +65,8 @@ export function sfnClient(config: Config): SFNClient {
  * with the SDK's chunk framing inside them otherwise (see shared/REFERENCE.md).
  */
 export function s3Client(config: Config): S3Client {
-  return once(
-    `s3:${config.endpoints.s3 ?? ''}`,
-    () =>
+  return once(`s3:${config.endpoints.s3 ?? ''}`, () =>
+    captureClient(
       new S3Client({
         region: config.region,
         endpoint: config.endpoints.s3,
@@ -69,6 +74,7 @@ export function s3Client(config: Config): S3Client {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       }),
+    ),
   );
 }
 

@@ -4,6 +4,7 @@ import type { ModelSpec } from '../core/manifest.js';
 import type { Scorer } from '../core/ports.js';
 import { decodeScores, encodeRows } from '../core/sagemaker-codec.js';
 import { sdkClientOverrides } from './sdk-transport.js';
+import { captureClient } from './tracing.js';
 
 /** Options for the SageMaker runtime client. */
 export interface SageMakerScorerOptions {
@@ -30,18 +31,21 @@ export class SageMakerScorer implements Scorer {
     let c = this.clients.get(timeoutSeconds);
     if (!c) {
       const requestTimeout = Math.max(500, timeoutSeconds * 1000 - 250);
-      c = new SageMakerRuntimeClient({
-        region: this.options.region,
-        endpoint: this.options.endpoint,
-        maxAttempts: 3,
-        requestHandler: {
-          requestTimeout,
-          // Without this, @smithy/node-http-handler only logs a warning when requestTimeout passes.
-          throwOnRequestTimeout: true,
-          connectionTimeout: 2000,
-        },
-        ...sdkClientOverrides(this.options.transport, 'sagemaker-runtime', { requestTimeout }),
-      });
+      // Captured: on Lambda each InvokeEndpoint is an X-Ray subsegment naming the endpoint.
+      c = captureClient(
+        new SageMakerRuntimeClient({
+          region: this.options.region,
+          endpoint: this.options.endpoint,
+          maxAttempts: 3,
+          requestHandler: {
+            requestTimeout,
+            // Without this, @smithy/node-http-handler only logs a warning when requestTimeout passes.
+            throwOnRequestTimeout: true,
+            connectionTimeout: 2000,
+          },
+          ...sdkClientOverrides(this.options.transport, 'sagemaker-runtime', { requestTimeout }),
+        }),
+      );
       this.clients.set(timeoutSeconds, c);
     }
     return c;

@@ -79,19 +79,7 @@ export function combine(
   meta: { id: string; createdAt: string },
 ): PredictionRecord {
   const classes = ensemble.labels.length;
-  const byModel = new Map<string, MemberOutcome>();
-  for (const raw of rawOutcomes) {
-    const o = normaliseOutcome(raw);
-    if (ensemble.members.includes(o.model)) byModel.set(o.model, checkShape(o, rows, classes));
-  }
-  const outcomes = ensemble.members.map(
-    (m): MemberOutcome =>
-      byModel.get(m) ?? {
-        model: m,
-        status: 'failed',
-        error: { name: 'MissingMemberResult', message: `${m}: no result reached the ensemble step` },
-      },
-  );
+  const outcomes = collectOutcomes(ensemble, rawOutcomes, rows);
   const { answered, degraded } = checkQuorum(ensemble.name, outcomes, ensemble.quorum);
   const weightOf = new Map(ensemble.members.map((m, i) => [m, ensemble.weights[i] as number]));
   const combined = strategies[ensemble.strategy](
@@ -113,6 +101,31 @@ export function combine(
     members: outcomes.map((o) => memberRecord(o, ensemble.labels, info(o.model))),
     createdAt: meta.createdAt,
   };
+}
+
+/**
+ * One outcome per member of the ensemble, in manifest order: results are normalised, checked for
+ * shape (a malformed one becomes a failure that says why), and a member with no result is failed.
+ */
+export function collectOutcomes(
+  ensemble: EnsembleSpec,
+  rawOutcomes: readonly unknown[],
+  rows: number,
+): MemberOutcome[] {
+  const classes = ensemble.labels.length;
+  const byModel = new Map<string, MemberOutcome>();
+  for (const raw of rawOutcomes) {
+    const o = normaliseOutcome(raw);
+    if (ensemble.members.includes(o.model)) byModel.set(o.model, checkShape(o, rows, classes));
+  }
+  return ensemble.members.map(
+    (m): MemberOutcome =>
+      byModel.get(m) ?? {
+        model: m,
+        status: 'failed',
+        error: { name: 'MissingMemberResult', message: `${m}: no result reached the ensemble step` },
+      },
+  );
 }
 
 function memberRecord(o: MemberOutcome, labels: readonly string[], info: MemberInfo): MemberRecord {

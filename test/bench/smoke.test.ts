@@ -28,6 +28,10 @@ const REQUIRED = [
   'batch.ratioToRaw',
   'fanout.ratio8to1',
   'coldStartMs',
+  'observability.metrics.costP50Ms',
+  'observability.metrics.costCpuMs',
+  'observability.tracing.perRequestSampledMs',
+  'observability.tracing.perRequestUnsampledMs',
 ];
 
 const at = (doc: unknown, path: string): unknown =>
@@ -74,6 +78,7 @@ describe('npm run bench (smoke size)', () => {
     const md = readFileSync(join(dir, 'RESULTS.md'), 'utf8');
     expect(md).toContain('# fanout benchmark results');
     expect(md).toContain('## Where the overhead goes');
+    expect(md).toContain('## What metrics and tracing cost');
   });
 
   it.each(REQUIRED)('writes %s as a number', (path) => {
