@@ -17,9 +17,6 @@ async function main(): Promise<void> {
   let stack: LocalStack;
   try {
     stack = await startLocalStack({
-      // One warm instance of each function on the request path before `ready`: no cold start on
-      // the first request.
-      prewarm: true,
       sfnPort: optionalPort('FANOUT_SFN_PORT'),
       dynamodbPort: optionalPort('FANOUT_DYNAMODB_PORT'),
       s3Port: optionalPort('FANOUT_S3_PORT'),

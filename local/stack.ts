@@ -71,7 +71,7 @@ export interface LocalStackOptions {
   /**
    * Does the init of every function on the synchronous path (HTTP routes and the Express state
    * machines' tasks) before resolving: worker instances up to each function's concurrency, modules
-   * of in-process functions imported; so the first request pays no cold start.
+   * of in-process functions imported; so the first request pays no cold start (default true).
    */
   prewarm?: boolean;
   /**
@@ -151,15 +151,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       // The handlers' environment as this thread sees it when an instance starts.
       env: () => ({ ...process.env }),
       sdk: sendToEmulator,
-      // A worker instance's lines: its EMF lines go to the metrics collector (as the stdout hook
-      // does for in-process handlers), every other line to this process's matching stream.
-      onOutput:
-        options.onOutput ??
-        ((line, stream) => {
-          if ((options.emfSource ?? 'stdout') === 'stdout' && line.startsWith(EMF_PREFIX))
-            metrics.ingest(line);
-          else (stream === 'stdout' ? process.stdout : process.stderr).write(`${line}\n`);
-        }),
+      // A worker instance's lines go to this process's stdout and stderr, each before the answer of
+      // the invocation that wrote it: its EMF lines reach the metrics collector through the same
+      // stdout hook as the in-process handlers' do.
+      onOutput: options.onOutput,
     },
   });
   // The Distributed Map binds its children's Tasks with the same binders as the parent's.
@@ -321,7 +316,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       },
     });
     // As many warm instances as each function may run: a first request's members all start warm.
-    if (options.prewarm) await dispatcher.prewarm(syncPathFunctions(config), Number.POSITIVE_INFINITY);
+    if (options.prewarm ?? true) {
+      await dispatcher.prewarm(syncPathFunctions(config), Number.POSITIVE_INFINITY);
+    }
     return {
       urls: { api: api.url, sfn: sfn.url, dynamodb: dynamo.url, s3: s3.url, sagemaker: sagemaker.url },
       bucket: process.env.FANOUT_BUCKET ?? '',
@@ -339,9 +336,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw err;
   }
 }
-
-/** How a CloudWatch EMF line starts (local/observability/stdout-hook.ts recognises the same). */
-const EMF_PREFIX = '{"_aws":';
 
 /** Handlers cache what they derive from the environment; they must see the stack's values. */
 function resetHandlerCaches(): void {
