@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Uncertainty } from './uncertainty.js';
 
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
 
@@ -28,6 +29,7 @@ export interface RowResult {
   label: string;
   probabilities: Record<string, number>;
   degraded: boolean;
+  uncertainty: Uncertainty;
   failedMembers?: string[];
 }
 

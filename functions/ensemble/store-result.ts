@@ -1,3 +1,4 @@
+import { type AgreementReport, agreementReport } from '../core/agreement.js';
 import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
@@ -7,10 +8,19 @@ import { resolveTarget } from '../core/targets.js';
 /** What the state machine hands the ensemble step after the fan-out. */
 export interface EnsembleEvent {
   id: string;
+  /** The ensemble that serves (the one requested, or its canary). */
   ensemble: string;
+  /** The ensemble the request named; differs from `ensemble` when its canary serves. */
+  requested?: string;
   createdAt: string;
   rows: number;
   members: unknown[];
+}
+
+/** Where the ensemble step reports what it learnt beyond the answer (metrics, in the handler). */
+export interface EnsembleHooks {
+  /** How each member (shadows included) and the canary's other side agreed with the answer. */
+  onAgreement?: (report: AgreementReport) => void;
 }
 
 /**
@@ -21,11 +31,16 @@ export type EnsembleResult =
   | { outcome: 'ok'; created: boolean; record: PredictionRecord }
   | { outcome: 'failed'; error: string; cause: string };
 
-/** Combines the members' outcomes with the ensemble's strategy and quorum, and stores the record. */
+/**
+ * Combines the members' outcomes with the ensemble's strategy and quorum, and stores the record.
+ * A newly stored record's agreement report goes to `hooks.onAgreement` (a repeated id's does not:
+ * its answer was counted when it was first stored).
+ */
 export async function storeResult(
   event: EnsembleEvent,
   manifest: Manifest,
   store: PredictionStore,
+  hooks: EnsembleHooks = {},
 ): Promise<EnsembleResult> {
   checkEvent(event);
   const ensemble = resolveTarget(manifest, event.ensemble, true);
@@ -34,6 +49,7 @@ export async function storeResult(
     record = combine(ensemble, event.members, event.rows, memberInfoFrom(manifest), {
       id: event.id,
       createdAt: event.createdAt,
+      routedFrom: event.requested,
     });
   } catch (err) {
     if (err instanceof FanoutError && err.status === 503) {
@@ -46,6 +62,9 @@ export async function storeResult(
     throw err;
   }
   const stored = await store.putPrediction(record);
+  if (stored.created && hooks.onAgreement) {
+    hooks.onAgreement(agreementReport(manifest, ensemble, record, event.members));
+  }
   return { outcome: 'ok', created: stored.created, record: stored.record };
 }
 
@@ -53,6 +72,9 @@ function checkEvent(event: EnsembleEvent): void {
   const problems: string[] = [];
   if (typeof event?.id !== 'string' || !event.id) problems.push('"id" must be a non-empty string');
   if (typeof event?.ensemble !== 'string') problems.push('"ensemble" must be a string');
+  if (event?.requested !== undefined && typeof event.requested !== 'string') {
+    problems.push('"requested" must be a string when given');
+  }
   if (typeof event?.createdAt !== 'string') problems.push('"createdAt" must be an ISO timestamp string');
   if (!Number.isInteger(event?.rows) || event.rows < 1) problems.push('"rows" must be a positive integer');
   if (!Array.isArray(event?.members)) problems.push('"members" must be an array of member results');

@@ -8,10 +8,12 @@ import { scoreMember } from '../../functions/runner/score-member.js';
 import { type Dataset, readDataset } from '../models/data.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
-export const BC_MEMBERS = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
-export const BC_LABELS = ['malignant', 'benign'];
 
 export const manifest = (): Manifest => loadManifest(MANIFEST_PATH);
+
+/** The breast-cancer ensemble's counted members and labels, as the manifest declares them. */
+export const BC_MEMBERS = manifest().ensembles.get('breast-cancer')?.members as string[];
+export const BC_LABELS = manifest().ensembles.get('breast-cancer')?.labels as string[];
 
 /** The breast-cancer ensemble's 30 feature names, in manifest order. */
 export const bcFeatures = (): string[] => manifest().ensembles.get('breast-cancer')?.features as string[];
