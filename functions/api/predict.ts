@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { routeRequest } from '../core/canary.js';
 import type { PredictionRecord } from '../core/combine.js';
 import { ConflictError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { InferenceExecutor, PredictionStore } from '../core/ports.js';
+import { fanOutMembers } from '../core/targets.js';
 
 /** What the prediction use case needs from the outside world. */
 export interface PredictDeps {
@@ -12,6 +14,8 @@ export interface PredictDeps {
   executor: InferenceExecutor;
   maxInstances: number;
   now?: () => Date;
+  /** The canary split's coin for requests without a client id (Math.random by default). */
+  random?: () => number;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -23,15 +27,17 @@ export interface PredictOutcome {
 }
 
 /**
- * Scores `rawInstances` with `target`. A client id is idempotent: a stored record with that id is
- * returned without scoring again (409 if it was for another target); concurrent repeats are
- * settled by the ensemble step's conditional write.
+ * Scores `rawInstances` with `target`, or with its canary for the canary's share of requests
+ * (deterministic by `routingKey`, the client id unless given). A client id is idempotent: a stored
+ * record with that id is returned without scoring again (409 if it was for another target);
+ * concurrent repeats are settled by the ensemble step's conditional write.
  */
 export async function predict(
   target: EnsembleSpec,
   rawInstances: unknown,
   clientId: unknown,
   deps: PredictDeps,
+  routingKey?: string,
 ): Promise<PredictOutcome> {
   if (clientId !== undefined && (typeof clientId !== 'string' || !CLIENT_ID.test(clientId))) {
     throw new ValidationError(
@@ -51,24 +57,29 @@ export async function predict(
     if (existing) return { record: checkSameTarget(existing, target), replayed: true };
   }
   const id = typeof clientId === 'string' ? clientId : randomUUID();
+  const served = routeRequest(
+    deps.manifest,
+    target,
+    routingKey ?? (clientId as string | undefined),
+    deps.random,
+  );
   const record = await deps.executor.run({
     id,
-    ensemble: target.name,
+    ensemble: served.name,
+    requested: target.name,
     createdAt: (deps.now?.() ?? new Date()).toISOString(),
     instances,
-    members: target.members.map((model) => ({
-      model,
-      timeoutSeconds: deps.manifest.models.get(model)?.timeoutSeconds ?? 10,
-    })),
+    members: fanOutMembers(deps.manifest, served),
   });
   // A concurrent request with the same id may have won the conditional write.
   return { record: checkSameTarget(record, target), replayed: false };
 }
 
+/** A record answers a request to `target` when `target` served it or routed it to its canary. */
 function checkSameTarget(record: PredictionRecord, target: EnsembleSpec): PredictionRecord {
-  if (record.ensemble !== target.name) {
+  if (record.ensemble !== target.name && record.routedFrom !== target.name) {
     throw new ConflictError(
-      `id "${record.id}" was already used for "${record.ensemble}", not "${target.name}"`,
+      `id "${record.id}" was already used for "${record.routedFrom ?? record.ensemble}", not "${target.name}"`,
       {
         details: { field: 'id' },
       },

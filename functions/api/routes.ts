@@ -77,9 +77,10 @@ export const routes: Record<string, Route> = {
   'POST /v2/models/{name}/infer': async (event, deps) => {
     const target = resolveTarget(deps.manifest, param(event, 'name'), true);
     const request = decodeInferRequest(readJsonBody(event, deps.maxBodyBytes), target);
-    const { record } = await predict(target, request.rows, undefined, deps);
+    // No client id (OIP has no idempotency key), but the request id keeps its canary side.
+    const { record } = await predict(target, request.rows, undefined, deps, request.id);
     logPrediction(event, record, false);
-    const version = modelMetadata(deps.manifest, target.name).versions[0] as string;
+    const version = modelMetadata(deps.manifest, record.ensemble).versions[0] as string;
     return json(200, encodeInferResponse(record, target, request, version));
   },
 };
@@ -101,9 +102,15 @@ function logPrediction(event: APIGatewayProxyEventV2, record: PredictionRecord, 
     requestId: event.requestContext?.requestId,
     id: record.id,
     ensemble: record.ensemble,
+    ...(record.routedFrom ? { routedFrom: record.routedFrom } : {}),
     rows: record.predictions.length,
     degraded: record.degraded,
     replayed,
-    members: record.members.map((m) => ({ model: m.model, status: m.status, latencyMs: m.latencyMs })),
+    members: record.members.map((m) => ({
+      model: m.model,
+      status: m.status,
+      latencyMs: m.latencyMs,
+      ...(m.shadow ? { shadow: true } : {}),
+    })),
   });
 }
