@@ -5,6 +5,8 @@ export interface BatchArgs {
   file: string;
   ensemble: string;
   out?: string;
+  /** Where to save the error file (default with --out: `<out>.errors.csv`, `.csv` dropped first). */
+  errors?: string;
   json: boolean;
   api: string;
   bucket?: string;
@@ -15,12 +17,14 @@ export interface BatchArgs {
   timeoutSeconds: number;
 }
 
-export const USAGE = `usage: fanout batch <file.csv|file.jsonl> --ensemble <name> [--out <results.csv>] [--json]
-       [--api <url>] [--stage <stage> | --bucket <bucket>] [--region <region>] [--token <jwt>]
-       [--timeout <seconds>]
+export const USAGE = `usage: fanout batch <file.csv|file.jsonl> --ensemble <name> [--out <results.csv>]
+       [--errors <errors.csv>] [--json] [--api <url>] [--stage <stage> | --bucket <bucket>]
+       [--region <region>] [--token <jwt>] [--timeout <seconds>]
 
-Uploads the file for batch scoring, shows progress while the job runs, and prints where the
-results and errors are. Without --stage/--bucket it uses the local stack (npm start) at
+Checks the ensemble is served, uploads the file for batch scoring, shows progress while the job
+runs, and prints where the results and errors are (s3:// locations). --out saves the results
+there and, when rows were rejected, the error file next to it (results.csv -> results.errors.csv,
+or --errors <file>). Without --stage/--bucket it uses the local stack (npm start) at
 http://127.0.0.1:$PORT (3000 by default). For a deployed stack give --api (its URL) and --stage or
 --bucket; requests are signed with your AWS credentials, or carry --token in the API's JWT mode.`;
 
@@ -56,6 +60,7 @@ export function parseBatchArgs(argv: string[], env: NodeJS.ProcessEnv): BatchArg
     file,
     ensemble: values.ensemble,
     out: values.out,
+    errors: values.errors,
     json: values.json ?? false,
     api: (values.api ?? env.FANOUT_API_URL ?? `http://127.0.0.1:${port}`).replace(/\/$/, ''),
     bucket: values.bucket,
@@ -74,6 +79,7 @@ function parse(argv: string[]) {
     options: {
       ensemble: { type: 'string', short: 'e' },
       out: { type: 'string', short: 'o' },
+      errors: { type: 'string' },
       json: { type: 'boolean' },
       api: { type: 'string' },
       bucket: { type: 'string' },

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
@@ -6,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { formatOf } from '../functions/core/batch-rows.js';
-import { type JobRecord, jobIdFor } from '../functions/core/jobs.js';
+import { type JobRecord, jobIdFor, UPLOAD_ID_METADATA, uploadKeyOf } from '../functions/core/jobs.js';
 import { type BatchArgs, UsageError } from './args.js';
 import { progressLine } from './progress.js';
 import { apiFetch } from './signed-fetch.js';
@@ -73,7 +74,10 @@ export async function findTarget(args: BatchArgs, io: CliIo): Promise<BatchTarge
   };
 }
 
-/** Uploads, follows the job to its end, prints the summary. Resolves with the final job record. */
+/**
+ * Checks the ensemble, uploads, follows the job to its end, prints the summary and saves the
+ * results (and the error file) when asked. Resolves with the final job record.
+ */
 export async function runBatch(args: BatchArgs, target: BatchTarget, io: CliIo): Promise<JobRecord> {
   if (!formatOf(args.file)) throw new UsageError(`${args.file}: expected a .csv or .jsonl file`);
   const size = await stat(args.file).then(
@@ -82,19 +86,34 @@ export async function runBatch(args: BatchArgs, target: BatchTarget, io: CliIo):
       throw new UsageError(`${args.file}: no such file`);
     },
   );
+  await checkServed(args.ensemble, target);
   const key = `incoming/${args.ensemble}/${basename(args.file)}`;
-  const uploaded = await new Upload({
+  // The upload names itself, so this run knows its job id before the upload event arrives; a
+  // second run with the same file is a new upload and a new job.
+  const uploadId = randomUUID();
+  await new Upload({
     client: target.s3,
-    params: { Bucket: target.bucket, Key: key, Body: createReadStream(args.file) },
+    params: {
+      Bucket: target.bucket,
+      Key: key,
+      Body: createReadStream(args.file),
+      Metadata: { [UPLOAD_ID_METADATA]: uploadId },
+    },
   }).done();
-  const etag = (uploaded as { ETag?: string }).ETag ?? '';
-  const jobId = jobIdFor(target.bucket, key, etag);
+  const jobId = jobIdFor(target.bucket, key, uploadKeyOf({ uploadId }));
   io.stderr.write(`uploaded ${args.file} (${size} bytes) to s3://${target.bucket}/${key}\njob ${jobId}\n`);
   const job = await follow(jobId, args, target, io);
   summarise(job, io);
   if (args.out && job.resultsLocation) {
     await download(target, job.resultsLocation, args.out);
-    io.stderr.write(`results written to ${args.out}\n`);
+    io.stderr.write(`results saved to ${args.out}\n`);
+  }
+  const errorsFile = args.errors ?? (args.out ? `${args.out.replace(/\.csv$/i, '')}.errors.csv` : undefined);
+  if (errorsFile && job.errorsLocation && job.rowsFailed > 0) {
+    await download(target, job.errorsLocation, errorsFile);
+    io.stderr.write(
+      `errors saved to ${errorsFile} (${job.rowsFailed} row${job.rowsFailed === 1 ? '' : 's'}: line,id,reason)\n`,
+    );
   }
   if (args.json) {
     io.stdout(
@@ -110,6 +129,24 @@ export async function runBatch(args: BatchArgs, target: BatchTarget, io: CliIo):
     );
   }
   return job;
+}
+
+/**
+ * Refuses, before anything is uploaded, a name the API does not serve (an ensemble, or a single
+ * model). The API's 404 lists what is served.
+ */
+async function checkServed(name: string, target: BatchTarget): Promise<void> {
+  let res: Response;
+  try {
+    res = await target.fetch(`${target.api}/v2/models/${encodeURIComponent(name)}`);
+  } catch (err) {
+    throw new Error(`cannot reach the API at ${target.api} to check "${name}": ${(err as Error).message}`);
+  }
+  if (res.ok) return;
+  const body = (await res.json().catch(() => undefined)) as { error?: { message?: string } } | undefined;
+  const why = body?.error?.message ?? `HTTP ${res.status}`;
+  if (res.status === 404) throw new Error(`nothing uploaded: ${why}`);
+  throw new Error(`nothing uploaded: checking "${name}" at ${target.api} answered ${res.status}: ${why}`);
 }
 
 async function follow(jobId: string, args: BatchArgs, target: BatchTarget, io: CliIo): Promise<JobRecord> {

@@ -19,6 +19,8 @@ async function main(): Promise<void> {
     stack = await startLocalStack({
       sfnPort: optionalPort('FANOUT_SFN_PORT'),
       dynamodbPort: optionalPort('FANOUT_DYNAMODB_PORT'),
+      s3Port: optionalPort('FANOUT_S3_PORT'),
+      sagemakerPort: optionalPort('FANOUT_SAGEMAKER_PORT'),
     });
   } catch (err) {
     // One line, no stack: these are configuration problems (port taken, bad serverless.yml).

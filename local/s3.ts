@@ -45,6 +45,9 @@ export async function startS3(options: S3Options): Promise<RunningServer> {
     for (const record of event.Records ?? []) {
       // s3rver reports the raw key; S3 URL-encodes it (spaces as '+'), and handlers decode it so.
       record.s3.object.key = encodeKey(record.s3.object.key);
+      // s3rver's sequencer is Date.now(), a number two PUTs in one millisecond share; S3's is a hex
+      // string that grows with each PUT of a key. The batch trigger tells uploads apart by it.
+      record.s3.object.sequencer = nextSequencer();
       for (const s of options.subscribers) {
         if (!matches(s.event, record)) continue;
         const call = options
@@ -72,7 +75,20 @@ export async function startS3(options: S3Options): Promise<RunningServer> {
 
 interface S3Record {
   eventName: string;
-  s3: { bucket: { name: string }; object: { key: string } };
+  s3: { bucket: { name: string }; object: { key: string; sequencer?: unknown } };
+}
+
+let lastSequencer = 0n;
+
+/**
+ * A sequencer as S3 writes one: upper-case hex, 18 digits, increasing with every PUT (here across
+ * the whole process, which also makes it increase per key): the time in milliseconds, shifted to
+ * leave room for 65,536 PUTs within one millisecond.
+ */
+export function nextSequencer(): string {
+  const now = BigInt(Date.now()) << 16n;
+  lastSequencer = now > lastSequencer ? now : lastSequencer + 1n;
+  return lastSequencer.toString(16).toUpperCase().padStart(18, '0');
 }
 
 /** S3 notification matching: bucket, event type (with `*`), key prefix and suffix. */

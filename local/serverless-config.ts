@@ -384,8 +384,13 @@ function httpRoute(value: unknown, field: string, fail: Fail): HttpRoute {
     [method, path] = parts as [string, string];
   } else {
     const obj = record(value, field, fail);
-    method = text(obj.method, `${field}.method`, fail);
     path = text(obj.path, `${field}.path`, fail);
+    // `{path: '*'}` (method omitted or '*') is the catch-all, as serverless compiles it.
+    if (path === '*') {
+      if (obj.method !== undefined && obj.method !== '*') fail(`${field}.path`, '"*" takes no method');
+      return { method: 'ANY', path: '*', routeKey: '$default' };
+    }
+    method = text(obj.method, `${field}.method`, fail);
   }
   method = method === '*' ? 'ANY' : method.toUpperCase();
   if (!path.startsWith('/')) fail(field, `path "${path}" must start with /`);

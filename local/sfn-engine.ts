@@ -11,6 +11,7 @@ import {
 import { type AslDefinition, bindDefinition, type StateBinder, UnsupportedAslError } from './asl-bindings.js';
 import { speedUpScalarPaths } from './jsonpath-speedup.js';
 import { LOCAL_ACCOUNT } from './serverless-config.js';
+import { provideStateContext } from './state-context.js';
 
 /** Step Functions' payload limit: execution input, output and every state's data (bytes, UTF-8). */
 export const MAX_PAYLOAD_BYTES = 262_144;
@@ -92,6 +93,7 @@ export class StepFunctionsEngine {
 
   constructor(private readonly options: EngineOptions) {
     speedUpScalarPaths();
+    provideStateContext();
   }
 
   /**

@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resetClients, s3Client } from '../functions/adapters/clients.js';
+import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { resetServedModels } from '../functions/adapters/served.js';
 import { loadConfig, resetConfig } from '../functions/core/config.js';
-import { loadManifest } from '../functions/core/manifest.js';
+import { loadManifest, localOnnx } from '../functions/core/manifest.js';
 import { parseSageMakerMembers } from '../functions/core/served.js';
 import type { StateBinder } from './asl-bindings.js';
 import { distributedMapBinder } from './distributed-map.js';
@@ -25,9 +26,11 @@ export const REPO_ROOT = resolve(fileURLToPath(new URL('.', import.meta.url)), '
 export interface LocalStackOptions {
   /** HTTP API port (default `PORT`, else 3000; 0 picks a free port). */
   port?: number;
-  /** Step Functions and DynamoDB ports (default 0: any free port; the URLs are in `urls`). */
+  /** The emulators' ports (default 0: any free port; the URLs are in `urls`). */
   sfnPort?: number;
   dynamodbPort?: number;
+  s3Port?: number;
+  sagemakerPort?: number;
   /** Data folder (default `FANOUT_DATA_DIR`, else `<repo>/.local-data`). */
   dataDir?: string;
   /** No log lines from the stack itself (handlers still log). */
@@ -49,6 +52,8 @@ export interface LocalStack {
   engine: StepFunctionsEngine;
   dispatcher: LambdaDispatcher;
   dataDir: string;
+  /** Members that failed the start check, with the reason (the API and runner refuse them too). */
+  notReady: ReadonlyMap<string, string>;
   /** Closes every server and dynalite, waits for running executions, restores process.env. */
   stop(): Promise<void>;
 }
@@ -119,6 +124,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     sfn = await startSfnServer(engine, options.sfnPort ?? 0);
     s3 = await startS3({
       dataDir,
+      port: options.s3Port,
       buckets: config.buckets.map((b) => b.bucketName),
       subscribers: config.functions.flatMap((f) =>
         f.s3Events.map((event) => ({ functionKey: f.key, event })),
@@ -136,7 +142,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .filter((m) => m.kind === 'sagemaker')
         .map((m) => m.id)
         .join(',');
-    sagemaker = await startLocalSageMaker(manifest, parseSageMakerMembers(sagemakerMembers, manifest));
+    sagemaker = await startLocalSageMaker(
+      manifest,
+      parseSageMakerMembers(sagemakerMembers, manifest),
+      options.sagemakerPort,
+    );
+    // The start check the runner and the API make, said once here too (the local SageMaker
+    // endpoint's files included): a member that fails is not ready and is not run.
+    const notReady = new Map<string, string>();
+    for (const model of manifest.models.values()) {
+      const onnx = localOnnx(model);
+      const check = onnx && checkOnnxFile(onnx, manifest.path);
+      if (check && !check.ok) notReady.set(model.id, check.reason);
+    }
+    for (const reason of notReady.values()) log(`fanout local stack: model not ready: ${reason}`);
     restoreEnv = setEnvironment(
       { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
       {
@@ -175,6 +194,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       engine,
       dispatcher,
       dataDir,
+      notReady,
       stop,
     };
   } catch (err) {

@@ -1,5 +1,6 @@
 import { Worker } from 'node:worker_threads';
 import { InferenceSession, Tensor } from 'onnxruntime-node';
+import { checkOnnxFile } from '../../functions/adapters/model-checks.js';
 import { loadManifest, localOnnx, type OnnxModelSpec } from '../../functions/core/manifest.js';
 import { toFloat32 } from '../../functions/core/tensor.js';
 import { median, round } from '../lib/stats.js';
@@ -39,7 +40,10 @@ export function onnxMembers(manifestPath: string, ensemble: string): OnnxModelSp
     const model = manifest.models.get(id);
     const onnx = model && localOnnx(model);
     if (!onnx) throw new Error(`${id}: no ONNX file to run it directly`);
-    return onnx;
+    // The tensors the start check picks (the manifest may leave them to detection).
+    const check = checkOnnxFile(onnx, manifest.path);
+    if (!check.ok) throw new Error(check.reason);
+    return { ...onnx, input: check.input, output: check.output };
   });
 }
 
@@ -49,7 +53,9 @@ async function sessionRun(model: OnnxModelSpec): Promise<Run> {
   const session = await InferenceSession.create(model.file, { intraOpNumThreads: 1 });
   const width = model.features.length;
   return (data, rows) =>
-    session.run({ [model.input]: new Tensor('float32', data, [rows, width]) }, [model.output]);
+    session.run({ [model.input as string]: new Tensor('float32', data, [rows, width]) }, [
+      model.output as string,
+    ]);
 }
 
 async function timeIt(fn: () => Promise<unknown>, iterations: number): Promise<number> {

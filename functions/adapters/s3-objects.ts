@@ -1,5 +1,11 @@
 import { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, NoSuchKey, type S3Client } from '@aws-sdk/client-s3';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  NoSuchKey,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { NotFoundError, UpstreamError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports.js';
@@ -31,6 +37,17 @@ export class S3ObjectStore implements ObjectStore {
       if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416)
         return new Uint8Array();
       throw this.fail('reading', key, err);
+    }
+  }
+
+  async metadata(key: string): Promise<Record<string, string> | undefined> {
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return out.Metadata ?? {};
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+      if (status === 404 || (err as Error).name === 'NotFound') return undefined;
+      throw this.fail('reading the metadata of', key, err);
     }
   }
 

@@ -63,7 +63,13 @@ export class SageMakerScorer implements Scorer {
       throw new ModelRunError(`${where} failed: ${describeError(err)}`, { cause: err });
     }
     const decoded = decodeScores(text, model, rows.length);
-    if (typeof decoded === 'string') throw new ModelRunError(`${where}: ${decoded}`);
+    if (typeof decoded === 'string') {
+      const { format } = model.endpoint.response;
+      throw new ModelRunError(
+        `${where}: ${decoded} (the manifest expects ${model.labels.length} probabilities per row, labels ${model.labels.join(', ')}, "endpoint.response.format": "${format}")`,
+        { details: { answer: 'shape' } },
+      );
+    }
     return decoded;
   }
 }

@@ -2,8 +2,25 @@ import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import { resolveTarget } from '../core/targets.js';
 import { UNCERTAINTY_COLUMNS } from '../core/uncertainty.js';
 
-/** What a client may want to know of one model of an ensemble. */
-function modelSummary(manifest: Manifest, id: string) {
+/**
+ * `GET /v2/models/{name}/ready`: a member is ready unless it failed the start check; an ensemble
+ * is ready while its quorum of members is (it answers degraded), and names those that are not.
+ * Shadow members play no part: a shadow that is not ready fails only its own entry.
+ */
+export function targetReadiness(target: EnsembleSpec, notReady: ReadonlyMap<string, string>) {
+  const down = target.members.flatMap((m) => {
+    const reason = notReady.get(m);
+    return reason ? [{ model: m, reason }] : [];
+  });
+  const ready = target.members.length - down.length >= target.quorum;
+  if (down.length === 0) return { name: target.name, ready };
+  if (target.members.length === 1) return { name: target.name, ready, reason: down[0]?.reason };
+  const reason = `${down.length} of ${target.members.length} members not ready (quorum ${target.quorum}): ${down.map((d) => d.reason).join('; ')}`;
+  return { name: target.name, ready, reason, notReady: down };
+}
+
+/** What a client may want to know of one model of an ensemble, its readiness included. */
+function modelSummary(manifest: Manifest, id: string, notReady: ReadonlyMap<string, string>) {
   const m = manifest.models.get(id);
   return {
     model: id,
@@ -11,6 +28,8 @@ function modelSummary(manifest: Manifest, id: string) {
     version: m?.version,
     timeoutSeconds: m?.timeoutSeconds,
     description: m?.description,
+    ready: !notReady.has(id),
+    ...(notReady.has(id) ? { reason: notReady.get(id) } : {}),
   };
 }
 
@@ -23,7 +42,7 @@ function canaryOf(manifest: Manifest, name: string): string[] {
  * `GET /v1/ensembles`: every ensemble with its counted members, strategy, features and labels;
  * its shadow members apart (they run but never count), its canary, and whose canary it is.
  */
-export function listEnsembles(manifest: Manifest) {
+export function listEnsembles(manifest: Manifest, notReady: ReadonlyMap<string, string> = new Map()) {
   return {
     ensembles: [...manifest.ensembles.values()].map((e) => {
       const of = canaryOf(manifest, e.name);
@@ -32,8 +51,11 @@ export function listEnsembles(manifest: Manifest) {
         description: e.description,
         strategy: e.strategy,
         quorum: e.quorum,
-        members: e.members.map((id, i) => ({ ...modelSummary(manifest, id), weight: e.weights[i] })),
-        shadow: (e.shadow ?? []).map((id) => modelSummary(manifest, id)),
+        members: e.members.map((id, i) => ({
+          ...modelSummary(manifest, id, notReady),
+          weight: e.weights[i],
+        })),
+        shadow: (e.shadow ?? []).map((id) => modelSummary(manifest, id, notReady)),
         ...(e.canary ? { canary: e.canary } : {}),
         ...(of.length ? { canaryOf: of } : {}),
         features: e.features,

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
+import { errorFields } from '../adapters/logger.js';
+import { notReady } from '../adapters/model-checks.js';
 import { servedModels } from '../adapters/served.js';
 import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
 import { loadConfig, required } from '../core/config.js';
@@ -21,6 +22,8 @@ function defaultDeps(): ApiDeps {
   const config = loadConfig();
   const { manifest } = servedModels(config);
   const table = required(config.tableName, 'FANOUT_TABLE');
+  // The same start check as the runner's, from the files (the API carries no onnxruntime).
+  const down = notReady(manifest);
   deps = {
     manifest,
     store: new DynamoPredictionStore(dynamoDocClient(config), table),
@@ -31,10 +34,7 @@ function defaultDeps(): ApiDeps {
     ),
     maxInstances: config.maxInstances,
     maxBodyBytes: config.maxBodyBytes,
-    notReadyReason: () => {
-      const missing = [...manifest.models.values()].find((m) => m.kind === 'onnx' && !existsSync(m.file));
-      return missing ? `model file for ${missing.id} is missing` : undefined;
-    },
+    notReady: () => down,
   };
   return deps;
 }
@@ -60,7 +60,8 @@ export async function handleHttp(
     log('request failed', {
       route: event.routeKey,
       status: response.statusCode,
-      error: known ? (err as Error).message : err,
+      // A known error's reason; anything else keeps its stack, here in the logs only.
+      error: known ? errorFields(err) : err,
     });
   }
   response.headers = { ...response.headers, 'x-request-id': requestId };

@@ -23,7 +23,11 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
  */
 export function errorResponse(err: unknown, requestId: string): HttpResponse {
   if (err instanceof FanoutError && err.status !== 500) {
-    return json(err.status, { error: { code: err.code, message: err.message, details: err.details } });
+    return json(
+      err.status,
+      { error: { code: err.code, message: err.message, details: err.details } },
+      err.headers ?? {},
+    );
   }
   return json(500, { error: { code: 'internal_error', message: `internal error; request id ${requestId}` } });
 }

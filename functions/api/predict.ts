@@ -1,19 +1,22 @@
 import { randomUUID } from 'node:crypto';
 import { routeRequest } from '../core/canary.js';
 import type { PredictionRecord } from '../core/combine.js';
-import { ConflictError, PayloadTooLargeError, ValidationError } from '../core/errors.js';
+import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
-import type { InferenceExecutor, PredictionStore } from '../core/ports.js';
+import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
 import { fanOutMembers } from '../core/targets.js';
+import { runOnce } from './idempotency.js';
 
 /** What the prediction use case needs from the outside world. */
 export interface PredictDeps {
   manifest: Manifest;
-  store: PredictionStore;
+  store: PredictionStore & IdempotencyStore;
   executor: InferenceExecutor;
   maxInstances: number;
   now?: () => Date;
+  /** How long a repeat waits for a running request with its id (tests shorten it). */
+  idempotencyWaitMs?: number;
   /** The canary split's coin for requests without a client id (Math.random by default). */
   random?: () => number;
 }
@@ -28,9 +31,10 @@ export interface PredictOutcome {
 
 /**
  * Scores `rawInstances` with `target`, or with its canary for the canary's share of requests
- * (deterministic by `routingKey`, the client id unless given). A client id is idempotent: a stored
- * record with that id is returned without scoring again (409 if it was for another target);
- * concurrent repeats are settled by the ensemble step's conditional write.
+ * (canary.ts: deterministic by `routingKey`, the client id unless given). A client id is
+ * idempotent (idempotency.ts): the request runs once; a repeat gets the stored record, or a 409
+ * when its ensemble or instances differ. The ensemble a client id stands for is the one the
+ * request named, whichever side served it.
  */
 export async function predict(
   target: EnsembleSpec,
@@ -52,38 +56,27 @@ export async function predict(
     );
   }
   const instances = validateInstances(rawInstances, target.features);
-  if (typeof clientId === 'string') {
-    const existing = await deps.store.getPrediction(clientId);
-    if (existing) return { record: checkSameTarget(existing, target), replayed: true };
-  }
-  const id = typeof clientId === 'string' ? clientId : randomUUID();
   const served = routeRequest(
     deps.manifest,
     target,
     routingKey ?? (clientId as string | undefined),
     deps.random,
   );
-  const record = await deps.executor.run({
-    id,
-    ensemble: served.name,
-    requested: target.name,
-    createdAt: (deps.now?.() ?? new Date()).toISOString(),
+  const run = (id: string) =>
+    deps.executor.run({
+      id,
+      ensemble: served.name,
+      requested: target.name,
+      createdAt: (deps.now?.() ?? new Date()).toISOString(),
+      instances,
+      members: fanOutMembers(deps.manifest, served),
+    });
+  if (typeof clientId !== 'string') return { record: await run(randomUUID()), replayed: false };
+  return runOnce(
+    clientId,
+    target.name,
     instances,
-    members: fanOutMembers(deps.manifest, served),
-  });
-  // A concurrent request with the same id may have won the conditional write.
-  return { record: checkSameTarget(record, target), replayed: false };
-}
-
-/** A record answers a request to `target` when `target` served it or routed it to its canary. */
-function checkSameTarget(record: PredictionRecord, target: EnsembleSpec): PredictionRecord {
-  if (record.ensemble !== target.name && record.routedFrom !== target.name) {
-    throw new ConflictError(
-      `id "${record.id}" was already used for "${record.routedFrom ?? record.ensemble}", not "${target.name}"`,
-      {
-        details: { field: 'id' },
-      },
-    );
-  }
-  return record;
+    { store: deps.store, now: deps.now, waitMs: deps.idempotencyWaitMs },
+    () => run(clientId),
+  );
 }

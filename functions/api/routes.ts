@@ -3,9 +3,10 @@ import type { PredictionRecord } from '../core/combine.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { JobStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
-import { listEnsembles, modelMetadata } from './catalog.js';
+import { listEnsembles, modelMetadata, targetReadiness } from './catalog.js';
 import { type HttpResponse, json, readJsonBody } from './http.js';
 import { apiLogger as logger } from './log.js';
+import { compileRouteKeys, unroutedError } from './method-check.js';
 import { decodeInferRequest, encodeInferResponse } from './oip.js';
 import { type PredictDeps, predict } from './predict.js';
 
@@ -13,8 +14,8 @@ import { type PredictDeps, predict } from './predict.js';
 export interface ApiDeps extends PredictDeps {
   jobs: JobStore;
   maxBodyBytes: number;
-  /** Why the service cannot serve right now, or undefined when ready. */
-  notReadyReason: () => string | undefined;
+  /** Members that failed the start check, with the reason, by model id (empty when all are ready). */
+  notReady: () => ReadonlyMap<string, string>;
 }
 
 type Route = (event: APIGatewayProxyEventV2, deps: ApiDeps) => Promise<HttpResponse> | HttpResponse;
@@ -37,12 +38,14 @@ export const routes: Record<string, Route> = {
 
   'GET /v1/predictions/{id}': async (event, deps) => {
     const id = param(event, 'id');
-    const record = await deps.store.getPrediction(id);
-    if (!record) throw new NotFoundError(`no prediction with id "${id}"`);
-    return json(200, record);
+    const entry = await deps.store.getEntry(id);
+    if (entry?.state === 'completed') return json(200, entry.record);
+    throw new NotFoundError(
+      entry ? `prediction "${id}" is still being computed; retry shortly` : `no prediction with id "${id}"`,
+    );
   },
 
-  'GET /v1/ensembles': (_event, deps) => json(200, listEnsembles(deps.manifest)),
+  'GET /v1/ensembles': (_event, deps) => json(200, listEnsembles(deps.manifest, deps.notReady())),
 
   'GET /v1/jobs/{jobId}': async (event, deps) => {
     const jobId = param(event, 'jobId');
@@ -61,17 +64,23 @@ export const routes: Record<string, Route> = {
 
   'GET /v2/health/live': () => json(200, { live: true }),
 
+  // Ready when every served model is (the Open Inference Protocol's rule); each ensemble still
+  // answers while its quorum of members is ready, so this names what is not.
   'GET /v2/health/ready': (_event, deps) => {
-    const reason = deps.notReadyReason();
-    return reason ? json(503, { ready: false, reason }) : json(200, { ready: true });
+    const notReady = [...deps.notReady()].map(([name, reason]) => ({ name, reason }));
+    if (notReady.length === 0) return json(200, { ready: true });
+    const reason = `${notReady.length} model${notReady.length > 1 ? 's' : ''} not ready: ${notReady.map((m) => m.reason).join('; ')}`;
+    return json(503, { ready: false, reason, models: notReady });
   },
 
   'GET /v2/models/{name}': (event, deps) => json(200, modelMetadata(deps.manifest, param(event, 'name'))),
 
   'GET /v2/models/{name}/ready': (event, deps) => {
-    const meta = modelMetadata(deps.manifest, param(event, 'name'));
-    const reason = deps.notReadyReason();
-    return json(reason ? 503 : 200, { name: meta.name, ready: !reason, ...(reason ? { reason } : {}) });
+    const readiness = targetReadiness(
+      resolveTarget(deps.manifest, param(event, 'name'), true),
+      deps.notReady(),
+    );
+    return json(readiness.ready ? 200 : 503, readiness);
   },
 
   'POST /v2/models/{name}/infer': async (event, deps) => {
@@ -85,12 +94,19 @@ export const routes: Record<string, Route> = {
   },
 };
 
-/** Finds the route for an event's route key (API Gateway only forwards declared routes). */
+const routeKeys = compileRouteKeys(Object.keys(routes));
+
+/**
+ * Finds the route for an event's route key. API Gateway sends a request that no declared route
+ * takes to `$default`: that is a 405 with `allow` for a known path, else a 404.
+ */
 export function findRoute(event: APIGatewayProxyEventV2): Route {
   const route = routes[event.routeKey];
   if (!route) {
-    throw new NotFoundError(
-      `no route for ${event.requestContext?.http?.method ?? '?'} ${event.rawPath ?? event.routeKey}`,
+    throw unroutedError(
+      routeKeys,
+      (event.requestContext?.http?.method ?? '?').toUpperCase(),
+      event.rawPath ?? event.requestContext?.http?.path ?? event.routeKey,
     );
   }
   return route;

@@ -49,10 +49,10 @@ export async function prepare(
   deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore; now?: () => Date },
 ): Promise<Prepared> {
   const target = resolveTarget(deps.manifest, event.ensemble, true);
+  // `input` (which upload this is) is the trigger's to write: it knows the event's identity.
   await deps.jobs.updateJob(event.jobId, {
     status: 'RUNNING',
     ensemble: event.ensemble,
-    input: { bucket: event.bucket, key: event.key, ...(event.etag ? { etag: event.etag } : {}) },
     format: event.format,
     createdAt: event.createdAt,
     startedAt: (deps.now?.() ?? new Date()).toISOString(),

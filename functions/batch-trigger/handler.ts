@@ -31,8 +31,10 @@ export const handler = middy(async (event: S3Event): Promise<TriggerOutcome[]> =
     const upload = {
       bucket,
       key: decodeKey(record.s3.object.key),
-      etag: record.s3.object.eTag ?? record.s3.object.sequencer ?? '',
+      etag: record.s3.object.eTag ?? '',
       size: record.s3.object.size ?? 0,
+      sequencer: record.s3.object.sequencer,
+      versionId: record.s3.object.versionId,
     };
     const outcome = await startJob(upload, {
       manifest,

@@ -1,5 +1,5 @@
 import { csvLayout, formatOf, looksBinary } from '../core/batch-rows.js';
-import { ensembleOfKey, type JobRecord, jobIdFor } from '../core/jobs.js';
+import { ensembleOfKey, type JobRecord, jobIdFor, UPLOAD_ID_METADATA, uploadKeyOf } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
 import type { BatchStarter, JobStore, ObjectStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
@@ -10,6 +10,9 @@ export interface Upload {
   key: string;
   etag: string;
   size: number;
+  /** The event's sequencer (every S3 event has one) and, on a versioned bucket, the version. */
+  sequencer?: string;
+  versionId?: string;
 }
 
 export interface TriggerDeps {
@@ -32,10 +35,19 @@ const HEAD_BYTES = 64 * 1024;
 /**
  * Checks an upload and starts its batch job. Problems visible from the key and the first 64 KiB
  * (unknown ensemble, unsupported extension, empty, binary, bad header, no rows) fail fast with a
- * FAILED job record saying why; the execution name is the job id, so a duplicated event is a no-op.
+ * FAILED job record saying why; the execution name is the job id, so a duplicated event is a no-op
+ * while a new upload of the same file is a new job (see uploadKeyOf).
  */
 export async function startJob(upload: Upload, deps: TriggerDeps): Promise<TriggerOutcome> {
-  const jobId = jobIdFor(upload.bucket, upload.key, upload.etag);
+  // An uploader may name its upload (the CLI does, to know its job id before the event arrives).
+  const uploadId = (await deps.objects.metadata(upload.key))?.[UPLOAD_ID_METADATA];
+  const identity = {
+    etag: upload.etag,
+    ...(upload.sequencer ? { sequencer: upload.sequencer } : {}),
+    ...(upload.versionId && upload.versionId !== 'null' ? { versionId: upload.versionId } : {}),
+    ...(uploadId ? { uploadId } : {}),
+  };
+  const jobId = jobIdFor(upload.bucket, upload.key, uploadKeyOf(identity));
   const createdAt = (deps.now?.() ?? new Date()).toISOString();
   const ensembleName = ensembleOfKey(upload.key) ?? '';
   const format = formatOf(upload.key);
@@ -43,7 +55,7 @@ export async function startJob(upload: Upload, deps: TriggerDeps): Promise<Trigg
     jobId,
     status: 'QUEUED',
     ensemble: ensembleName,
-    input: { bucket: upload.bucket, key: upload.key, etag: upload.etag },
+    input: { bucket: upload.bucket, key: upload.key, ...identity },
     format,
     rowsTotal: 0,
     rowsOk: 0,
@@ -71,8 +83,8 @@ export async function startJob(upload: Upload, deps: TriggerDeps): Promise<Trigg
     createdAt,
   });
   if (started === 'exists') return { jobId, result: 'duplicate' };
-  // Prepare may already have written the job (it sets every field); then this is a no-op.
-  await deps.jobs.createJob(base);
+  // Prepare may already have written the job (every field but the upload it came from).
+  if (!(await deps.jobs.createJob(base))) await deps.jobs.updateJob(jobId, { input: base.input });
   return { jobId, result: 'started' };
 }
 

@@ -9,10 +9,16 @@ export class FanoutError extends Error {
   readonly code: string = 'internal_error';
   readonly status: number = 500;
   readonly details?: unknown;
+  /** HTTP headers the answer carries (`allow` on a 405, `retry-after` on a retryable 409). */
+  readonly headers?: Record<string, string>;
 
-  constructor(message: string, options?: { cause?: unknown; details?: unknown }) {
+  constructor(
+    message: string,
+    options?: { cause?: unknown; details?: unknown; headers?: Record<string, string> },
+  ) {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.details = options?.details;
+    this.headers = options?.headers;
   }
 }
 
@@ -70,6 +76,15 @@ export class ModelLoadError extends FanoutError {
   override readonly code = 'model_load_failed';
 }
 
+/**
+ * A member that failed the start check: its file is missing or unreadable, or its graph does not
+ * take the manifest's features or give its labels (signature.ts). It is not run.
+ */
+export class ModelNotReadyError extends FanoutError {
+  override name = 'ModelNotReadyError';
+  override readonly code = 'model_not_ready';
+}
+
 /** A member's model loaded but failed while scoring, or returned an unusable output. */
 export class ModelRunError extends FanoutError {
   override name = 'ModelRunError';
@@ -89,11 +104,17 @@ export class UpstreamError extends FanoutError {
   override readonly status = 502;
 }
 
-/** A client id already used for a different request target. */
+/** A client id already used for a different request (another ensemble or other instances). */
 export class ConflictError extends FanoutError {
   override name = 'ConflictError';
-  override readonly code = 'conflict';
+  override readonly code: string = 'conflict';
   override readonly status = 409;
+}
+
+/** A client id whose first request is still running: retry after a moment for its answer. */
+export class RequestInProgressError extends ConflictError {
+  override name = 'RequestInProgressError';
+  override readonly code = 'request_in_progress';
 }
 
 /** The inference workflow ran but did not finish (failed for a reason other than the quorum). */

@@ -8,7 +8,14 @@ export interface JobRecord {
   jobId: string;
   status: JobStatus;
   ensemble: string;
-  input: { bucket: string; key: string; etag?: string };
+  input: {
+    bucket: string;
+    key: string;
+    etag?: string;
+    sequencer?: string;
+    versionId?: string;
+    uploadId?: string;
+  };
   format?: 'csv' | 'jsonl';
   rowsTotal: number;
   rowsOk: number;
@@ -40,14 +47,40 @@ export interface JobProgress {
   rowsDegraded: number;
 }
 
+/** The object metadata key an uploader may set to name its upload (`x-amz-meta-fanout-upload-id`). */
+export const UPLOAD_ID_METADATA = 'fanout-upload-id';
+
+/** What tells one upload of an object from another upload of the same key. */
+export interface UploadIdentity {
+  /** The uploader's own id for this upload (object metadata `fanout-upload-id`), if it set one. */
+  uploadId?: string;
+  /** The object's version on a versioned bucket (S3 sends "null" on an unversioned one). */
+  versionId?: string;
+  /** The event's sequencer: S3 gives each PUT of a key its own, increasing, hex string. */
+  sequencer?: string;
+  etag?: string;
+}
+
 /**
- * The job id for an uploaded object: a hash of bucket, key and ETag, so a duplicated S3 event
- * names the same job (and the same Step Functions execution), while re-uploading changed content
- * starts a new one. 40 characters: within the execution-name limit of 80.
+ * Which upload an event is about, as the job id hashes it: the uploader's own upload id, else the
+ * version id, else the event's sequencer. Every delivery of one event carries the same ones, so a
+ * duplicated event names the same job; a new upload, even of the same bytes (same ETag), gets a
+ * new sequencer or version and so a new job. The ETag is the last resort (no event field at all).
  */
-export function jobIdFor(bucket: string, key: string, etag: string): string {
-  const clean = etag.replaceAll('"', '');
-  return `job-${createHash('sha256').update(`${bucket}\n${key}\n${clean}`).digest('hex').slice(0, 36)}`;
+export function uploadKeyOf(u: UploadIdentity): string {
+  if (u.uploadId) return `upload:${u.uploadId}`;
+  if (u.versionId && u.versionId !== 'null') return `version:${u.versionId}`;
+  if (u.sequencer) return `sequencer:${u.sequencer}`;
+  return `etag:${(u.etag ?? '').replaceAll('"', '')}`;
+}
+
+/**
+ * The job id for an upload: a hash of bucket, key and the upload's key ({@link uploadKeyOf}), so
+ * one event delivered twice is one job (and one Step Functions execution: the name is the job
+ * id), and each new upload is a new job. 40 characters: within the execution-name limit of 80.
+ */
+export function jobIdFor(bucket: string, key: string, uploadKey: string): string {
+  return `job-${createHash('sha256').update(`${bucket}\n${key}\n${uploadKey}`).digest('hex').slice(0, 36)}`;
 }
 
 /** Where a job's files live in the data bucket. */

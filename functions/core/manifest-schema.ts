@@ -25,8 +25,10 @@ const onnxModel = z.object({
   ...common,
   kind: z.literal('onnx'),
   file: z.string().regex(/\.onnx$/, 'must name a .onnx file relative to the manifest'),
-  input: z.string().min(1).default('input'),
-  output: z.string().min(1).default('probabilities'),
+  /** The graph input fed the features; unset: the graph's only input (see signature.ts). */
+  input: z.string().min(1).optional(),
+  /** The graph output read as probabilities; unset: detected (`probabilities`, `output_probability`, ...). */
+  output: z.string().min(1).optional(),
 });
 
 const sagemakerModel = z.object({

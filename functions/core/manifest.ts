@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ManifestError, NotFoundError } from './errors.js';
 import {
   formatPath,
@@ -19,16 +19,23 @@ interface ModelBase {
   description?: string;
   features: string[];
   labels: string[];
+  /** The shared sets `features` and `labels` name, when they name one (for messages). */
+  featureSet?: string;
+  labelSet?: string;
   timeoutSeconds: number;
   memoryMB: number;
 }
 
-/** An ONNX model run in-process by the runner. `file` is an absolute path. */
+/**
+ * An ONNX model run in-process by the runner. `file` is an absolute path, `manifestFile` the path
+ * as the manifest writes it. `input`/`output` unset: detected from the graph (signature.ts).
+ */
 export interface OnnxModelSpec extends ModelBase {
   kind: 'onnx';
   file: string;
-  input: string;
-  output: string;
+  manifestFile: string;
+  input?: string;
+  output?: string;
 }
 
 /** A model served by a SageMaker real-time endpoint. */
@@ -36,6 +43,7 @@ export interface SageMakerModelSpec extends ModelBase {
   kind: 'sagemaker';
   endpoint: Extract<RawModel, { kind: 'sagemaker' }>['endpoint'];
   localFile?: string;
+  manifestLocalFile?: string;
 }
 
 export type ModelSpec = OnnxModelSpec | SageMakerModelSpec;
@@ -124,6 +132,8 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
       description: m.description,
       features,
       labels,
+      ...(typeof m.features === 'string' ? { featureSet: m.features } : {}),
+      ...(typeof m.labels === 'string' ? { labelSet: m.labels } : {}),
       timeoutSeconds: m.timeoutSeconds,
       memoryMB: m.memoryMB,
     };
@@ -132,8 +142,9 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
         ...base,
         kind: 'onnx',
         file: resolve(dir, m.file),
-        input: m.input,
-        output: m.output,
+        manifestFile: m.file,
+        ...(m.input === undefined ? {} : { input: m.input }),
+        ...(m.output === undefined ? {} : { output: m.output }),
       });
     } else {
       models.set(m.id, {
@@ -141,6 +152,7 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
         kind: 'sagemaker',
         endpoint: m.endpoint,
         localFile: m.localFile === undefined ? undefined : resolve(dir, m.localFile),
+        ...(m.localFile === undefined ? {} : { manifestLocalFile: m.localFile }),
       });
     }
   });
@@ -338,6 +350,12 @@ export function getModel(manifest: Manifest, id: string): ModelSpec {
 export function localOnnx(model: ModelSpec): OnnxModelSpec | undefined {
   if (model.kind === 'onnx') return model;
   if (!model.localFile) return undefined;
-  const { endpoint: _endpoint, localFile, ...rest } = model;
-  return { ...rest, kind: 'onnx', file: localFile, input: 'input', output: 'probabilities' };
+  const { endpoint: _endpoint, localFile, manifestLocalFile, ...rest } = model;
+  return { ...rest, kind: 'onnx', file: localFile, manifestFile: manifestLocalFile ?? localFile };
+}
+
+/** A path for messages: relative to the working folder when it is inside it (as on Lambda). */
+export function shownPath(absolute: string, cwd = process.cwd()): string {
+  const rel = relative(cwd, absolute);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : absolute;
 }

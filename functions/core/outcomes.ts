@@ -21,7 +21,7 @@ export interface MemberOutcome {
 
 /**
  * Normalises one entry of the state machine's member results. A runner success is passed through;
- * a caught failure arrives as `{model, status, error: {Error, Cause}}` where Cause is, for a
+ * a caught failure arrives as `{model, status, error: {Error, Cause}, startedAt, endedAt}` where Cause is, for a
  * Lambda error, a JSON string `{errorType, errorMessage, trace}`. The trace is dropped: it must
  * never reach a client.
  */
@@ -40,12 +40,27 @@ export function normaliseOutcome(raw: unknown, fallbackModel = 'unknown'): Membe
   if (typeof r.version === 'string') out.version = r.version;
   if (r.kind === 'onnx' || r.kind === 'sagemaker') out.kind = r.kind;
   if (typeof r.latencyMs === 'number') out.latencyMs = r.latencyMs;
+  else if (status !== 'ok') {
+    const took = elapsedMs(r.startedAt, r.endedAt);
+    if (took !== undefined) out.latencyMs = took;
+  }
   if (status === 'ok') {
     out.probabilities = r.probabilities as number[][];
     return out;
   }
   out.error = toMemberError(model, status, r.error);
   return out;
+}
+
+/**
+ * A caught member carries no latency of its own: the state machine stamps the time the fan-out
+ * started and the time the failure was caught (`$$.State.EnteredTime`, millisecond ISO strings),
+ * so the member reports how long it took to fail, retries included.
+ */
+function elapsedMs(startedAt: unknown, endedAt: unknown): number | undefined {
+  if (typeof startedAt !== 'string' || typeof endedAt !== 'string') return undefined;
+  const ms = Date.parse(endedAt) - Date.parse(startedAt);
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }
 
 function toMemberError(model: string, status: MemberStatus, raw: unknown): MemberError {

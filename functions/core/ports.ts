@@ -15,9 +15,43 @@ export interface PutResult {
 
 /** Where prediction records live (DynamoDB on AWS and in the local stack). */
 export interface PredictionStore {
-  /** Stores `record` unless its id exists; never overwrites. Returns what is stored. */
+  /**
+   * Stores `record` unless a record with its id exists (never overwrites one). It completes an
+   * in-progress claim on the id, keeping the claim's request hash. Returns what is stored.
+   */
   putPrediction(record: PredictionRecord): Promise<PutResult>;
   getPrediction(id: string): Promise<PredictionRecord | undefined>;
+}
+
+/** A client id's claim on running one request: the in-progress marker the first request writes. */
+export interface Claim {
+  id: string;
+  /** Unique per claim: only its owner may release it. */
+  token: string;
+  requestHash: string;
+  ensemble: string;
+  /** Epoch milliseconds after which another request may take the id over. */
+  expiresAt: number;
+}
+
+/** What a client id holds: a finished record, or a claim whose request is still running. */
+export type IdEntry =
+  | { state: 'completed'; record: PredictionRecord; requestHash?: string }
+  | { state: 'in-progress'; ensemble: string; requestHash: string; expiresAt: number };
+
+/**
+ * Idempotency of client ids (as Powertools Idempotency does it): a conditional write claims an
+ * id before its request runs, so concurrent first requests run it once.
+ */
+export interface IdempotencyStore {
+  /**
+   * Claims the id when it is free or its claim expired (`nowMs` past `expiresAt`); otherwise
+   * answers what it holds (undefined when it vanished meanwhile: try again).
+   */
+  claim(claim: Claim, nowMs: number): Promise<{ claimed: true } | { claimed: false; existing?: IdEntry }>;
+  getEntry(id: string): Promise<IdEntry | undefined>;
+  /** Drops a claim whose request failed, if `token` still holds it, so the id can be retried. */
+  release(id: string, token: string): Promise<void>;
 }
 
 /** The execution input of the inference state machine. */
@@ -58,6 +92,8 @@ export interface ObjectStore {
   read(key: string): Promise<AsyncIterable<Uint8Array>>;
   /** The first `bytes` bytes (fewer for a smaller object). */
   head(key: string, bytes: number): Promise<Uint8Array>;
+  /** The object's user metadata (`x-amz-meta-*`, names lower-cased); undefined when it is gone. */
+  metadata(key: string): Promise<Record<string, string> | undefined>;
   /** Writes a stream as one object (multipart for large ones). */
   write(key: string, body: AsyncIterable<string | Uint8Array> | string, contentType: string): Promise<void>;
   /** Keys under a prefix, in lexicographic order. */

@@ -28,7 +28,12 @@ export function checkQuorum(
           ensemble,
           quorum,
           answered: answered.map((a) => a.model),
-          failed: failed.map((f) => ({ model: f.model, status: f.status, error: f.error })),
+          failed: failed.map((f) => ({
+            model: f.model,
+            status: f.status,
+            ...(f.latencyMs === undefined ? {} : { latencyMs: f.latencyMs }),
+            error: f.error,
+          })),
         },
       },
     );

@@ -1,4 +1,4 @@
-import { ConfigError, NotFoundError, ValidationError } from '../core/errors.js';
+import { ModelNotReadyError, NotFoundError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import { getModel, type Manifest } from '../core/manifest.js';
 import type { MemberOutcome } from '../core/outcomes.js';
@@ -17,17 +17,22 @@ export type Scorers = Partial<Record<'onnx' | 'sagemaker', Scorer>>;
 
 /**
  * Scores one member on a batch of instances. Errors name the model: Step Functions' Catch turns
- * them into a failed member result that the ensemble step reports.
+ * them into a failed member result that the ensemble step reports. `notReady` holds the reasons of
+ * members that failed the start check, by id.
  */
 export async function scoreMember(
   event: RunnerEvent,
   manifest: Manifest,
   scorers: Scorers,
+  notReady: ReadonlyMap<string, string> = new Map(),
 ): Promise<MemberOutcome> {
   if (!event || typeof event.model !== 'string') {
     throw new ValidationError('runner event needs a "model" string naming the member to run');
   }
   const model = getModelNamed(manifest, event.model);
+  // A member that failed the start check is not run: its reason says what to fix.
+  const reason = notReady.get(model.id);
+  if (reason) throw new ModelNotReadyError(reason);
   const rows = validateInstances(event.instances, model.features);
   const scorer = scorers[model.kind];
   if (!scorer)

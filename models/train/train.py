@@ -770,10 +770,14 @@ def model_card(metrics):
              "wine one-vs-rest macro.\n")
     L.append("| id | family | data set | trained | held-out acc | held-out ROC AUC | whole-data acc | file | bytes | sha256 |")
     L.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    def figure(section, key):
+        v = (section or {}).get(key)
+        return f"{v:.4f}" if isinstance(v, (int, float)) else "–"
     for m in metrics["models"]:
-        L.append(f"| `{m['id']}` | {m['family']} | {m['dataset']} | {m['trainedOn']} | {m['heldOut']['accuracy']:.4f} | "
-                 f"{m['heldOut']['rocAuc']:.4f} | {m['wholeData']['accuracy']:.4f} | `{m['file']}` | {m['bytes']} | "
-                 f"`{m['sha256'][:16]}…` |")
+        # Rows of models added with `fanout models add` use the same layout (cli/model-files.ts).
+        L.append(f"| `{m['id']}` | {m['family']} | {m.get('dataset') or '–'} | {m.get('trainedOn') or m.get('addedOn') or '–'} | "
+                 f"{figure(m.get('heldOut'), 'accuracy')} | {figure(m.get('heldOut'), 'rocAuc')} | "
+                 f"{figure(m.get('wholeData'), 'accuracy')} | `{m['file']}` | {m['bytes']} | `{m['sha256'][:16]}…` |")
     L.append("")
     L.append("## Ensembles (held-out split)\n")
     L.append("| data set | members | soft vote acc | soft vote AUC | stacking acc | stacking AUC |")
@@ -813,6 +817,11 @@ def model_card(metrics):
              "probabilities for them (sklearn `predict_proba` in float64, or the torch forward pass in float32). "
              "The ONNX graphs reproduce them within 1e-5 when run in float32 with onnxruntime. "
              "`<set>/golden/ensemble.json` holds the soft-vote and stacking outputs for the same rows.\n")
+    L.append("## Added models\n")
+    L.append("Rows whose family reads `added: <exporter>` were added with `npx fanout models add`, not trained here: "
+             "their figures were measured by onnxruntime-node on the bundled data when they were added (whole data "
+             "and the same held-out split; a dash where the feature set has no bundled data), and their golden files "
+             "hold onnxruntime's own output for the rows above. A retrain keeps them (`addedBy` in metrics.json).\n")
     L.append("## Intended use\n")
     L.append("Demonstration and test fixtures for the fanout ensembling service: real, small models with known "
              "outputs, to exercise fan-out, ensembling strategies, quorum and failure handling end to end.\n")
@@ -871,8 +880,13 @@ def main():
         metrics["datasets"][name] = info
         metrics["models"] += members
         metrics["ensembles"].append(ens)
+    # Models added with `fanout models add` are not trained here: keep their entries as they are.
+    if previous:
+        trained = {m["id"] for m in metrics["models"]}
+        metrics["models"] += [m for m in previous.get("models", [])
+                              if m.get("addedBy") and m["id"] not in trained]
     # The date the newest file was written: a run that changes nothing keeps the old date.
-    metrics["trainedOn"] = max(m["trainedOn"] for m in metrics["models"])
+    metrics["trainedOn"] = max(m["trainedOn"] for m in metrics["models"] if m.get("trainedOn"))
     write_json(out / "metrics.json", metrics)
     (out / "MODEL_CARD.md").write_text(model_card(metrics))
     print(f"done in {time.time() - t0:.1f} s -> {out}")

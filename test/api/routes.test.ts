@@ -4,32 +4,14 @@ import { canaryBucket } from '../../functions/core/canary.js';
 import { combine, memberInfoFrom, type PredictionRecord } from '../../functions/core/combine.js';
 import { QuorumNotMetError } from '../../functions/core/errors.js';
 import { type EnsembleSpec, getEnsemble, loadManifest } from '../../functions/core/manifest.js';
-import type {
-  InferenceExecutor,
-  InferenceInput,
-  PredictionStore,
-  PutResult,
-} from '../../functions/core/ports.js';
+import type { InferenceExecutor, InferenceInput } from '../../functions/core/ports.js';
 import { fanOutMembers, resolveTarget } from '../../functions/core/targets.js';
 import { httpEvent } from '../support/http-event.js';
-import { MemoryJobStore } from '../support/memory-stores.js';
+import { MemoryJobStore, MemoryPredictionStore } from '../support/memory-stores.js';
 
 const manifest = loadManifest('models/manifest.json');
 const features = manifest.ensembles.get('breast-cancer')?.features ?? [];
 const row = features.map((_, i) => i + 0.5);
-
-class MemoryStore implements PredictionStore {
-  readonly records = new Map<string, PredictionRecord>();
-  async putPrediction(record: PredictionRecord): Promise<PutResult> {
-    const existing = this.records.get(record.id);
-    if (existing) return { record: existing, created: false };
-    this.records.set(record.id, record);
-    return { record, created: true };
-  }
-  async getPrediction(id: string) {
-    return this.records.get(id);
-  }
-}
 
 /**
  * Answers like the state machine: every member that ran scores each row 70% on the last label, the
@@ -38,9 +20,11 @@ class MemoryStore implements PredictionStore {
 class FakeExecutor implements InferenceExecutor {
   readonly inputs: InferenceInput[] = [];
   failWith?: Error;
-  constructor(private readonly store: MemoryStore) {}
+  delayMs = 0;
+  constructor(private readonly store: MemoryPredictionStore) {}
   async run(input: InferenceInput): Promise<PredictionRecord> {
     this.inputs.push(input);
+    if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failWith) throw this.failWith;
     const served = resolveTarget(manifest, input.ensemble, true);
     const c = served.labels.length;
@@ -63,7 +47,7 @@ class FakeExecutor implements InferenceExecutor {
 }
 
 function setup(overrides: Partial<ApiDeps> = {}) {
-  const store = new MemoryStore();
+  const store = new MemoryPredictionStore();
   const executor = new FakeExecutor(store);
   const jobs = new MemoryJobStore();
   const deps: ApiDeps = {
@@ -73,7 +57,7 @@ function setup(overrides: Partial<ApiDeps> = {}) {
     executor,
     maxInstances: 3,
     maxBodyBytes: 10_000,
-    notReadyReason: () => undefined,
+    notReady: () => new Map(),
     // Requests without a client id stay on the ensemble named (0.5 is past any canary below 50%).
     random: () => 0.5,
     ...overrides,
@@ -82,7 +66,7 @@ function setup(overrides: Partial<ApiDeps> = {}) {
     const res = await handleHttp(httpEvent(...args), () => deps);
     return { status: res.statusCode, body: JSON.parse(res.body), headers: res.headers ?? {} };
   };
-  return { store, executor, jobs, call };
+  return { store, executor, jobs, call, deps };
 }
 
 const PREDICT = 'POST /v1/ensembles/{ensemble}/predictions';
@@ -104,16 +88,32 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
     expect(executor.inputs[0]?.members.every((m) => m.timeoutSeconds >= 1)).toBe(true);
   });
 
-  it('returns the stored record for a repeated client id without scoring again', async () => {
+  it('returns the stored record for a repeated client id and request without scoring again', async () => {
     const { call, executor } = setup();
     const first = await call(PREDICT, { pathParameters: bc, body: { id: 'order-42', instances: [row] } });
-    const again = await call(PREDICT, {
-      pathParameters: bc,
-      body: { id: 'order-42', instances: [row, row] },
-    });
+    // The same row keyed by feature name is the same request.
+    const named = Object.fromEntries(features.map((f, i) => [f, row[i]]));
+    const again = await call(PREDICT, { pathParameters: bc, body: { id: 'order-42', instances: [named] } });
     expect(again.status).toBe(200);
     expect(again.body).toEqual(first.body);
     expect(again.headers['idempotent-replay']).toBe('true');
+    expect(executor.inputs).toHaveLength(1);
+  });
+
+  it('answers 409 naming the id when it is repeated with other instances', async () => {
+    const { call, executor } = setup();
+    await call(PREDICT, { pathParameters: bc, body: { id: 'order-43', instances: [row] } });
+    const other = await call(PREDICT, {
+      pathParameters: bc,
+      body: { id: 'order-43', instances: [row, row] },
+    });
+    expect(other.status).toBe(409);
+    expect(other.body.error).toEqual({
+      code: 'conflict',
+      message:
+        'id "order-43" was already used for another request to "breast-cancer" (other instances); a new request needs a new id',
+      details: { field: 'id', id: 'order-43' },
+    });
     expect(executor.inputs).toHaveLength(1);
   });
 
@@ -125,7 +125,76 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
       body: { id: 'x1', instances: [row] },
     });
     expect(res.status).toBe(409);
-    expect(res.body.error.message).toContain('breast-cancer');
+    expect(res.body.error.message).toBe(
+      'id "x1" was already used for "breast-cancer", not "breast-cancer-majority"',
+    );
+  });
+
+  it('runs concurrent first requests with one id once; the others get its answer', async () => {
+    const { call, executor, store } = setup();
+    executor.delayMs = 30;
+    const answers = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        call(PREDICT, { pathParameters: bc, body: { id: 'burst', instances: [row] } }),
+      ),
+    );
+    expect(executor.inputs).toHaveLength(1);
+    expect(store.claims).toBe(1);
+    expect(answers.map((a) => a.status)).toEqual(new Array(8).fill(200));
+    for (const a of answers) expect(a.body).toEqual(answers[0]?.body);
+    expect(answers.filter((a) => a.headers['idempotent-replay'] === 'true')).toHaveLength(7);
+  });
+
+  it('answers a retryable 409 when the first request with the id is still running after the wait', async () => {
+    const { call, executor } = setup({ idempotencyWaitMs: 40 });
+    executor.delayMs = 400;
+    const first = call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row] } });
+    await new Promise((r) => setTimeout(r, 5));
+    const second = await call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row] } });
+    expect(second.status).toBe(409);
+    expect(second.headers['retry-after']).toBe('1');
+    expect(second.body.error).toMatchObject({
+      code: 'request_in_progress',
+      message: 'a request with id "slow" is still running; retry in a second for its answer',
+      details: { id: 'slow', retryAfterSeconds: 1 },
+    });
+    // A different request under the running id is a plain conflict at once, not a wait.
+    const other = await call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row, row] } });
+    expect([other.status, other.body.error.code]).toEqual([409, 'conflict']);
+    expect((await first).status).toBe(200);
+    const retried = await call(PREDICT, { pathParameters: bc, body: { id: 'slow', instances: [row] } });
+    expect([retried.status, retried.headers['idempotent-replay']]).toEqual([200, 'true']);
+    expect(executor.inputs).toHaveLength(1);
+  });
+
+  it('releases the id when its request fails, so a retry runs it', async () => {
+    const { call, executor } = setup();
+    executor.failWith = new QuorumNotMetError('ensemble "breast-cancer": 1 of 5 members answered');
+    const failed = await call(PREDICT, { pathParameters: bc, body: { id: 'retry-me', instances: [row] } });
+    expect(failed.status).toBe(503);
+    executor.failWith = undefined;
+    const retried = await call(PREDICT, { pathParameters: bc, body: { id: 'retry-me', instances: [row] } });
+    expect(retried.status).toBe(200);
+    expect(retried.headers['idempotent-replay']).toBeUndefined();
+    expect(executor.inputs).toHaveLength(2);
+  });
+
+  it('takes over an id whose claim expired (its request died unanswered)', async () => {
+    let now = Date.parse('2026-11-28T10:00:00Z');
+    const { call, executor, store } = setup({ now: () => new Date(now) });
+    store.items.set('orphan', {
+      state: 'in-progress',
+      ensemble: 'breast-cancer',
+      requestHash: 'from-a-dead-request',
+      expiresAt: now + 1000,
+      token: 'dead',
+    });
+    const early = await call(PREDICT, { pathParameters: bc, body: { id: 'orphan', instances: [row] } });
+    expect(early.status).toBe(409);
+    now += 2000;
+    const late = await call(PREDICT, { pathParameters: bc, body: { id: 'orphan', instances: [row] } });
+    expect(late.status).toBe(200);
+    expect(executor.inputs).toHaveLength(1);
   });
 
   it('answers 400 naming the instance and the field', async () => {
@@ -392,6 +461,40 @@ describe('reading', () => {
     expect(res.status).toBe(404);
     expect(res.body.error.code).toBe('not_found');
   });
+
+  // API Gateway sends what no route takes to $default, whatever the method and path.
+  const unrouted = async (method: string, path: string) => {
+    const event = httpEvent(`${method} ${path}`);
+    const res = await handleHttp({ ...event, routeKey: '$default' }, () => setup().deps);
+    return { status: res.statusCode, body: JSON.parse(res.body), headers: res.headers ?? {} };
+  };
+
+  it('a wrong method on a known path is a 405 with an allow header naming the methods it takes', async () => {
+    const get = await unrouted('GET', '/v1/ensembles/breast-cancer/predictions');
+    expect(get.status).toBe(405);
+    expect(get.headers.allow).toBe('POST');
+    expect(get.body.error).toMatchObject({
+      code: 'method_not_allowed',
+      message: 'GET is not allowed on /v1/ensembles/breast-cancer/predictions; allowed: POST',
+      details: { allow: ['POST'] },
+    });
+    const del = await unrouted('DELETE', '/v1/predictions/abc');
+    expect([del.status, del.headers.allow]).toEqual([405, 'GET']);
+    const post = await unrouted('POST', '/v2/health/ready');
+    expect([post.status, post.headers.allow]).toEqual([405, 'GET']);
+  });
+
+  it('a path no route has stays a 404, whatever the method', async () => {
+    for (const [method, path] of [
+      ['GET', '/v1/nothing'],
+      ['POST', '/v1/ensembles'],
+      ['GET', '/v1/ensembles/breast-cancer/predictions/extra'],
+      ['GET', '/v1/predictions/'],
+    ] as const) {
+      const res = await unrouted(method, path);
+      expect([method, path, res.status]).toEqual([method, path, method === 'POST' ? 405 : 404]);
+    }
+  });
 });
 
 describe('Open Inference Protocol', () => {
@@ -399,10 +502,54 @@ describe('Open Inference Protocol', () => {
     const { call } = setup();
     expect((await call('GET /v2/health/live')).body).toEqual({ live: true });
     expect((await call('GET /v2/health/ready')).status).toBe(200);
-    const down = setup({ notReadyReason: () => 'model file for bc-mlp is missing' });
+    const reason =
+      'bc-mlp: model file breast-cancer/mlp.onnx does not exist: check "file" in models/manifest.json';
+    const down = setup({ notReady: () => new Map([['bc-mlp', reason]]) });
     const res = await down.call('GET /v2/health/ready');
     expect(res.status).toBe(503);
-    expect(res.body.reason).toContain('bc-mlp');
+    expect(res.body).toEqual({
+      ready: false,
+      reason: `1 model not ready: ${reason}`,
+      models: [{ name: 'bc-mlp', reason }],
+    });
+  });
+
+  it('says which member is not ready and why; an ensemble stays ready while its quorum is', async () => {
+    const bc = manifest.ensembles.get('breast-cancer');
+    if (!bc) throw new Error('the bundled manifest has no breast-cancer ensemble');
+    const reasons = new Map(bc.members.map((m) => [m, `${m}: input "input" not in the model`]));
+    const ready = (name: string, down: string[]) =>
+      setup({ notReady: () => new Map(down.map((m) => [m, reasons.get(m) as string])) }).call(
+        'GET /v2/models/{name}/ready',
+        { pathParameters: { name } },
+      );
+    const [first, second] = bc.members as [string, string];
+    const member = await ready(first, [first]);
+    expect([member.status, member.body]).toEqual([
+      503,
+      { name: first, ready: false, reason: reasons.get(first) },
+    ]);
+    expect((await ready(second, [first])).body).toEqual({ name: second, ready: true });
+    // Enough members left for the quorum: ready, naming the one that is not.
+    const spare = bc.members.length - bc.quorum;
+    const degraded = await ready('breast-cancer', bc.members.slice(0, spare));
+    expect(degraded.status).toBe(200);
+    expect(degraded.body).toMatchObject({
+      name: 'breast-cancer',
+      ready: true,
+      notReady: bc.members.slice(0, spare).map((model) => ({ model, reason: reasons.get(model) })),
+    });
+    const below = await ready('breast-cancer', bc.members.slice(0, spare + 1));
+    expect(below.status).toBe(503);
+    expect(below.body.reason).toMatch(
+      new RegExp(`^${spare + 1} of ${bc.members.length} members not ready \\(quorum ${bc.quorum}\\): `),
+    );
+    const listed = await setup({ notReady: () => new Map([[first, reasons.get(first) as string]]) }).call(
+      'GET /v1/ensembles',
+    );
+    const members = listed.body.ensembles.find((e: { name: string }) => e.name === 'breast-cancer').members;
+    expect(members[0]).toMatchObject({ model: first, ready: false, reason: reasons.get(first) });
+    expect(members[1]).toMatchObject({ model: second, ready: true });
   });
 
   it('describes an ensemble and a single member', async () => {

@@ -8,12 +8,19 @@ import { scoreMember } from '../../functions/runner/score-member.js';
 import { type Dataset, readDataset } from '../models/data.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
-
 export const manifest = (): Manifest => loadManifest(MANIFEST_PATH);
 
-/** The breast-cancer ensemble's counted members and labels, as the manifest declares them. */
-export const BC_MEMBERS = manifest().ensembles.get('breast-cancer')?.members as string[];
-export const BC_LABELS = manifest().ensembles.get('breast-cancer')?.labels as string[];
+/** The breast-cancer ensemble as the manifest declares it (a model added there joins the tests). */
+const bcEnsemble = () => {
+  const e = manifest().ensembles.get('breast-cancer');
+  if (!e) throw new Error(`${MANIFEST_PATH} has no breast-cancer ensemble`);
+  return e;
+};
+export const BC_MEMBERS = bcEnsemble().members;
+export const BC_LABELS = bcEnsemble().labels;
+export const BC_QUORUM = bcEnsemble().quorum;
+/** Members that must fail to miss the quorum: every one past the first quorum - 1. */
+export const BC_BELOW_QUORUM = BC_MEMBERS.slice(BC_QUORUM - 1);
 
 /** The breast-cancer ensemble's 30 feature names, in manifest order. */
 export const bcFeatures = (): string[] => manifest().ensembles.get('breast-cancer')?.features as string[];

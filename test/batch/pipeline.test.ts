@@ -8,7 +8,9 @@ import { type JobRecord, jobKeys } from '../../functions/core/jobs.js';
 import { readLines } from '../../functions/core/lines.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import {
+  BC_BELOW_QUORUM,
   BC_LABELS,
+  BC_QUORUM,
   breastCancer,
   breastCancerCsv,
   breastCancerJsonl,
@@ -150,8 +152,8 @@ describe('batch scoring end to end (core, no AWS)', () => {
 
   it('keeps going when members fail: degraded rows above the quorum, batch errors below it', async () => {
     const upload = breastCancerCsv();
-    const down = ['bc-random-forest', 'bc-mlp', 'bc-torch-mlp'];
-    // Batch 1: one member down (quorum 3 of 5 holds); batch 2: three down (below the quorum).
+    const down = BC_BELOW_QUORUM;
+    // Batch 1: one member down (the quorum holds); batch 2: enough down to miss the quorum.
     const job = await runJob('incoming/breast-cancer/bc.csv', upload, (b, model) =>
       b === 1 ? model === 'bc-mlp' : b === 2 && down.includes(model),
     );
@@ -174,7 +176,7 @@ describe('batch scoring end to end (core, no AWS)', () => {
 
     const errors = csvRows(objects.text(jobKeys.errors(job.jobId)) as string).slice(1);
     expect(errors).toHaveLength(72);
-    const quorum = errors.filter((e) => e[2]?.includes('quorum is 3'));
+    const quorum = errors.filter((e) => e[2]?.includes(`quorum is ${BC_QUORUM}`));
     expect(quorum.map((e) => e[1])).toEqual(
       breastCancer()
         .rows.slice(500)

@@ -75,8 +75,15 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
       rowsKey: `jobs/${JOB}/rows.jsonl`,
       // Counted members, then shadows flagged: both run in the batch's fan-out.
       members: [
-        ...bc.members.map((model) => ({ model, timeoutSeconds: 5 })),
-        ...(bc.shadow ?? []).map((model) => ({ model, timeoutSeconds: 5, shadow: true })),
+        ...bc.members.map((model) => ({
+          model,
+          timeoutSeconds: manifest().models.get(model)?.timeoutSeconds,
+        })),
+        ...(bc.shadow ?? []).map((model) => ({
+          model,
+          timeoutSeconds: manifest().models.get(model)?.timeoutSeconds,
+          shadow: true,
+        })),
       ],
     });
     const rows = storedRows();
@@ -117,7 +124,8 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
       status: 'RUNNING',
       ensemble: 'breast-cancer',
       format: 'csv',
-      input: { bucket: 'data-bucket', key: 'incoming/breast-cancer/bc.csv' },
+      // The trigger's record of the upload is kept.
+      input: { bucket: 'data-bucket', key: 'incoming/breast-cancer/bc.csv', etag: 'e1' },
       createdAt: '2026-12-01T10:00:00.000Z',
       startedAt: STARTED.toISOString(),
       rowsTotal: 572,

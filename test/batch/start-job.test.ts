@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { startJob, type TriggerDeps, type Upload } from '../../functions/batch-trigger/start-job.js';
-import { jobIdFor } from '../../functions/core/jobs.js';
+import { jobIdFor, uploadKeyOf } from '../../functions/core/jobs.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import { bcFeatures, FakeStarter, manifest } from './fixtures.js';
 
@@ -19,11 +19,15 @@ beforeEach(() => {
   deps = { manifest: manifest(), jobs, objects, starter, now: () => NOW };
 });
 
-/** Puts `body` in the bucket and returns the S3 event's description of it. */
-function upload(key: string, body: string | Buffer, etag = '"etag-1"'): Upload {
+let sequence = 0x0055aed6dcd90281e5n;
+/** S3's sequencer for the next PUT: a hex string that increases per key. */
+const nextSequencer = () => (++sequence).toString(16).toUpperCase().padStart(18, '0');
+
+/** Puts `body` in the bucket and returns the S3 event's description of that PUT. */
+function upload(key: string, body: string | Buffer, etag = '"etag-1"', sequencer = nextSequencer()): Upload {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   objects.objects.set(key, bytes);
-  return { bucket: BUCKET, key, etag, size: bytes.length };
+  return { bucket: BUCKET, key, etag, size: bytes.length, sequencer };
 }
 
 const wineHeader = () => manifest().ensembles.get('wine')?.features.join(',') as string;
@@ -34,7 +38,7 @@ describe('startJob: uploads that can be scored', () => {
     const u = upload('incoming/wine/run-1.csv', `id,${wineHeader()}\nr1,${wineRow}\n`);
     const outcome = await startJob(u, deps);
 
-    const jobId = jobIdFor(BUCKET, 'incoming/wine/run-1.csv', '"etag-1"');
+    const jobId = jobIdFor(BUCKET, 'incoming/wine/run-1.csv', `sequencer:${u.sequencer}`);
     expect(outcome).toEqual({ jobId, result: 'started' });
     expect(starter.calls).toEqual([
       {
@@ -54,7 +58,7 @@ describe('startJob: uploads that can be scored', () => {
       jobId,
       status: 'QUEUED',
       ensemble: 'wine',
-      input: { bucket: BUCKET, key: 'incoming/wine/run-1.csv', etag: '"etag-1"' },
+      input: { bucket: BUCKET, key: 'incoming/wine/run-1.csv', etag: '"etag-1"', sequencer: u.sequencer },
       format: 'csv',
       rowsTotal: 0,
       rowsOk: 0,
@@ -94,13 +98,50 @@ describe('startJob: uploads that can be scored', () => {
 });
 
 describe('startJob: duplicated events', () => {
-  it('names the same job for a duplicated event, whether or not the ETag is quoted', () => {
-    const a = jobIdFor(BUCKET, 'incoming/wine/a.csv', '"abc"');
-    expect(jobIdFor(BUCKET, 'incoming/wine/a.csv', 'abc')).toBe(a);
+  it('keys a job on the upload: its upload id, else its version, else the event sequencer, never the content', () => {
+    expect(uploadKeyOf({ etag: '"abc"', sequencer: '0A', versionId: 'v7', uploadId: 'u1' })).toBe(
+      'upload:u1',
+    );
+    expect(uploadKeyOf({ etag: '"abc"', sequencer: '0A', versionId: 'v7' })).toBe('version:v7');
+    // S3 sends versionId "null" for an object put while versioning was never or is no longer on.
+    expect(uploadKeyOf({ etag: '"abc"', sequencer: '0A', versionId: 'null' })).toBe('sequencer:0A');
+    expect(uploadKeyOf({ etag: '"abc"' })).toBe('etag:abc');
+    const a = jobIdFor(BUCKET, 'incoming/wine/a.csv', 'sequencer:0A');
     expect(a).toMatch(/^job-[0-9a-f]{36}$/);
-    expect(jobIdFor(BUCKET, 'incoming/wine/a.csv', '"abd"')).not.toBe(a);
-    expect(jobIdFor('other', 'incoming/wine/a.csv', '"abc"')).not.toBe(a);
-    expect(jobIdFor(BUCKET, 'incoming/wine/b.csv', '"abc"')).not.toBe(a);
+    expect(jobIdFor(BUCKET, 'incoming/wine/a.csv', 'sequencer:0B')).not.toBe(a);
+    expect(jobIdFor('other', 'incoming/wine/a.csv', 'sequencer:0A')).not.toBe(a);
+    expect(jobIdFor(BUCKET, 'incoming/wine/b.csv', 'sequencer:0A')).not.toBe(a);
+  });
+
+  it('starts two jobs when the same bytes are uploaded twice (same ETag, two sequencers)', async () => {
+    const body = `${wineHeader()}\n${wineRow}\n`;
+    const a = await startJob(upload('incoming/wine/same.csv', body), deps);
+    const b = await startJob(upload('incoming/wine/same.csv', body), deps);
+    expect([a.result, b.result]).toEqual(['started', 'started']);
+    expect(b.jobId).not.toBe(a.jobId);
+    expect(starter.calls.map((c) => c.name)).toEqual([a.jobId, b.jobId]);
+  });
+
+  it('records which upload the job is for even when Prepare wrote the job first', async () => {
+    const u = upload('incoming/wine/fast.csv', `${wineHeader()}\n${wineRow}\n`);
+    const jobId = jobIdFor(BUCKET, u.key, `sequencer:${u.sequencer}`);
+    await jobs.updateJob(jobId, { status: 'RUNNING', ensemble: 'wine', rowsTotal: 1 });
+    expect(await startJob(u, deps)).toEqual({ jobId, result: 'started' });
+    expect(jobs.jobs.get(jobId)).toMatchObject({
+      status: 'RUNNING',
+      rowsTotal: 1,
+      input: { bucket: BUCKET, key: u.key, etag: '"etag-1"', sequencer: u.sequencer },
+    });
+  });
+
+  it("names the job after the uploader's upload id when the object carries one", async () => {
+    const u = upload('incoming/wine/named.csv', `${wineHeader()}\n${wineRow}\n`);
+    objects.metadataOf.set(u.key, { 'fanout-upload-id': 'cli-42' });
+    const outcome = await startJob(u, deps);
+    expect(outcome).toEqual({ jobId: jobIdFor(BUCKET, u.key, 'upload:cli-42'), result: 'started' });
+    expect(jobs.jobs.get(outcome.jobId)?.input).toMatchObject({ uploadId: 'cli-42', sequencer: u.sequencer });
+    // A duplicated delivery of that event is the same job.
+    expect((await startJob(u, deps)).result).toBe('duplicate');
   });
 
   it('answers duplicate for the same event twice: the starter sees the same name, the job is not reset', async () => {

@@ -8,8 +8,10 @@ import type { EnsembleSpec } from '../../functions/core/manifest.js';
 import type { MemberOutcome } from '../../functions/core/outcomes.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import {
+  BC_BELOW_QUORUM,
   BC_LABELS,
   BC_MEMBERS,
+  BC_QUORUM,
   breastCancer,
   csvRows,
   failedMember,
@@ -226,7 +228,7 @@ describe('storeBatch with members failing', () => {
   });
 
   it('sends every row to the batch error part, naming the failed members, when the quorum is not met', async () => {
-    const down = ['bc-random-forest', 'bc-mlp', 'bc-torch-mlp'];
+    const down = BC_BELOW_QUORUM;
     const members = outcomes.map((o) => (down.includes(o.model) ? failedMember(o.model) : o));
     const summary = await store(event(members));
 
@@ -238,7 +240,9 @@ describe('storeBatch with members failing', () => {
     errors.forEach(([line, id, reason], i) => {
       expect(Number(line)).toBe(rows[i]?.line);
       expect(id).toBe(rows[i]?.id);
-      expect(reason).toContain('2 of 5 members answered, quorum is 3');
+      expect(reason).toContain(
+        `${BC_QUORUM - 1} of ${BC_MEMBERS.length} members answered, quorum is ${BC_QUORUM}`,
+      );
       for (const m of down) expect(reason).toContain(`${m} (failed: ${m}: inference failed: boom)`);
       expect(reason).not.toContain('/var/task');
     });
@@ -258,27 +262,32 @@ describe('storeBatch with members failing', () => {
 
 describe('storeBatch with three labels', () => {
   it('writes one probability column per label in the label order of the header', async () => {
-    const probs = (p: number[]) => [p, p];
-    const members = [
-      { model: 'wine-logreg', status: 'ok', probabilities: probs([0.1, 0.2, 0.7]) },
-      { model: 'wine-random-forest', status: 'ok', probabilities: probs([0.1, 0.2, 0.7]) },
-      { model: 'wine-mlp', status: 'ok', probabilities: probs([0.6, 0.3, 0.1]) },
-    ];
+    // The wine ensemble as the manifest has it (a weighted mean): the first two members say
+    // class_2, the others class_0.
+    const wine = manifest().ensembles.get('wine');
+    if (!wine) throw new Error('the manifest has no wine ensemble');
+    const vote = (i: number) => (i < 2 ? [0.1, 0.2, 0.7] : [0.6, 0.3, 0.1]);
+    const members = wine.members.map((model, i) => ({
+      model,
+      status: 'ok',
+      probabilities: [vote(i), vote(i)],
+    }));
+    const total = wine.weights.reduce((a, b) => a + b, 0);
+    const mean = [0, 1, 2].map(
+      (c) => wine.weights.reduce((sum, w, i) => sum + w * (vote(i)[c] as number), 0) / total,
+    );
     await store({ jobId: JOB, ensemble: 'wine', lines: [2, 3], ids: ['w1', 'w2'], members });
     expect(resultsHeader(['class_0', 'class_1', 'class_2'])).toBe(
       'id,label,probability_class_0,probability_class_1,probability_class_2,degraded,agreement,margin,entropy,spread\n',
     );
     const fields = csvRows(objects.text(jobKeys.part(JOB, 2)) as string);
     expect(fields).toHaveLength(2);
-    // Weighted mean 2:2:1 → [0.2, 0.22, 0.58].
+    // With the bundled weights 2:2:1 that is [0.2, 0.22, 0.58].
     expect(fields[0]?.[0]).toBe('w1');
-    expect(fields[0]?.[1]).toBe('class_2');
-    expect(
-      fields[0]
-        ?.slice(2, 5)
-        .map(Number)
-        .map((v) => Math.round(v * 100) / 100),
-    ).toEqual([0.2, 0.22, 0.58]);
+    expect(fields[0]?.[1]).toBe(`class_${mean.indexOf(Math.max(...mean))}`);
+    fields[0]?.slice(2, 5).forEach((v, c) => {
+      expect(Number(v)).toBeCloseTo(mean[c] as number, 6);
+    });
     expect(fields[0]?.[5]).toBe('false');
   });
 });

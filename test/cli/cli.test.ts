@@ -16,6 +16,15 @@ describe('fanout batch arguments', () => {
     expect(parseBatchArgs(['batch', 'a.csv', '-e', 'x'], {}).api).toBe('http://127.0.0.1:3000');
   });
 
+  it('takes --out for the results and --errors for the error file', () => {
+    expect(
+      parseBatchArgs(['batch', 'a.csv', '-e', 'x', '--out', 'r.csv', '--errors', 'bad.csv'], {}),
+    ).toMatchObject({
+      out: 'r.csv',
+      errors: 'bad.csv',
+    });
+  });
+
   it.each([
     [['batch', 'a.csv'], '--ensemble <name> is required'],
     [['batch', '--ensemble', 'x'], 'missing <file>'],

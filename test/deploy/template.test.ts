@@ -35,8 +35,13 @@ const logicalId = (key: string) => `${key.charAt(0).toUpperCase()}${key.slice(1)
 // What each function's handler calls, and nothing more (its own logs and X-Ray come on top).
 const FUNCTION_GRANTS: Record<string, string[]> = {
   runner: [],
-  ensemble: ['dynamodb:GetItem FanoutTable.Arn', 'dynamodb:PutItem FanoutTable.Arn'],
-  api: ['dynamodb:GetItem FanoutTable.Arn', 'states:StartSyncExecution InferenceStateMachine'],
+  ensemble: ['dynamodb:GetItem FanoutTable.Arn', 'dynamodb:UpdateItem FanoutTable.Arn'],
+  api: [
+    'dynamodb:DeleteItem FanoutTable.Arn',
+    'dynamodb:GetItem FanoutTable.Arn',
+    'dynamodb:PutItem FanoutTable.Arn',
+    'states:StartSyncExecution InferenceStateMachine',
+  ],
   batchTrigger: [
     'dynamodb:GetItem FanoutTable.Arn',
     'dynamodb:PutItem FanoutTable.Arn',
@@ -93,6 +98,8 @@ const PROTECTED_ROUTES = [
   'GET /v2/models/{name}',
   'GET /v2/models/{name}/ready',
   'POST /v2/models/{name}/infer',
+  // The catch-all: a wrong method on a known path reaches the handler, which answers 405.
+  '$default',
 ];
 
 let pkg: Packaged;
@@ -101,7 +108,6 @@ const byType = (type: string) => Object.entries(R).filter(([, r]) => r.Type === 
 const props = (id: string) => {
   const r = R[id];
   if (!r) throw new Error(`no resource ${id} in the template`);
-  // biome-ignore lint/suspicious/noExplicitAny: a template is walked freely; the assertions check its shape.
   return r.Properties as Record<string, any>;
 };
 const roleOf = (functionKey: string) => render(props(logicalId(functionKey)).Role).replace(/\.Arn$/, '');
@@ -144,7 +150,7 @@ describe('npm run package (offline, no credentials)', () => {
     }
   });
 
-  it('packages the manifest and stacking files with every function, the ONNX files with the runner only', () => {
+  it('packages the manifest and stacking files with every function, the ONNX files with the runner and the API only', () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
       models: { kind: string; file?: string }[];
       ensembles: { stacking?: { file: string } }[];
@@ -156,7 +162,8 @@ describe('npm run package (offline, no credentials)', () => {
       const names = zipEntries(readFileSync(join(pkg.dir, `${key}.zip`))).map((e) => e.name);
       expect(names).toContain(`${handler.slice(0, handler.lastIndexOf('.'))}.mjs`);
       expect(names).toEqual(expect.arrayContaining(['models/manifest.json', ...stacking]));
-      if (key === 'runner') expect(names).toEqual(expect.arrayContaining(onnx));
+      // The runner scores them; the API reads their signatures to answer readiness.
+      if (key === 'runner' || key === 'api') expect(names).toEqual(expect.arrayContaining(onnx));
       else expect(names.filter((n) => n.endsWith('.onnx'))).toEqual([]);
     }
   });

@@ -90,6 +90,18 @@ describe('fanout batch against the local stack', () => {
     expect(scored.filter((r) => r[5] === '1').length / scored.length).toBeGreaterThan(0.9);
     const right = scored.filter(([id, label]) => truth.get(id as string) === label).length;
     expect(right / scored.length).toBeGreaterThanOrEqual(0.95);
+    // The rejected rows are saved next to the results, and both places are printed as s3:// and
+    // local paths (no emulator address, whose port changes from run to run).
+    const errors = readFileSync(join(dir, 'results.errors.csv'), 'utf8').trim().split('\n');
+    expect(errors[0]).toBe('line,id,reason');
+    expect(errors.slice(1).map((l) => l.split(',')[1])).toEqual(['short-row', 'not-a-number', 'empty-value']);
+    expect(run.stderr).toContain(`results  s3://fanout-local-data/results/${job.jobId}.csv`);
+    expect(run.stderr).toContain(`errors   s3://fanout-local-data/results/${job.jobId}.errors.csv`);
+    expect(run.stderr).toContain(`results saved to ${out}`);
+    expect(run.stderr).toContain(
+      `errors saved to ${join(dir, 'results.errors.csv')} (3 rows: line,id,reason)`,
+    );
+    expect(run.stderr).not.toMatch(/127\.0\.0\.1/);
   }, 120_000);
 
   it('serves the same job record at GET /v1/jobs/{jobId}, with the error file holding the 3 rows', async () => {
@@ -124,13 +136,18 @@ describe('fanout batch against the local stack', () => {
     expect(count).toBe(569);
   });
 
-  it('does not score the same upload twice: the job id comes from bucket, key and ETag', async () => {
+  it('scores the same file uploaded again as a new job (the manifest may have changed since)', async () => {
     const file = join(dir, 'breast-cancer.csv');
-    const again = await fanout(['batch', file, '--ensemble', 'breast-cancer', '--json'], port);
+    const errors = join(dir, 'only-errors.csv');
+    const again = await fanout(
+      ['batch', file, '--ensemble', 'breast-cancer', '--errors', errors, '--json'],
+      port,
+    );
     expect(again.code).toBe(0);
     const second = JSON.parse(again.stdout.trim().split('\n').pop() as string);
-    expect(second.jobId).toBe(job.jobId);
-    expect(second).toMatchObject({ rowsOk: 569, rowsFailed: 3 });
+    expect(second.jobId).not.toBe(job.jobId);
+    expect(second).toMatchObject({ status: 'SUCCEEDED', rowsOk: 569, rowsFailed: 3 });
+    expect(readFileSync(errors, 'utf8').trim().split('\n')).toHaveLength(4);
   }, 60_000);
 
   it.each([
@@ -152,12 +169,15 @@ describe('fanout batch against the local stack', () => {
     60_000,
   );
 
-  it('fails fast for an unknown ensemble, naming it', async () => {
+  it('checks the ensemble before uploading: an unknown one is named, with what is served, and nothing is uploaded', async () => {
     const file = join(dir, 'some.csv');
     writeFileSync(file, batchCsv());
     const run = await fanout(['batch', file, '--ensemble', 'no-such-ensemble', '--json'], port);
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain('unknown ensemble or model "no-such-ensemble"');
+    expect(run.stderr).toContain(
+      'fanout: nothing uploaded: unknown ensemble or model "no-such-ensemble"; ensembles served: breast-cancer, ',
+    );
+    expect(run.stderr).not.toContain('uploaded some.csv');
   }, 60_000);
 
   it('answers a usage error with exit code 2 and the usage', async () => {

@@ -149,6 +149,16 @@ describe('startS3', () => {
       },
     });
     expect(r?.s3.object.eTag).toBe(createHash('md5').update(body).digest('hex'));
+    expect(r?.s3.object.sequencer).toMatch(/^[0-9A-F]{18}$/);
+  });
+
+  it('gives each PUT of a key its own increasing sequencer, as S3 does, even for the same bytes', async () => {
+    for (let i = 0; i < 3; i++) await put('incoming/breast-cancer/again.csv', 'same bytes');
+    const calls = await invocations(3);
+    const seq = calls.map((c) => c.event.Records[0]?.s3.object.sequencer as string);
+    expect(new Set(calls.map((c) => c.event.Records[0]?.s3.object.eTag)).size).toBe(1);
+    expect(BigInt(`0x${seq[0]}`) < BigInt(`0x${seq[1]}`)).toBe(true);
+    expect(BigInt(`0x${seq[1]}`) < BigInt(`0x${seq[2]}`)).toBe(true);
   });
 
   it('does not invoke it for other prefixes or other buckets', async () => {

@@ -39,6 +39,8 @@ describe('the real serverless.yml, resolved for the local stage', () => {
       routeKey: 'POST /v1/ensembles/{ensemble}/predictions',
     });
     expect(api?.routes.map((r) => r.routeKey)).toContain('GET /v1/predictions/{id}');
+    // The catch-all (`path: '*'`), compiled as serverless compiles it.
+    expect(api?.routes).toContainEqual({ method: 'ANY', path: '*', routeKey: '$default' });
   });
 
   it('reads the state machine definitions through ${file(...)} and names them for the stage', () => {

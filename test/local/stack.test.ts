@@ -4,6 +4,7 @@ import { isAbsolute, join } from 'node:path';
 import { SFNClient, StartSyncExecutionCommand } from '@aws-sdk/client-sfn';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { loadConfig } from '../../functions/core/config.js';
+import { loadManifest } from '../../functions/core/manifest.js';
 import type { LambdaHandler } from '../../local/lambda-dispatch.js';
 import { type LocalStack, REPO_ROOT, startLocalStack } from '../../local/stack.js';
 
@@ -12,8 +13,10 @@ const golden = JSON.parse(
 ) as {
   rows: number[][];
 };
-// Every member of the ensemble, the SageMaker one included: the stack serves it locally.
-const MEMBERS = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
+// Every member of the ensemble as the manifest lists it, the SageMaker one included: the stack
+// serves it locally.
+const MEMBERS =
+  loadManifest(join(REPO_ROOT, 'models/manifest.json')).ensembles.get('breast-cancer')?.members ?? [];
 
 /**
  * A stand-in API handler: runs the inference state machine through the SDK exactly as the real
@@ -26,6 +29,13 @@ const fixtureApi: LambdaHandler = async (raw) => {
       statusCode: 200,
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ table: process.env.FANOUT_TABLE }),
+    };
+  }
+  // serverless.yml's catch-all route: what no other route takes.
+  if (event.routeKey === '$default') {
+    return {
+      statusCode: 404,
+      body: JSON.stringify({ unrouted: `${event.requestContext.http.method} ${event.rawPath}` }),
     };
   }
   const sfn = new SFNClient({ endpoint: process.env.AWS_ENDPOINT_URL_SFN, disableHostPrefix: true });
@@ -96,7 +106,9 @@ describe('startLocalStack', () => {
     const res = await fetch(`${stack.urls.api}/v1/ensembles`);
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ table: 'fanout-local' });
-    expect((await fetch(`${stack.urls.api}/nope`)).status).toBe(404);
+    const unrouted = await fetch(`${stack.urls.api}/nope`, { method: 'DELETE' });
+    expect(unrouted.status).toBe(404);
+    expect(await unrouted.json()).toEqual({ unrouted: 'DELETE /nope' });
   });
 
   it('runs a prediction end to end: HTTP, Step Functions, ONNX runners, ensemble, DynamoDB', async () => {

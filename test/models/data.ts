@@ -1,35 +1,23 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { type Dataset, readSklearnCsv } from '../../cli/datasets.js';
 
-/** The repository's models folder (absolute, ends with a slash). */
-export const MODELS_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
-
-/** A vendored sklearn data set: rows of raw features and the integer class of each row. */
-export interface Dataset {
-  rows: number[][];
-  targets: number[];
-  labels: string[];
-}
+export { accuracy } from '../../cli/model-scores.js';
+export type { Dataset };
 
 /**
- * Reads a sklearn-bundled CSV. The first line is a count header (`569,30,malignant,benign`), not
- * column names; every other line is the features followed by the class index.
+ * The models folder the model suites check (absolute, ends with a slash): the repository's, or
+ * `FANOUT_TEST_MODELS_DIR` (the CLI test points it at a copy it added a model to, to prove these
+ * suites follow whatever the manifest declares).
  */
+export const MODELS_DIR = `${resolve(
+  process.env.FANOUT_TEST_MODELS_DIR ?? fileURLToPath(new URL('../../models/', import.meta.url)),
+)}/`;
+
+/** Reads a sklearn-bundled CSV under the models folder (see cli/datasets.ts). */
 export function readDataset(file: string): Dataset {
-  const lines = readFileSync(join(MODELS_DIR, file), 'utf8').trim().split('\n');
-  const [count, width, ...labels] = (lines[0] as string).split(',');
-  const rows: number[][] = [];
-  const targets: number[] = [];
-  for (const line of lines.slice(1)) {
-    const values = line.split(',').map(Number);
-    rows.push(values.slice(0, -1));
-    targets.push(values.at(-1) as number);
-  }
-  if (rows.length !== Number(count) || rows.some((r) => r.length !== Number(width))) {
-    throw new Error(`${file}: expected ${count} rows of ${width} features`);
-  }
-  return { rows, targets, labels };
+  return readSklearnCsv(join(MODELS_DIR, file));
 }
 
 /** Parses a JSON file under models/. */
@@ -61,15 +49,21 @@ export interface Split {
   test: number[];
 }
 
-/** Fraction of rows whose argmax matches the target. */
-export function accuracy(probabilities: readonly (readonly number[])[], targets: readonly number[]): number {
-  let right = 0;
-  probabilities.forEach((p, i) => {
-    let best = 0;
-    for (let c = 1; c < p.length; c++) if ((p[c] as number) > (p[best] as number)) best = c;
-    if (best === targets[i]) right++;
-  });
-  return right / probabilities.length;
+/** What models/metrics.json records, as far as the suites check it. */
+export interface Metrics {
+  datasets: Record<
+    string,
+    { file: string; features: string[]; labels: string[]; split: { file: string }; rows: number }
+  >;
+  models: {
+    id: string;
+    file: string;
+    sha256: string;
+    bytes: number;
+    dataset?: string;
+    wholeData?: { rows: number; accuracy: number };
+  }[];
+  ensembles: { dataset: string; members: string[]; softVote: { heldOut: { accuracy: number } } }[];
 }
 
 /** Largest absolute difference between two equally shaped matrices (throws on a shape mismatch). */

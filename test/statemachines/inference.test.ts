@@ -6,6 +6,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { resetClients } from '../../functions/adapters/clients.js';
 import { resetServedModels } from '../../functions/adapters/served.js';
 import { resetConfig } from '../../functions/core/config.js';
+import { normaliseOutcome } from '../../functions/core/outcomes.js';
 import { startDynamo } from '../../local/dynamodb.js';
 import type { RunningServer } from '../../local/http-util.js';
 import { lambdaBinder } from '../../local/lambda-binder.js';
@@ -42,6 +43,8 @@ const request = (ensemble: string, members: Member[], instances: unknown[]) => (
 
 const run = (engine: StepFunctionsEngine, input: unknown) =>
   engine.startSyncExecution({ stateMachineArn: inference.arn, input: JSON.stringify(input) });
+
+const ISO_MS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 const FIVE = ['m1', 'm2', 'm3', 'm4', 'm5'].map((model) => ({ model, timeoutSeconds: 5 }));
 
@@ -120,6 +123,8 @@ describe('inference state machine with fake runner and ensemble', () => {
       model: 'm3',
       status: 'failed',
       error: { Error: 'ModelRunError', Cause: expect.any(String) },
+      startedAt: expect.stringMatching(ISO_MS),
+      endedAt: expect.stringMatching(ISO_MS),
     });
     const cause = JSON.parse((failed?.error as { Cause: string }).Cause);
     expect(cause).toEqual({ errorType: 'ModelRunError', errorMessage: 'm3: inference failed', trace: [] });
@@ -131,12 +136,36 @@ describe('inference state machine with fake runner and ensemble', () => {
     const out = await run(engine, request('e', members, [[1]]));
     expect(out.status).toBe('SUCCEEDED');
     const results = seen?.members as Record<string, unknown>[];
-    expect(results.find((m) => m.model === 'm2')).toEqual({
+    const timedOut = results.find((m) => m.model === 'm2');
+    expect(timedOut).toEqual({
       model: 'm2',
       status: 'timeout',
       error: { Error: 'States.Timeout', Cause: expect.any(String) },
+      startedAt: expect.stringMatching(ISO_MS),
+      endedAt: expect.stringMatching(ISO_MS),
     });
+    // The member reports the time it was given before it was cut off.
+    expect(normaliseOutcome(timedOut).latencyMs).toBeGreaterThanOrEqual(1000);
     expect(results.filter((m) => m.status === 'ok')).toHaveLength(4);
+  });
+
+  it('stamps a failed member with the time from the fan-out to its catch, so it reports its latency', async () => {
+    use(async (event) => {
+      const { model } = event as { model: string };
+      if (model !== 'm4') return { model, status: 'ok', probabilities: [[0.5, 0.5]] };
+      await new Promise((r) => setTimeout(r, 120));
+      throw Object.assign(new Error('m4: endpoint refused'), { name: 'ModelRunError' });
+    });
+    const out = await run(engine, request('e', FIVE, [[1]]));
+    expect(out.status).toBe('SUCCEEDED');
+    const failed = normaliseOutcome((seen?.members as unknown[])[3]);
+    expect(failed).toMatchObject({
+      model: 'm4',
+      status: 'failed',
+      error: { message: 'm4: endpoint refused' },
+    });
+    expect(failed.latencyMs).toBeGreaterThanOrEqual(120);
+    expect(failed.latencyMs).toBeLessThan(5000);
   });
 
   it("fails the execution with the ensemble step's error and cause when the quorum is not met", async () => {
@@ -261,7 +290,7 @@ describe('inference state machine with the real runner (ONNX) and ensemble (Dyna
     expect(stored.Item?.record).toEqual(record);
   });
 
-  it('reports a member whose model cannot load as failed, naming it, and answers degraded', async () => {
+  it('reports a member whose model file is missing as not ready, naming it and the file, and answers degraded', async () => {
     const out = await run(
       engine,
       request('bc-with-broken', members(['bc-logreg', 'bc-mlp', 'bc-broken']), rows),
@@ -270,8 +299,12 @@ describe('inference state machine with the real runner (ONNX) and ensemble (Dyna
     const record = JSON.parse(out.output as string);
     expect(record.degraded).toBe(true);
     const broken = record.members.find((m: { model: string }) => m.model === 'bc-broken');
-    expect(broken).toMatchObject({ status: 'failed', error: { name: 'ModelLoadError' } });
-    expect(broken.error.message).toMatch(/^bc-broken: cannot load /);
+    expect(broken).toMatchObject({ status: 'failed', error: { name: 'ModelNotReadyError' } });
+    expect(broken.error.message).toBe(
+      `bc-broken: model file ${join(dataDir, 'bc-broken.onnx')} does not exist: check "file" in ${join(dataDir, 'manifest.json')}`,
+    );
+    // It was refused at once, not run: its failure took no member timeout.
+    expect(broken.latencyMs).toBeLessThan(1000);
     expect(JSON.stringify(record)).not.toMatch(/\bat .*\.(ts|js):\d+/);
   });
 

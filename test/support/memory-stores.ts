@@ -1,5 +1,64 @@
+import type { PredictionRecord } from '../../functions/core/combine.js';
 import type { JobProgress, JobRecord, RowResult } from '../../functions/core/jobs.js';
-import type { JobStore, ObjectStore } from '../../functions/core/ports.js';
+import type {
+  Claim,
+  IdEntry,
+  IdempotencyStore,
+  JobStore,
+  ObjectStore,
+  PredictionStore,
+  PutResult,
+} from '../../functions/core/ports.js';
+
+type Item =
+  | { state: 'completed'; record: PredictionRecord; requestHash?: string }
+  | { state: 'in-progress'; ensemble: string; requestHash: string; expiresAt: number; token: string };
+
+/**
+ * An in-memory prediction store with the DynamoDB one's semantics: one item per id, a claim is a
+ * conditional put (free or expired), the record completes a claim and never overwrites a record.
+ */
+export class MemoryPredictionStore implements PredictionStore, IdempotencyStore {
+  readonly items = new Map<string, Item>();
+  puts = 0;
+  claims = 0;
+
+  async putPrediction(record: PredictionRecord): Promise<PutResult> {
+    const item = this.items.get(record.id);
+    if (item?.state === 'completed') return { record: structuredClone(item.record), created: false };
+    this.puts++;
+    this.items.set(record.id, {
+      state: 'completed',
+      record: structuredClone(record),
+      requestHash: item?.requestHash,
+    });
+    return { record, created: true };
+  }
+  async getPrediction(id: string) {
+    const item = this.items.get(id);
+    return item?.state === 'completed' ? structuredClone(item.record) : undefined;
+  }
+  async getEntry(id: string): Promise<IdEntry | undefined> {
+    const item = this.items.get(id);
+    if (!item) return undefined;
+    if (item.state === 'completed') return structuredClone(item);
+    const { token: _token, ...rest } = item;
+    return { ...rest };
+  }
+  async claim(claim: Claim, nowMs: number) {
+    const item = this.items.get(claim.id);
+    if (item && !(item.state === 'in-progress' && item.expiresAt < nowMs)) {
+      return { claimed: false as const, existing: await this.getEntry(claim.id) };
+    }
+    this.claims++;
+    this.items.set(claim.id, { state: 'in-progress', ...claim });
+    return { claimed: true as const };
+  }
+  async release(id: string, token: string) {
+    const item = this.items.get(id);
+    if (item?.state === 'in-progress' && item.token === token) this.items.delete(id);
+  }
+}
 
 /** An in-memory JobStore with the same semantics as the DynamoDB one (conditional create, ADD). */
 export class MemoryJobStore implements JobStore {
@@ -53,8 +112,14 @@ export class MemoryObjectStore implements ObjectStore {
       for (let i = 0; i < body.length; i += size) yield body.subarray(i, i + size);
     })();
   }
+  /** User metadata by key, as an uploader set it (`x-amz-meta-*`). */
+  readonly metadataOf = new Map<string, Record<string, string>>();
+
   async head(key: string, bytes: number) {
     return (this.objects.get(key) ?? Buffer.alloc(0)).subarray(0, bytes);
+  }
+  async metadata(key: string) {
+    return this.objects.has(key) ? { ...(this.metadataOf.get(key) ?? {}) } : undefined;
   }
   async write(key: string, body: AsyncIterable<string | Uint8Array> | string) {
     if (typeof body === 'string') {

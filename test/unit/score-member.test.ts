@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { OnnxScorer } from '../../functions/adapters/onnx-scorer.js';
 import {
   ModelLoadError,
+  ModelNotReadyError,
   ModelRunError,
   NotFoundError,
   ValidationError,
@@ -12,6 +13,7 @@ import {
 import { getModel, loadManifest, type Manifest, type ModelSpec } from '../../functions/core/manifest.js';
 import type { Scorer } from '../../functions/core/ports.js';
 import { scoreMember } from '../../functions/runner/score-member.js';
+import { linearOnnx } from '../support/onnx-graphs.js';
 
 const MODELS = fileURLToPath(new URL('../../models/', import.meta.url));
 const REAL = join(MODELS, 'manifest.json');
@@ -227,31 +229,66 @@ describe('scoreMember with the real OnnxScorer', () => {
     await expect(scoreMember(event, manifest, { onnx: scorer })).resolves.toMatchObject({ status: 'ok' });
   });
 
-  it('rejects an output whose shape does not match the labels, naming the model and both shapes', async () => {
+  // The session's own metadata goes through the start check: a mismatch never reaches a run.
+  it('refuses a model whose output does not give the labels, naming the model, the file and both counts', async () => {
     const { manifest } = tempManifest(LOGREG, { labels: ['a', 'b', 'c'] });
     const err = await scoreMember({ model: 'probe', instances: golden.rows.slice(0, 2) }, manifest, {
       onnx: scorer,
     }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ModelRunError);
-    expect((err as Error).message).toBe('probe: output "probabilities" has shape [2, 2], expected [2, 3]');
+    expect(err).toBeInstanceOf(ModelNotReadyError);
+    expect((err as Error).message).toBe(
+      `probe: output "probabilities" of the model ${LOGREG} gives 2 classes (shape [N, 2]), the manifest's labels has 3: fix "labels" in the manifest or re-export the model`,
+    );
   });
 
-  it('reports a wrong output name as a ModelRunError naming the model', async () => {
+  it('refuses a wrong output name, saying which outputs the model has and what to set', async () => {
     const { manifest } = tempManifest(LOGREG, { output: 'scores' });
     const err = await scoreMember({ model: 'probe', instances: [golden.rows[0]] }, manifest, {
       onnx: scorer,
     }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ModelRunError);
-    expect((err as Error).message).toMatch(/^probe: /);
+    expect(err).toBeInstanceOf(ModelNotReadyError);
+    expect((err as Error).message).toBe(
+      `probe: output "scores" not in the model ${LOGREG} (it has "probabilities"): set "output": "probabilities" in the manifest`,
+    );
   });
 
-  it('reports a wrong input name as a ModelRunError naming the model', async () => {
+  it('refuses a wrong input name, saying which input the model has and what to set', async () => {
     const { manifest } = tempManifest(LOGREG, { input: 'features' });
     const err = await scoreMember({ model: 'probe', instances: [golden.rows[0]] }, manifest, {
       onnx: scorer,
     }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ModelRunError);
-    expect((err as Error).message).toMatch(/^probe: inference failed: /);
+    expect(err).toBeInstanceOf(ModelNotReadyError);
+    expect((err as Error).message).toBe(
+      `probe: input "features" not in the model ${LOGREG} (it has "input"): set "input": "input" in the manifest`,
+    );
+  });
+
+  it('scores a model laid out as skl2onnx writes it, with no input or output in the manifest', async () => {
+    const file = join(dir, `skl2onnx-${++counter}.onnx`);
+    const weights = getModel(real, 'bc-logreg').features.map((_, j) => [j % 2 ? 0.001 : -0.001, 0]);
+    writeFileSync(file, linearOnnx({ weights, bias: [0, 0.5] }, { input: 'float_input', label: true }));
+    const { manifest } = tempManifest(file);
+    const outcome = await scoreMember({ model: 'probe', instances: golden.rows.slice(0, 3) }, manifest, {
+      onnx: scorer,
+    });
+    expect(outcome.status).toBe('ok');
+    expect(outcome.probabilities).toHaveLength(3);
+    for (const row of outcome.probabilities ?? [])
+      expect(row[0] as number).toBeCloseTo(1 - (row[1] as number), 6);
+  });
+
+  it('does not run a member that failed the start check: it fails at once with the reason', async () => {
+    const fake = new FakeScorer(half);
+    const reason = 'bc-mlp: input "x" not in the model breast-cancer/mlp.onnx (it has "input")';
+    const err = await scoreMember(
+      { model: 'bc-mlp', instances: [golden.rows[0]] },
+      real,
+      { onnx: fake },
+      new Map([['bc-mlp', reason]]),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ModelNotReadyError);
+    expect((err as Error).message).toBe(reason);
+    expect(fake.calls).toEqual([]);
   });
 
   it('refuses to score a SageMaker model', async () => {

@@ -58,7 +58,20 @@ let manifest: Manifest;
 let store: FakeStore;
 
 beforeAll(() => {
-  manifest = loadManifest(REAL);
+  // The bundled models under a fixed five-member ensemble, so the exact expectations below hold
+  // whatever else models/manifest.json's breast-cancer ensemble grows to.
+  const real = loadManifest(REAL);
+  const bc = real.ensembles.get('breast-cancer');
+  const wine = real.ensembles.get('wine');
+  if (!bc || !wine) throw new Error(`${REAL} has no breast-cancer or wine ensemble`);
+  const WINE = ['wine-logreg', 'wine-random-forest', 'wine-mlp'];
+  manifest = {
+    ...real,
+    ensembles: new Map([
+      ['breast-cancer', { ...bc, members: BC, weights: BC.map(() => 1), quorum: 3 }],
+      ['wine', { ...wine, strategy: 'weighted-mean', members: WINE, weights: [2, 2, 1], quorum: 2 }],
+    ]),
+  };
 });
 
 beforeEach(() => {
@@ -158,6 +171,8 @@ describe('storeResult', () => {
       {
         model: 'bc-mlp',
         status: 'failed',
+        // It answered (in 2 ms), with the wrong shape.
+        latencyMs: 2,
         error: { name: 'ModelRunError', message: 'bc-mlp: row 0 is not 2 finite probabilities' },
       },
       {

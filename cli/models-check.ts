@@ -1,0 +1,50 @@
+import { dirname, relative, resolve } from 'node:path';
+import { checkOnnxFile } from '../functions/adapters/model-checks.js';
+import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
+import { localOnnx, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { readManifestDoc } from './manifest-doc.js';
+import type { ModelsIo } from './models.js';
+import type { CheckArgs } from './models-args.js';
+
+/**
+ * `fanout models check`: the start check on every ONNX member (a SageMaker member's local file
+ * too), then a real onnxruntime load of each, as the runner does. Exit code 1 if any is not ready.
+ */
+export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number> {
+  const manifestPath = resolve(args.manifest);
+  const shown = shownPath(manifestPath);
+  const manifest = parseManifest(readManifestDoc(manifestPath), manifestPath, shown);
+  const scorer = new OnnxScorer({ manifestPath });
+  let bad = 0;
+  try {
+    for (const model of manifest.models.values()) {
+      const onnx = localOnnx(model);
+      if (!onnx) {
+        io.out(`unchecked  ${model.id}: SageMaker endpoint, checked on its first answer`);
+        continue;
+      }
+      const check = checkOnnxFile(onnx, manifestPath);
+      let problem = check.ok ? undefined : check.reason;
+      if (!problem) {
+        // The runner's own view: the session loads, and its metadata passes the same check.
+        problem = await scorer.session(onnx).then(
+          () => undefined,
+          (err: Error) => err.message,
+        );
+      }
+      const where = relative(dirname(manifestPath), onnx.file);
+      if (problem) {
+        bad++;
+        io.out(`NOT READY  ${problem}`);
+      } else if (check.ok) {
+        io.out(`ready      ${model.id} (${where}): ${check.input} -> ${check.output}`);
+      }
+    }
+  } finally {
+    await scorer.close();
+  }
+  io.err(
+    bad ? `${bad} model${bad > 1 ? 's' : ''} not ready in ${shown}` : `every model in ${shown} is ready`,
+  );
+  return bad ? 1 : 0;
+}

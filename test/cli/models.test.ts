@@ -1,0 +1,436 @@
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { UsageError } from '../../cli/args.js';
+import { addModel } from '../../cli/models.js';
+import { type AddArgs, parseModelsArgs } from '../../cli/models-args.js';
+import { checkModels } from '../../cli/models-check.js';
+import { ModelsError } from '../../cli/models-error.js';
+import { loadManifest } from '../../functions/core/manifest.js';
+import { accuracy, readDataset } from '../models/data.js';
+import { fitDiagonalLda, type LinearModel, linearOnnx } from '../support/onnx-graphs.js';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const bc = readDataset('data/breast_cancer.csv');
+const wine = readDataset('data/wine_data.csv');
+const bcLda = fitDiagonalLda(bc.rows, bc.targets, 2);
+const wineLda = fitDiagonalLda(wine.rows, wine.targets, 3);
+
+let dir: string;
+let count = 0;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'fanout-models-cli-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** An id the repository's manifest does not use yet (a user may have added `bc-lda` already). */
+function freeId(base: string): string {
+  const taken = loadManifest(join(ROOT, 'models/manifest.json'));
+  let id = base;
+  for (let i = 2; taken.models.has(id) || taken.ensembles.has(id); i++) id = `${base}-${i}`;
+  return id;
+}
+const LDA = freeId('bc-lda');
+const WINE_LDA = freeId('wine-lda');
+const SOLO = freeId('bc-lda-solo');
+const ALONE = freeId('bc-lda-alone');
+
+/** A copy of the repository's models folder, to add models to. */
+function modelsCopy(): string {
+  const copy = join(dir, `models-${++count}`);
+  cpSync(join(ROOT, 'models'), copy, { recursive: true, filter: (src) => !src.includes('/train') });
+  return copy;
+}
+
+/** Writes a model made in the test (skl2onnx's layout unless told otherwise) and returns its path. */
+function modelFile(
+  model: LinearModel,
+  layout: Parameters<typeof linearOnnx>[1] = { input: 'float_input', label: true },
+) {
+  const file = join(dir, `model-${++count}.onnx`);
+  writeFileSync(file, linearOnnx(model, layout));
+  return file;
+}
+
+/** Runs `fanout models add` in-process: its exit code, or the error it stops with, and what it said. */
+async function add(args: Partial<AddArgs> & { file: string; manifest: string }) {
+  const out: string[] = [];
+  const err: string[] = [];
+  const full: AddArgs = {
+    command: 'add',
+    id: LDA,
+    features: 'breast-cancer',
+    labels: 'breast-cancer',
+    replace: false,
+    ...args,
+  };
+  const io = {
+    out: (l: string) => out.push(l),
+    err: (l: string) => err.push(l),
+    now: () => new Date('2026-11-28T00:00:00Z'),
+  };
+  try {
+    return { code: await addModel(full, io), out, err: err.join('\n') };
+  } catch (e) {
+    return { code: 1, error: e as Error, out, err: err.join('\n') };
+  }
+}
+
+const read = (file: string) => readFileSync(file, 'utf8');
+
+describe('fanout models add', () => {
+  it('adds a model laid out as skl2onnx writes it, with no manifest input or output, to an ensemble, and keeps every file in step', async () => {
+    const models = modelsCopy();
+    const manifestFile = join(models, 'manifest.json');
+    const before = JSON.parse(read(manifestFile));
+    const file = modelFile(bcLda);
+    const result = await add({ file, manifest: manifestFile, ensemble: 'breast-cancer' });
+    expect(result.code).toBe(0);
+
+    expect(result.err).toContain(
+      `${LDA}: input "float_input" [N, 30] -> output "probabilities" [N, 2] (ignored: label)`,
+    );
+    // The accuracy of the same linear model computed here in float64 (onnxruntime runs float32).
+    const expected = accuracy(
+      bc.rows.map((r) =>
+        bcLda.bias.map((b, c) => b + r.reduce((sum, v, j) => sum + v * (bcLda.weights[j]?.[c] as number), 0)),
+      ),
+      bc.targets,
+    );
+    expect(expected).toBeGreaterThan(0.9);
+    expect(result.err).toMatch(
+      new RegExp(
+        `${LDA}: accuracy 0\\.9\\d{3} on all 569 rows of breast-cancer, 0\\.\\d{4} on its 143 held-out rows; ROC AUC 0\\.9\\d{3}`,
+      ),
+    );
+    expect(JSON.parse(result.out[0] as string)).toMatchObject({
+      id: LDA,
+      file: `breast-cancer/${LDA}.onnx`,
+      input: 'float_input',
+      output: 'probabilities',
+      ensemble: 'breast-cancer',
+    });
+
+    const after = JSON.parse(read(manifestFile));
+    expect(after.models).toHaveLength(before.models.length + 1);
+    expect(after.models.at(-1)).toEqual({
+      id: LDA,
+      kind: 'onnx',
+      file: `breast-cancer/${LDA}.onnx`,
+      version: '1.0.0',
+      description: `Added with fanout models add from ${basename(file)} (exported by fanout-tests)`,
+      features: 'breast-cancer',
+      labels: 'breast-cancer',
+    });
+    const ensemble = after.ensembles.find((e: { name: string }) => e.name === 'breast-cancer');
+    expect(ensemble.members.at(-1)).toBe(LDA);
+    // The rest of the manifest is as it was.
+    expect({ ...after, models: after.models.slice(0, -1), ensembles: [] }).toEqual({
+      ...before,
+      ensembles: [],
+    });
+    expect(loadManifest(manifestFile).ensembles.get('breast-cancer')?.members).toContain(LDA);
+
+    const metrics = JSON.parse(read(join(models, 'metrics.json')));
+    const entry = metrics.models.find((m: { id: string }) => m.id === LDA);
+    expect(entry).toMatchObject({
+      file: `breast-cancer/${LDA}.onnx`,
+      dataset: 'breast-cancer',
+      addedOn: '2026-11-28',
+      wholeData: { rows: 569 },
+      heldOut: { rows: 143 },
+      input: 'float_input',
+      output: 'probabilities',
+    });
+    // Every other byte of metrics.json is as the trainer wrote it.
+    expect(
+      read(join(models, 'metrics.json')).replace(
+        new RegExp(`,\\n {4}\\{\\n {6}"id": "${LDA}"[\\s\\S]*?\\n {4}\\}(?=\\n {2}\\])`),
+        '',
+      ),
+    ).toBe(read(join(ROOT, 'models/metrics.json')));
+    expect(Math.abs(entry.wholeData.accuracy - expected)).toBeLessThan(0.005);
+    const card = read(join(models, 'MODEL_CARD.md'));
+    expect(card).toContain(`| \`${LDA}\` | added: fanout-tests | breast-cancer | 2026-11-28 | `);
+    const golden = JSON.parse(read(join(models, `breast-cancer/golden/${LDA}.json`)));
+    const ensembleGolden = JSON.parse(read(join(models, 'breast-cancer/golden/ensemble.json')));
+    expect(golden.rows).toEqual(ensembleGolden.rows);
+    expect(golden.probabilities).toHaveLength(golden.rows.length);
+  });
+
+  it('runs the model suites green against the manifest it added to (they follow the manifest)', async () => {
+    const models = modelsCopy();
+    const manifestFile = join(models, 'manifest.json');
+    const wineModel = modelFile(wineLda, { output: 'scores' });
+    expect(
+      (await add({ file: modelFile(bcLda), manifest: manifestFile, ensemble: 'breast-cancer' })).code,
+    ).toBe(0);
+    expect(
+      (
+        await add({
+          file: wineModel,
+          manifest: manifestFile,
+          id: WINE_LDA,
+          features: 'wine',
+          labels: 'wine',
+          ensemble: 'wine',
+          weight: 1,
+        })
+      ).code,
+    ).toBe(0);
+    expect(
+      (
+        await add({
+          file: modelFile(bcLda),
+          manifest: manifestFile,
+          id: SOLO,
+          ensemble: ALONE,
+        })
+      ).code,
+    ).toBe(0);
+    const run = await jest(['test/models', 'test/unit/manifest.test.ts'], { FANOUT_TEST_MODELS_DIR: models });
+    expect(run.output).toMatch(/Tests: +\d+ passed, \d+ total/);
+    expect(run.code).toBe(0);
+    for (const id of [LDA, WINE_LDA, SOLO]) {
+      expect(run.output).toContain(`member ${id} reproduces its recorded whole-data accuracy`);
+      expect(run.output).toContain(
+        `onnxruntime-node reproduces the golden probabilities of ${id} within 1e-5`,
+      );
+    }
+    expect(run.output).toContain(`ensemble ${ALONE} is at least as accurate`);
+  }, 120_000);
+
+  it('refuses a model that takes 29 features for a 30-feature set, writing nothing', async () => {
+    const models = modelsCopy();
+    const manifestFile = join(models, 'manifest.json');
+    const before = read(manifestFile);
+    const short = modelFile({ weights: bcLda.weights.slice(1), bias: bcLda.bias });
+    const result = await add({ file: short, manifest: manifestFile, ensemble: 'breast-cancer' });
+    expect(result.error).toBeInstanceOf(ModelsError);
+    expect(result.error?.message).toBe(
+      `${LDA}: input "float_input" of the model ${short} takes 29 features (shape [N, 29]), the manifest's feature set "breast-cancer" has 30: fix "features" in ${manifestFile} or re-export the model`,
+    );
+    expect(read(manifestFile)).toBe(before);
+  });
+
+  it('refuses a ZipMap output and says how to export without it', async () => {
+    const models = modelsCopy();
+    const result = await add({
+      file: modelFile(bcLda, { input: 'float_input', label: true, zipmap: true }),
+      manifest: join(models, 'manifest.json'),
+    });
+    expect(result.error?.message).toMatch(
+      /is a list of per-row maps \(skl2onnx's ZipMap\), not a tensor: export with options=\{id\(model\): \{"zipmap": False\}\}$/,
+    );
+  });
+
+  it('refuses to join a stacking ensemble, explaining why and what to do instead', async () => {
+    const models = modelsCopy();
+    const result = await add({
+      file: modelFile(bcLda),
+      manifest: join(models, 'manifest.json'),
+      ensemble: 'breast-cancer-stacked',
+    });
+    expect(result.error?.message).toMatch(
+      new RegExp(
+        String.raw`^ensemble breast-cancer-stacked combines its members with a stacking meta-model \(breast-cancer\/stacking-meta\.json\) trained on the scores of exactly \[.+\]: it cannot take a new member without being retrained\. Add ${LDA} to a soft-vote or weighted-mean ensemble instead \(e\.g\. --ensemble breast-cancer\), or retrain the meta-model`,
+      ),
+    );
+  });
+
+  it('asks for a weight to join a weighted mean, and refuses one where it has no effect', async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    const file = modelFile(wineLda);
+    const noWeight = await add({
+      file,
+      manifest,
+      id: WINE_LDA,
+      features: 'wine',
+      labels: 'wine',
+      ensemble: 'wine',
+    });
+    expect(noWeight.error?.message).toMatch(
+      new RegExp(
+        String.raw`^ensemble wine is a weighted mean: pass --weight <w> for ${WINE_LDA} \(its members weigh: wine-logreg 2, `,
+      ),
+    );
+    const onSoftVote = await add({ file: modelFile(bcLda), manifest, ensemble: 'breast-cancer', weight: 2 });
+    expect(onSoftVote.error?.message).toBe(
+      '--weight has no effect on ensemble breast-cancer (strategy soft-vote); leave it out',
+    );
+    const weighted = await add({
+      file,
+      manifest,
+      id: WINE_LDA,
+      features: 'wine',
+      labels: 'wine',
+      ensemble: 'wine',
+      weight: 1.5,
+    });
+    expect(weighted.code).toBe(0);
+    expect(loadManifest(manifest).ensembles.get('wine')?.weights.at(-1)).toBe(1.5);
+  });
+
+  it('treats the same file under the same id as a refresh, and another file as a replacement that needs --replace and a new version', async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    const file = modelFile(bcLda);
+    expect((await add({ file, manifest })).code).toBe(0);
+    const first = read(manifest);
+    const again = await add({ file, manifest });
+    expect(again.code).toBe(0);
+    expect(again.err).toContain(`${LDA} was already in`);
+    expect(read(manifest)).toBe(first);
+
+    const other = modelFile({
+      weights: bcLda.weights,
+      bias: [bcLda.bias[0] as number, (bcLda.bias[1] as number) + 0.1],
+    });
+    expect((await add({ file: other, manifest })).error?.message).toMatch(
+      /already in .* with another file: to put this one in its place, pass --replace and a new --version$/,
+    );
+    expect((await add({ file: other, manifest, replace: true })).error?.message).toMatch(
+      /give it a new --version \(it is 1\.0\.0\)/,
+    );
+    expect((await add({ file: other, manifest, replace: true, version: '1.1.0' })).code).toBe(0);
+    const model = JSON.parse(read(manifest)).models.find((m: { id: string }) => m.id === LDA);
+    expect(model).toMatchObject({ version: '1.1.0', file: `breast-cancer/${LDA}.onnx` });
+    expect(JSON.parse(read(manifest)).models.filter((m: { id: string }) => m.id === LDA)).toHaveLength(1);
+  });
+
+  it('names a feature set or label set that does not exist, and an id that is taken by an ensemble', async () => {
+    const manifest = join(modelsCopy(), 'manifest.json');
+    const file = modelFile(bcLda);
+    expect((await add({ file, manifest, features: 'iris' })).error?.message).toMatch(
+      /^--features "iris" is not in featureSets of .* \(it has: breast-cancer, wine\); add the set there first$/,
+    );
+    expect((await add({ file, manifest, id: 'wine' })).error?.message).toMatch(/is the name of an ensemble/);
+    expect((await add({ file: join(dir, 'nope.onnx'), manifest })).error?.message).toBe(
+      `${join(dir, 'nope.onnx')} does not exist`,
+    );
+  });
+});
+
+describe('fanout models check', () => {
+  const check = async (manifest: string) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await checkModels(
+      { command: 'check', manifest },
+      { out: (l) => out.push(l), err: (l) => err.push(l) },
+    );
+    return { code, out, err };
+  };
+
+  it('passes every bundled model, and fails naming a model whose file is broken', async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    const ok = await check(manifest);
+    expect(ok.code).toBe(0);
+    expect(ok.out).toHaveLength(loadManifest(join(ROOT, 'models/manifest.json')).models.size);
+    expect(ok.out.every((l) => l.startsWith('ready '))).toBe(true);
+    writeFileSync(join(models, 'breast-cancer/mlp.onnx'), 'not a model');
+    const bad = await check(manifest);
+    expect(bad.code).toBe(1);
+    expect(bad.out.find((l) => l.includes('bc-mlp'))).toMatch(
+      /^NOT READY {2}bc-mlp: model file breast-cancer\/mlp\.onnx is not an ONNX model \(/,
+    );
+    expect(bad.err).toEqual([`1 model not ready in ${manifest}`]);
+  });
+
+  it('runs as npx fanout models check, with a non-zero exit on a mismatch', async () => {
+    const models = modelsCopy();
+    const doc = JSON.parse(read(join(models, 'manifest.json')));
+    doc.models.find((m: { id: string }) => m.id === 'bc-logreg').input = 'float_input';
+    writeFileSync(join(models, 'manifest.json'), JSON.stringify(doc, null, 2));
+    const run = await fanout(['models', 'check', '--manifest', join(models, 'manifest.json')]);
+    expect(run.code).toBe(1);
+    expect(run.output).toContain(
+      `NOT READY  bc-logreg: input "float_input" not in the model breast-cancer/logreg.onnx (it has "input"): set "input": "input" in ${join(models, 'manifest.json')}`,
+    );
+  }, 60_000);
+});
+
+describe('fanout models arguments', () => {
+  it.each([
+    [['models', 'add', 'm.onnx', '--features', 'x', '--labels', 'y'], '--id is required'],
+    [['models', 'add', '--id', 'x', '--features', 'x', '--labels', 'y'], 'missing <model.onnx>'],
+    [['models', 'remove'], 'unknown command "models remove": use add or check'],
+    [
+      ['models', 'add', 'm.onnx', '--id', 'a', '--features', 'x', '--labels', 'y', '--weight', '2'],
+      '--weight needs --ensemble',
+    ],
+    [
+      [
+        'models',
+        'add',
+        'm.onnx',
+        '--id',
+        'a',
+        '--features',
+        'x',
+        '--labels',
+        'y',
+        '-e',
+        'e',
+        '--weight',
+        '0',
+      ],
+      '--weight must be a positive number, got "0"',
+    ],
+  ])('rejects %j, saying what is wrong', (argv, message) => {
+    expect(() => parseModelsArgs(argv, {})).toThrow(UsageError);
+    expect(() => parseModelsArgs(argv, {})).toThrow(message);
+  });
+
+  it('reads the manifest from --manifest, else FANOUT_MANIFEST, else models/manifest.json', () => {
+    expect(parseModelsArgs(['models', 'check'], {})).toEqual({
+      command: 'check',
+      manifest: 'models/manifest.json',
+    });
+    expect(parseModelsArgs(['models', 'check'], { FANOUT_MANIFEST: 'x.json' })).toMatchObject({
+      manifest: 'x.json',
+    });
+    expect(
+      parseModelsArgs(['models', 'check', '--manifest', 'y.json'], { FANOUT_MANIFEST: 'x.json' }),
+    ).toMatchObject({ manifest: 'y.json' });
+  });
+});
+
+/** Runs `npx fanout ...` (bin/fanout.js) as a user would. */
+function fanout(argv: string[]): Promise<{ code: number | null; output: string }> {
+  return spawned(process.execPath, [join(ROOT, 'bin/fanout.js'), ...argv], {});
+}
+
+/** Runs jest on some suites in a child process (the suites under test read FANOUT_TEST_MODELS_DIR). */
+function jest(
+  suites: string[],
+  env: Record<string, string>,
+): Promise<{ code: number | null; output: string }> {
+  return spawned(
+    process.execPath,
+    [join(ROOT, 'node_modules/jest/bin/jest.js'), '--runInBand', '--verbose', ...suites],
+    { ...env, NODE_OPTIONS: '--experimental-vm-modules' },
+  );
+}
+
+function spawned(cmd: string, args: string[], env: Record<string, string>) {
+  return new Promise<{ code: number | null; output: string }>((done) => {
+    const child = spawn(cmd, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      output += c.toString();
+    });
+    child.once('exit', (code) => done({ code, output }));
+  });
+}
