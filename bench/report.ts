@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ROOT } from './lib/data.js';
 import type { BatchRun } from './sections/batch.js';
 import type { BreakdownResult } from './sections/breakdown.js';
+import { type CacheBench, renderCache } from './sections/cache.js';
 import type { ColdStart } from './sections/cold-start.js';
 import type { FanoutPoint } from './sections/fanout.js';
 import type { CpuProfileResult } from './sections/profile.js';
@@ -64,6 +65,8 @@ export interface BenchResults {
     warnLogsSideBySide: LogFigures;
   };
   throughput: { c16: LoadResult; c64: LoadResult };
+  /** The result cache (bench/sections/cache.ts); absent in results written before it existed. */
+  cache?: CacheBench;
   fanout: { members: FanoutPoint[] };
   batch: BatchFigures & {
     rawRowsPerSec: number;
@@ -160,6 +163,14 @@ export function renderMarkdown(r: BenchResults): string {
           '`throughput.c64`',
           `${f(r.throughput.c64.rps, 1)} req/s, p99 ${f(r.throughput.c64.p99Ms, 0)} ms, ${r.throughput.c64.errors} errors`,
         ],
+        ...(r.cache
+          ? [
+              [
+                '`cache.hitP50Ms` / `cache.missP50Ms` (result cache)',
+                `${f(r.cache.hitP50Ms)} / ${f(r.cache.missP50Ms)} ms`,
+              ],
+            ]
+          : []),
         [
           '`fanout.members[]` (e2e p50 for 1/2/4/8 heavy members)',
           `${heavy.map((x) => `${f(x.e2eP50Ms, 1)}`).join(' / ')} ms`,
@@ -333,6 +344,7 @@ export function renderMarkdown(r: BenchResults): string {
       "member's onnxruntime run share one thread, so throughput is bounded by one core whatever the " +
       'concurrency; more clients only lengthen the queue (p99).',
     '',
+    ...renderCache(r.cache),
     '## Fan-out: 1, 2, 4 and 8 heavy members',
     '',
     'Synthetic members (`bench/models/heavy.onnx`, made by `bench/models/make_heavy.py`): a Loop of ' +

@@ -11,6 +11,7 @@ import { median, round } from './lib/stats.js';
 import { type BenchResults, renderMarkdown } from './report.js';
 import { type BatchRun, measureBatch } from './sections/batch.js';
 import type { BreakdownResult } from './sections/breakdown.js';
+import { type CacheBench, measureCache } from './sections/cache.js';
 import { measureColdStart, RUNNER_ZIP, runnerPackageSize } from './sections/cold-start.js';
 import { measureFanout } from './sections/fanout.js';
 import { measureLogCost } from './sections/logs.js';
@@ -23,6 +24,7 @@ import { measureLoad } from './sections/throughput.js';
 const SIZES = {
   full: {
     sync: { warmup: 300, runs: 5, count: 400 },
+    cache: { warmup: 30, runs: 5, count: 100 },
     info: { warmup: 100, count: 600, loadSec: 4, loadRuns: 3 },
     load: { warmupSec: 3, durationSec: 10, runs: 3 },
     raw: { iterations: 3000 },
@@ -35,6 +37,7 @@ const SIZES = {
   },
   smoke: {
     sync: { warmup: 10, runs: 2, count: 20 },
+    cache: { warmup: 2, runs: 1, count: 5 },
     info: { warmup: 5, count: 10, loadSec: 1, loadRuns: 1 },
     load: { warmupSec: 0, durationSec: 1, runs: 1 },
     raw: { iterations: 20 },
@@ -120,6 +123,7 @@ async function main(): Promise<void> {
   let sync: Awaited<ReturnType<typeof measureSyncLatency>>;
   let c16: Awaited<ReturnType<typeof measureLoad>>;
   let c64: Awaited<ReturnType<typeof measureLoad>>;
+  let cache: CacheBench;
   try {
     const warm = stack;
     sync = await withStack(warm, () => measureSyncLatency(warm, { ensemble: ENSEMBLE, rows, ...size.sync }));
@@ -128,7 +132,11 @@ async function main(): Promise<void> {
     c16 = await withStack(warm, () => measureLoad({ ...load, connections: 16 }));
     log(`  c16 ${c16.rps} req/s p99 ${c16.p99Ms} ms errors ${c16.errors}; load at 64 connections`);
     c64 = await withStack(warm, () => measureLoad({ ...load, connections: 64 }));
-    log(`  c64 ${c64.rps} req/s p99 ${c64.p99Ms} ms errors ${c64.errors}`);
+    log(`  c64 ${c64.rps} req/s p99 ${c64.p99Ms} ms errors ${c64.errors}; result cache: miss, hit, no cache`);
+    cache = await withStack(warm, () =>
+      measureCache(warm, { manifest: MODELS_MANIFEST, rows, ...size.cache }),
+    );
+    log(`  ${cache.ensemble}: miss p50 ${cache.missP50Ms} ms, hit p50 ${cache.hitP50Ms} ms`);
   } finally {
     await stack.stop();
   }
@@ -237,6 +245,7 @@ async function main(): Promise<void> {
       warnLogsSideBySide: logs.warn,
     },
     throughput: { c16, c64 },
+    cache,
     fanout,
     batch: {
       ...batchFigures(size.batch.rows, big),

@@ -125,6 +125,9 @@ export async function runBatch(args: BatchArgs, target: BatchTarget, io: CliIo):
         rowsFailed: job.rowsFailed,
         resultsLocation: job.resultsLocation ?? null,
         errorsLocation: job.errorsLocation ?? null,
+        ...(job.rowsScored === undefined
+          ? {}
+          : { rowsCached: job.rowsCached ?? 0, rowsScored: job.rowsScored }),
       }),
     );
   }
@@ -185,6 +188,13 @@ function summarise(job: JobRecord, io: CliIo): void {
     `status   ${job.status}${job.error ? `: ${job.error.message}` : ''}`,
     `rows     ${job.rowsTotal} total, ${job.rowsOk} scored (${job.rowsDegraded ?? 0} degraded), ${job.rowsFailed} failed${seconds ? ` in ${seconds.toFixed(1)} s` : ''}`,
   ];
+  const cached = job.rowsCached ?? 0;
+  if (job.rowsScored !== undefined && (cached > 0 || job.rowsScored < job.rowsOk)) {
+    // Repeated rows are scored once per batch, and cached ones not at all.
+    lines.push(
+      `members  ran on ${job.rowsScored} distinct rows; ${cached} rows answered from the result cache`,
+    );
+  }
   if (job.resultsLocation) lines.push(`results  ${job.resultsLocation}`);
   if (job.errorsLocation) lines.push(`errors   ${job.rowsFailed > 0 ? job.errorsLocation : 'none'}`);
   io.stderr.write(`${lines.join('\n')}\n`);

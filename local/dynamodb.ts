@@ -1,11 +1,14 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  BatchWriteItemCommand,
   CreateTableCommand,
   type CreateTableCommandInput,
   DescribeTableCommand,
   DynamoDBClient,
   ResourceNotFoundException,
+  ScanCommand,
+  type ScanCommandOutput,
 } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { listen, type RunningServer } from './http-util.js';
@@ -18,6 +21,16 @@ export interface DynamoOptions {
   port?: number;
   region: string;
   tables: readonly TableConfig[];
+  /** How often expired items (tables with TTL) are deleted; the first sweep runs at start. */
+  ttlSweepMs?: number;
+  /** Where a failed sweep is reported (the stack's own log lines). */
+  log?: (line: string) => void;
+}
+
+/** A running dynalite, and (for tests) a way to run the expired-item sweep now. */
+export interface LocalDynamo extends RunningServer {
+  /** Deletes items whose TTL attribute is in the past; answers how many. */
+  sweepExpired(): Promise<number>;
 }
 
 /** A data folder that another running local stack holds. */
@@ -29,7 +42,7 @@ export class DataDirInUseError extends Error {
  * Starts dynalite on 127.0.0.1 with its data on disk (a restart keeps every record) and creates
  * each table of serverless.yml that does not exist yet, waiting until it is ACTIVE.
  */
-export async function startDynamo(options: DynamoOptions): Promise<RunningServer> {
+export async function startDynamo(options: DynamoOptions): Promise<LocalDynamo> {
   const folder = join(options.dataDir, 'dynamodb');
   mkdirSync(folder, { recursive: true });
   const releaseLock = lock(options.dataDir);
@@ -45,9 +58,22 @@ export async function startDynamo(options: DynamoOptions): Promise<RunningServer
     throw err;
   }
   const started = running;
+  const sweeper = new ExpiredSweeper(started.url, options.region, options.tables);
+  // Not awaited: a large table must not hold up the stack's start; reads check expiry anyway.
+  // A failed sweep only leaves expired items until the next one.
+  const sweep = () =>
+    void sweeper.sweep().catch((err: unknown) => {
+      options.log?.(`fanout local stack: deleting expired DynamoDB items failed: ${(err as Error).message}`);
+    });
+  sweep();
+  const timer = setInterval(sweep, options.ttlSweepMs ?? 600_000);
+  timer.unref();
   return {
     ...started,
+    sweepExpired: () => sweeper.sweep(),
     close: async () => {
+      clearInterval(timer);
+      await sweeper.close();
       try {
         await started.close();
       } finally {
@@ -55,6 +81,77 @@ export async function startDynamo(options: DynamoOptions): Promise<RunningServer
       }
     },
   };
+}
+
+/**
+ * DynamoDB's TTL deletion, which dynalite lacks (it has no UpdateTimeToLive): items whose TTL
+ * attribute (epoch seconds) has passed are deleted, so the local data folder does not keep every
+ * result-cache entry forever. Like AWS's, this deletion is lazy; readers check the expiry on read.
+ */
+class ExpiredSweeper {
+  private readonly client: DynamoDBClient;
+  private running: Promise<number> | undefined;
+
+  constructor(
+    endpoint: string,
+    region: string,
+    private readonly tables: readonly TableConfig[],
+  ) {
+    this.client = new DynamoDBClient({
+      endpoint,
+      region,
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+  }
+
+  /** One pass over every table with TTL; a pass already running is joined, not doubled. */
+  sweep(): Promise<number> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  /** Waits for a pass in progress, then releases the client. */
+  async close(): Promise<void> {
+    await this.running?.catch(() => 0);
+    this.client.destroy();
+  }
+
+  private async pass(): Promise<number> {
+    let deleted = 0;
+    for (const table of this.tables) {
+      if (!table.ttlAttribute) continue;
+      const keyNames = table.keySchema.map((k) => k.AttributeName);
+      let start: ScanCommandOutput['LastEvaluatedKey'];
+      do {
+        const page: ScanCommandOutput = await this.client.send(
+          new ScanCommand({
+            TableName: table.tableName,
+            FilterExpression: '#ttl < :now',
+            ExpressionAttributeNames: { '#ttl': table.ttlAttribute },
+            ExpressionAttributeValues: { ':now': { N: String(Math.floor(Date.now() / 1000)) } },
+            ExclusiveStartKey: start,
+          }),
+        );
+        const keys = (page.Items ?? []).map((item) =>
+          Object.fromEntries(keyNames.map((k) => [k, item[k] as NonNullable<(typeof item)[string]>])),
+        );
+        for (let i = 0; i < keys.length; i += 25) {
+          await this.client.send(
+            new BatchWriteItemCommand({
+              RequestItems: {
+                [table.tableName]: keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } })),
+              },
+            }),
+          );
+        }
+        deleted += keys.length;
+        start = page.LastEvaluatedKey;
+      } while (start);
+    }
+    return deleted;
+  }
 }
 
 /**

@@ -50,6 +50,12 @@ export interface TableConfig {
   attributeDefinitions: { AttributeName: string; AttributeType: 'S' | 'N' | 'B' }[];
   globalSecondaryIndexes?: unknown[];
   localSecondaryIndexes?: unknown[];
+  /**
+   * The TimeToLiveSpecification's attribute when TTL is enabled. dynalite has no UpdateTimeToLive,
+   * so the local stack deletes expired items itself (see local/dynamodb.ts); readers check the
+   * expiry on every read in any case, as they must on AWS, where deletion lags by up to days.
+   */
+  ttlAttribute?: string;
 }
 
 /** An S3 bucket from `resources.Resources`. */
@@ -260,9 +266,21 @@ function tablesOf(resources: Record<string, unknown>, fail: Fail): TableConfig[]
       ) as TableConfig['attributeDefinitions'],
       globalSecondaryIndexes: props.GlobalSecondaryIndexes as unknown[] | undefined,
       localSecondaryIndexes: props.LocalSecondaryIndexes as unknown[] | undefined,
+      ttlAttribute: ttlAttributeOf(
+        props.TimeToLiveSpecification,
+        `${at}.Properties.TimeToLiveSpecification`,
+        fail,
+      ),
     });
   }
   return tables;
+}
+
+function ttlAttributeOf(value: unknown, at: string, fail: Fail): string | undefined {
+  if (value === undefined) return undefined;
+  const spec = record(value, at, fail);
+  if (spec.Enabled !== true && spec.Enabled !== 'true') return undefined;
+  return text(spec.AttributeName, `${at}.AttributeName`, fail);
 }
 
 function bucketsOf(resources: Record<string, unknown>, prefix: string, fail: Fail): BucketConfig[] {

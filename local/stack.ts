@@ -120,6 +120,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: options.dynamodbPort,
       region: config.region,
       tables: config.tables,
+      log,
     });
     sfn = await startSfnServer(engine, options.sfnPort ?? 0);
     s3 = await startS3({

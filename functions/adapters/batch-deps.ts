@@ -1,16 +1,18 @@
 import { loadConfig, required } from '../core/config.js';
 import type { Manifest } from '../core/manifest.js';
-import type { JobStore, ObjectStore } from '../core/ports.js';
+import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
 import { dynamoDocClient, s3Client } from './clients.js';
+import { DynamoResultCache } from './dynamodb-cache.js';
 import { DynamoJobStore } from './dynamodb-jobs.js';
 import { S3ObjectStore } from './s3-objects.js';
 import { servedModels } from './served.js';
 
-/** What the batch steps share: the manifest, the job table and the data bucket. */
+/** What the batch steps share: the manifest, the job table, the data bucket and the result cache. */
 export interface BatchDeps {
   manifest: Manifest;
   jobs: JobStore;
   objects: ObjectStore;
+  cache: ResultCache;
 }
 
 let deps: BatchDeps | undefined;
@@ -19,9 +21,11 @@ let deps: BatchDeps | undefined;
 export function batchDeps(): BatchDeps {
   if (!deps) {
     const config = loadConfig();
+    const table = required(config.tableName, 'FANOUT_TABLE');
     deps = {
       manifest: servedModels(config).manifest,
-      jobs: new DynamoJobStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE')),
+      jobs: new DynamoJobStore(dynamoDocClient(config), table),
+      cache: new DynamoResultCache(dynamoDocClient(config), table),
       objects: new S3ObjectStore(s3Client(config), required(config.bucket, 'FANOUT_BUCKET')),
     };
   }

@@ -59,7 +59,8 @@ export class DynamoJobStore implements JobStore {
       );
       if (!out.Item) return undefined;
       const { pk: _pk, sk: _sk, type: _type, ...job } = out.Item;
-      return job as JobRecord;
+      // A job that Prepare (an update) reached before the trigger's create has no jobId attribute.
+      return { ...job, jobId } as JobRecord;
     } catch (err) {
       throw this.fail(`reading job ${jobId}`, err);
     }
@@ -96,11 +97,14 @@ export class DynamoJobStore implements JobStore {
         new UpdateCommand({
           TableName: this.table,
           Key: jobKey(jobId),
-          UpdateExpression: 'ADD rowsOk :ok, rowsFailed :failed, rowsDegraded :degraded',
+          UpdateExpression:
+            'ADD rowsOk :ok, rowsFailed :failed, rowsDegraded :degraded, rowsCached :cached, rowsScored :scored',
           ExpressionAttributeValues: {
             ':ok': p.rowsOk,
             ':failed': p.rowsFailed,
             ':degraded': p.rowsDegraded,
+            ':cached': p.rowsCached ?? 0,
+            ':scored': p.rowsScored ?? 0,
           },
         }),
       );

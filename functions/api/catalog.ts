@@ -60,6 +60,7 @@ export function listEnsembles(manifest: Manifest, notReady: ReadonlyMap<string, 
         ...(of.length ? { canaryOf: of } : {}),
         features: e.features,
         labels: e.labels,
+        ...(e.cache ? { cache: { ttlSeconds: e.cache.ttlSeconds } } : {}),
       };
     }),
   };

@@ -1,7 +1,9 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { cacheObserver } from '../adapters/cache-metrics.js';
 import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
+import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { errorFields } from '../adapters/logger.js';
@@ -16,6 +18,10 @@ import { type ApiDeps, findRoute } from './routes.js';
 
 let deps: ApiDeps | undefined;
 
+// DynamoDB answers a read in single-digit milliseconds; past this the table is in trouble and the
+// members are the quicker way to an answer.
+const CACHE_READ_TIMEOUT_MS = 500;
+
 /** Built on first use and reused while the process is warm. */
 function defaultDeps(): ApiDeps {
   if (deps) return deps;
@@ -28,6 +34,9 @@ function defaultDeps(): ApiDeps {
     manifest,
     store: new DynamoPredictionStore(dynamoDocClient(config), table),
     jobs: new DynamoJobStore(dynamoDocClient(config), table),
+    // A cache read waits at most this long before the request runs uncached.
+    cache: new DynamoResultCache(dynamoDocClient(config), table, { readTimeoutMs: CACHE_READ_TIMEOUT_MS }),
+    onCacheResult: cacheObserver(logger),
     executor: new SfnInferenceExecutor(
       sfnClient(config),
       required(config.inferenceStateMachineArn, 'FANOUT_INFERENCE_STATE_MACHINE_ARN'),

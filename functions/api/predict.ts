@@ -6,10 +6,11 @@ import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
 import { fanOutMembers } from '../core/targets.js';
+import { answerFromCache, type CachedAnswerDeps, type CacheStatus } from './cached-answer.js';
 import { runOnce } from './idempotency.js';
 
 /** What the prediction use case needs from the outside world. */
-export interface PredictDeps {
+export interface PredictDeps extends CachedAnswerDeps {
   manifest: Manifest;
   store: PredictionStore & IdempotencyStore;
   executor: InferenceExecutor;
@@ -27,6 +28,8 @@ const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
 export interface PredictOutcome {
   record: PredictionRecord;
   replayed: boolean;
+  /** Set for an ensemble with a result cache: whether this answer came from it. */
+  cache?: CacheStatus;
 }
 
 /**
@@ -62,21 +65,33 @@ export async function predict(
     routingKey ?? (clientId as string | undefined),
     deps.random,
   );
-  const run = (id: string) =>
-    deps.executor.run({
+  let cache: CacheStatus | undefined;
+  // Under a client id this runs at most once (runOnce); a result-cache hit is stored like any answer.
+  // The ensemble that serves answers, from its own cache or its own fan-out (shadows included).
+  const run = async (id: string): Promise<PredictionRecord> => {
+    const createdAt = (deps.now?.() ?? new Date()).toISOString();
+    const cached = await answerFromCache(served, instances, { id, createdAt, routedFrom: target.name }, deps);
+    cache = cached.status;
+    if (cached.record) return cached.record;
+    return deps.executor.run({
       id,
       ensemble: served.name,
       requested: target.name,
-      createdAt: (deps.now?.() ?? new Date()).toISOString(),
+      createdAt,
       instances,
       members: fanOutMembers(deps.manifest, served),
     });
-  if (typeof clientId !== 'string') return { record: await run(randomUUID()), replayed: false };
-  return runOnce(
+  };
+  if (typeof clientId !== 'string') {
+    const record = await run(randomUUID());
+    return { record, replayed: false, cache };
+  }
+  const answer = await runOnce(
     clientId,
     target.name,
     instances,
     { store: deps.store, now: deps.now, waitMs: deps.idempotencyWaitMs },
     () => run(clientId),
   );
+  return answer.replayed ? answer : { ...answer, cache };
 }

@@ -31,9 +31,12 @@ export const routes: Record<string, Route> = {
   'POST /v1/ensembles/{ensemble}/predictions': async (event, deps) => {
     const target = resolveTarget(deps.manifest, param(event, 'ensemble'), false);
     const body = readJsonBody(event, deps.maxBodyBytes);
-    const { record, replayed } = await predict(target, body.instances, body.id, deps);
+    const { record, replayed, cache } = await predict(target, body.instances, body.id, deps);
     logPrediction(event, record, replayed);
-    return json(200, record, replayed ? { 'idempotent-replay': 'true' } : {});
+    return json(200, record, {
+      ...(replayed ? { 'idempotent-replay': 'true' } : {}),
+      ...(cache ? { 'cache-status': cache } : {}),
+    });
   },
 
   'GET /v1/predictions/{id}': async (event, deps) => {
@@ -87,10 +90,14 @@ export const routes: Record<string, Route> = {
     const target = resolveTarget(deps.manifest, param(event, 'name'), true);
     const request = decodeInferRequest(readJsonBody(event, deps.maxBodyBytes), target);
     // No client id (OIP has no idempotency key), but the request id keeps its canary side.
-    const { record } = await predict(target, request.rows, undefined, deps, request.id);
+    const { record, cache } = await predict(target, request.rows, undefined, deps, request.id);
     logPrediction(event, record, false);
     const version = modelMetadata(deps.manifest, record.ensemble).versions[0] as string;
-    return json(200, encodeInferResponse(record, target, request, version));
+    return json(
+      200,
+      encodeInferResponse(record, target, request, version),
+      cache ? { 'cache-status': cache } : {},
+    );
   },
 };
 
@@ -122,6 +129,7 @@ function logPrediction(event: APIGatewayProxyEventV2, record: PredictionRecord, 
     rows: record.predictions.length,
     degraded: record.degraded,
     replayed,
+    ...(record.cached ? { cached: true } : {}),
     members: record.members.map((m) => ({
       model: m.model,
       status: m.status,

@@ -60,6 +60,8 @@ export async function prepare(
     rowsOk: 0,
     rowsFailed: 0,
     rowsDegraded: 0,
+    rowsCached: 0,
+    rowsScored: 0,
   });
   const rowsOut = openSink(deps.objects, jobKeys.rows(event.jobId), 'application/x-ndjson');
   const errorsOut = openSink(deps.objects, jobKeys.prepareErrors(event.jobId), 'text/csv');

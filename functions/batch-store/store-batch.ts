@@ -1,20 +1,32 @@
 import { type AgreementReport, agreementReport } from '../core/agreement.js';
 import { csvField } from '../core/batch-rows.js';
-import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
+import { rowCacheKeys } from '../core/cache-key.js';
+import { combine, type EnsemblePrediction, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { QuorumNotMetError, ValidationError } from '../core/errors.js';
 import { jobKeys, type RowResult } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
-import type { JobStore, ObjectStore } from '../core/ports.js';
+import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
+import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
 import { UNCERTAINTY_COLUMNS, uncertaintyRow } from '../core/uncertainty.js';
 
-/** One batch of rows after the fan-out: their lines and ids, and every member's outcome. */
+/**
+ * One batch of rows after the fan-out: their lines and ids, every member's outcome, and the plan
+ * that said which rows the members scored (see batch-plan). Without a plan every row was scored,
+ * in order.
+ */
 export interface StoreBatchEvent {
   jobId: string;
   ensemble: string;
   lines: number[];
   ids: string[];
   members: unknown[];
+  /** The distinct rows the members scored (the plan's `instances`). */
+  instances?: number[][];
+  /** Per row: `i >= 0` is `instances[i]`'s answer, `i < 0` is `cached[-i - 1]`. */
+  source?: number[];
+  /** Predictions from the result cache (their uncertainty included). */
+  cached?: EnsemblePrediction[];
 }
 
 /** What a batch reports back to the Distributed Map (small: it ends up in the results writer). */
@@ -24,67 +36,155 @@ export interface BatchSummary {
   ok: number;
   failed: number;
   degraded: number;
+  /** Rows answered from the result cache. */
+  cached: number;
+  /** Distinct rows the members ran on. */
+  scored: number;
+}
+
+/** What storing a batch needs; `cache` fills the result cache for ensembles that have one. */
+export interface StoreBatchDeps {
+  manifest: Manifest;
+  jobs: JobStore;
+  objects: ObjectStore;
+  cache?: ResultCache;
+  onCacheResult?: CacheObserver;
+  warn?: (message: string, data: Record<string, unknown>) => void;
+  now?: () => Date;
+  /** How every member that ran, shadows included, agreed with the answers (see agreement.ts). */
+  onAgreement?: (report: AgreementReport) => void;
 }
 
 /**
- * Combines a batch with the same strategy and quorum as the synchronous path, then stores it:
- * one DynamoDB item per row, a results part file, and the job's progress. Below the quorum every
- * row of the batch goes to the batch's error part with the reason naming the failed members.
- * Every write is keyed (rows by job and row id, parts by the batch's first line), so a retried
- * batch overwrites rather than duplicates. Shadow members never count; how they (and every
- * member) agreed with the answer goes to `onAgreement` once the batch is stored.
+ * Combines the scored rows with the same strategy and quorum as the synchronous path, puts every
+ * row's answer back in line order (a repeated row shares its first copy's answer, a cached row has
+ * its stored prediction), then stores the batch: one DynamoDB item per row, a results part file,
+ * and the job's progress. Below the quorum the scored rows go to the batch's error part with the
+ * reason naming the failed members (cached rows are still answered). A non-degraded batch fills
+ * the result cache; a failed cache write only warns. Every write is keyed (rows by job and row id,
+ * parts by the batch's first line), so a retried batch overwrites rather than duplicates. Shadow
+ * members never count; how they and every member agreed with the scored rows' answers goes to
+ * `onAgreement` once the batch is stored.
  */
-export async function storeBatch(
-  event: StoreBatchEvent,
-  deps: {
-    manifest: Manifest;
-    jobs: JobStore;
-    objects: ObjectStore;
-    onAgreement?: (report: AgreementReport) => void;
-  },
-): Promise<BatchSummary> {
+export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): Promise<BatchSummary> {
   check(event);
   const target = resolveTarget(deps.manifest, event.ensemble, true);
   const firstLine = event.lines[0] as number;
   const rows = event.lines.length;
-  let record: PredictionRecord;
-  try {
-    record = combine(target, event.members, rows, memberInfoFrom(deps.manifest), {
-      id: `${event.jobId}#${firstLine}`,
-      createdAt: new Date().toISOString(),
-    });
-  } catch (err) {
-    if (!(err instanceof QuorumNotMetError)) throw err;
-    const lines = event.lines.map(
-      (line, i) => `${line},${csvField(event.ids[i] ?? '')},${csvField(err.message)}\n`,
-    );
-    await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), lines.join(''), 'text/csv');
-    await deps.jobs.addProgress(event.jobId, { rowsOk: 0, rowsFailed: rows, rowsDegraded: 0 });
-    return { firstLine, rows, ok: 0, failed: rows, degraded: 0 };
+  const source = event.source ?? event.lines.map((_, i) => i);
+  const cachedPredictions = event.cached ?? [];
+  const scored = event.source ? (event.instances?.length ?? 0) : rows;
+  const createdAt = (deps.now?.() ?? new Date()).toISOString();
+  let record: PredictionRecord | undefined;
+  let failure: QuorumNotMetError | undefined;
+  if (scored > 0) {
+    try {
+      record = combine(target, event.members, scored, memberInfoFrom(deps.manifest), {
+        id: `${event.jobId}#${firstLine}`,
+        createdAt,
+      });
+    } catch (err) {
+      if (!(err instanceof QuorumNotMetError)) throw err;
+      failure = err;
+    }
   }
   // A failed shadow degrades nothing, so it is not a failed member of the row either.
-  const failedMembers = record.members.filter((m) => m.status !== 'ok' && !m.shadow).map((m) => m.model);
-  const results: RowResult[] = record.predictions.map((p, i) => ({
-    rowId: event.ids[i] as string,
-    line: event.lines[i] as number,
-    label: p.label,
-    probabilities: p.probabilities,
-    degraded: record.degraded,
-    uncertainty: p.uncertainty,
-    ...(failedMembers.length ? { failedMembers } : {}),
-  }));
-  await deps.jobs.putRows(event.jobId, results);
-  const csv = results
-    .map(
-      (r) =>
-        `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded},${uncertaintyRow(r.uncertainty).join(',')}\n`,
-    )
-    .join('');
-  await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
-  const degraded = record.degraded ? rows : 0;
-  await deps.jobs.addProgress(event.jobId, { rowsOk: rows, rowsFailed: 0, rowsDegraded: degraded });
-  deps.onAgreement?.(agreementReport(deps.manifest, target, record, event.members));
-  return { firstLine, rows, ok: rows, failed: 0, degraded };
+  const failedMembers =
+    record?.members.filter((m) => m.status !== 'ok' && !m.shadow).map((m) => m.model) ?? [];
+  const results: RowResult[] = [];
+  const errorLines: string[] = [];
+  let fromCache = 0;
+  source.forEach((s, i) => {
+    const rowId = event.ids[i] as string;
+    const line = event.lines[i] as number;
+    if (s < 0) {
+      const p = cachedPredictions[-s - 1] as EnsemblePrediction;
+      fromCache++;
+      results.push({
+        rowId,
+        line,
+        label: p.label,
+        probabilities: p.probabilities,
+        degraded: false,
+        ...(p.uncertainty ? { uncertainty: p.uncertainty } : {}),
+        cached: true,
+      });
+    } else if (record) {
+      const p = record.predictions[s] as EnsemblePrediction;
+      results.push({
+        rowId,
+        line,
+        label: p.label,
+        probabilities: p.probabilities,
+        degraded: record.degraded,
+        uncertainty: p.uncertainty,
+        ...(failedMembers.length ? { failedMembers } : {}),
+      });
+    } else {
+      errorLines.push(`${line},${csvField(rowId ?? '')},${csvField((failure as Error).message)}\n`);
+    }
+  });
+  if (results.length) {
+    await deps.jobs.putRows(event.jobId, results);
+    const csv = results
+      .map(
+        (r) =>
+          `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded},${uncertaintyCells(r)}\n`,
+      )
+      .join('');
+    await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
+  }
+  if (errorLines.length) {
+    await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), errorLines.join(''), 'text/csv');
+  }
+  if (record && event.instances) await fillCache(target, event, record, deps);
+  if (record) deps.onAgreement?.(agreementReport(deps.manifest, target, record, event.members));
+  const degraded = results.filter((r) => r.degraded).length;
+  const summary: BatchSummary = {
+    firstLine,
+    rows,
+    ok: results.length,
+    failed: errorLines.length,
+    degraded,
+    cached: fromCache,
+    scored,
+  };
+  await deps.jobs.addProgress(event.jobId, {
+    rowsOk: summary.ok,
+    rowsFailed: summary.failed,
+    rowsDegraded: degraded,
+    rowsCached: fromCache,
+    rowsScored: scored,
+  });
+  return summary;
+}
+
+async function fillCache(
+  target: ReturnType<typeof resolveTarget>,
+  event: StoreBatchEvent,
+  record: PredictionRecord,
+  deps: StoreBatchDeps,
+): Promise<void> {
+  if (!deps.cache || !hasCache(target) || record.degraded) return;
+  const keys = rowCacheKeys(target, deps.manifest.models, event.instances as number[][]);
+  const entries = entriesFor(record, target, keys, target.cache.ttlSeconds, deps.now?.() ?? new Date());
+  try {
+    await deps.cache.put(entries);
+  } catch (err) {
+    deps.warn?.('result cache write failed; the batch is stored, not cached', {
+      jobId: event.jobId,
+      ensemble: target.name,
+      reason: (err as Error).message,
+    });
+    deps.onCacheResult?.({ ensemble: target.name, path: 'batch', hits: 0, misses: 0, errors: 1 });
+  }
+}
+
+/** A row's uncertainty columns; empty for a cached answer stored before uncertainty existed. */
+function uncertaintyCells(r: RowResult): string {
+  return r.uncertainty
+    ? uncertaintyRow(r.uncertainty).join(',')
+    : UNCERTAINTY_COLUMNS.map(() => '').join(',');
 }
 
 function check(event: StoreBatchEvent): void {
@@ -97,6 +197,19 @@ function check(event: StoreBatchEvent): void {
     problems.push('"ids" must have one id per line');
   }
   if (!Array.isArray(event?.members)) problems.push('"members" must be an array of member results');
+  if (event?.source !== undefined) {
+    const scored = Array.isArray(event.instances) ? event.instances.length : -1;
+    const cached = Array.isArray(event.cached) ? event.cached.length : -1;
+    if (scored < 0) problems.push('"instances" must be the scored rows');
+    if (cached < 0) problems.push('"cached" must be an array of predictions');
+    if (
+      !Array.isArray(event.source) ||
+      event.source.length !== event.lines?.length ||
+      !event.source.every((s) => Number.isInteger(s) && (s >= 0 ? s < scored : -s - 1 < cached))
+    ) {
+      problems.push('"source" must name, for each line, a scored row or a cached prediction');
+    }
+  }
   if (problems.length) throw new ValidationError(`batch event: ${problems.join('; ')}`);
 }
 

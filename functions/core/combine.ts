@@ -46,6 +46,8 @@ export interface PredictionRecord {
   predictions: EnsemblePrediction[];
   members: MemberRecord[];
   createdAt: string;
+  /** True when the answer came from the result cache (no member ran for it). */
+  cached?: boolean;
 }
 
 /** Facts about a member that the manifest knows even when the member did not answer. */

@@ -21,6 +21,10 @@ export interface JobRecord {
   rowsOk: number;
   rowsFailed: number;
   rowsDegraded: number;
+  /** Rows answered from the result cache (ensembles with a cache). */
+  rowsCached?: number;
+  /** Distinct rows the members ran on: repeated and cached rows are not scored again. */
+  rowsScored?: number;
   createdAt: string;
   startedAt?: string;
   finishedAt?: string;
@@ -36,8 +40,11 @@ export interface RowResult {
   label: string;
   probabilities: Record<string, number>;
   degraded: boolean;
-  uncertainty: Uncertainty;
+  /** How sure the ensemble was; absent only for a cached answer stored before it existed. */
+  uncertainty?: Uncertainty;
   failedMembers?: string[];
+  /** Present when the answer came from the result cache. */
+  cached?: boolean;
 }
 
 /** Progress a finished batch adds to its job. */
@@ -45,6 +52,8 @@ export interface JobProgress {
   rowsOk: number;
   rowsFailed: number;
   rowsDegraded: number;
+  rowsCached?: number;
+  rowsScored?: number;
 }
 
 /** The object metadata key an uploader may set to name its upload (`x-amz-meta-fanout-upload-id`). */

@@ -4,6 +4,9 @@ import { z } from 'zod';
 export const STRATEGIES = ['soft-vote', 'weighted-mean', 'hard-vote', 'max', 'median', 'stacking'] as const;
 export type StrategyName = (typeof STRATEGIES)[number];
 
+/** The longest result-cache lifetime an ensemble may ask for: one year. */
+export const MAX_CACHE_TTL_SECONDS = 31_536_000;
+
 const slug = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (at most 63)');
@@ -72,6 +75,18 @@ const ensemble = z
           .max(100, 'must be from 0 to 100'),
       })
       .strict()
+      .optional(),
+    /** Opt-in result cache: repeated rows are answered from the store for this long. */
+    cache: z
+      .strictObject({
+        ttlSeconds: z
+          .int({
+            error: (issue) =>
+              issue.input === undefined ? 'is required (seconds)' : 'must be a whole number of seconds',
+          })
+          .min(1, 'must be at least 1 second')
+          .max(MAX_CACHE_TTL_SECONDS, `must be at most ${MAX_CACHE_TTL_SECONDS} seconds (one year)`),
+      })
       .optional(),
     // Strict: a misspelt key ("shadows", "canaries") must be an error, not a feature silently off.
   })

@@ -59,6 +59,8 @@ export interface EnsembleSpec {
   features: string[];
   labels: string[];
   stacking?: StackingModel;
+  /** Present when repeated rows are answered from the result cache (opt-in per ensemble). */
+  cache?: { ttlSeconds: number };
   /** Models run with every request and recorded with `shadow: true`; never counted. */
   shadow?: string[];
   /** Another ensemble serving `percent` of this one's synchronous traffic. */
@@ -233,6 +235,7 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
       stacking,
       ...(shadow.length ? { shadow } : {}),
       ...(e.canary ? { canary: { ensemble: e.canary.ensemble, percent: e.canary.percent } } : {}),
+      ...(e.cache ? { cache: { ttlSeconds: e.cache.ttlSeconds } } : {}),
     });
   });
   raw.ensembles.forEach((e, i) => {

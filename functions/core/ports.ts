@@ -1,6 +1,7 @@
 import type { PredictionRecord } from './combine.js';
 import type { JobProgress, JobRecord, RowResult } from './jobs.js';
 import type { ModelSpec } from './manifest.js';
+import type { CacheEntry } from './result-cache.js';
 
 /** Scores rows (already in feature order) with one model: `probabilities[row][class]`. */
 export interface Scorer {
@@ -105,4 +106,12 @@ export interface ObjectStore {
 /** Starts a batch execution; the name makes a duplicated start a no-op. */
 export interface BatchStarter {
   start(name: string, input: unknown): Promise<'started' | 'exists'>;
+}
+
+/** Where result-cache entries live (DynamoDB on AWS and in the local stack), one per row. */
+export interface ResultCache {
+  /** The stored entries among `keys`, expired ones included (callers use `lookupFresh`). */
+  get(keys: readonly string[]): Promise<Map<string, CacheEntry>>;
+  /** Stores entries, replacing any with the same key. */
+  put(entries: readonly CacheEntry[]): Promise<void>;
 }

@@ -1,31 +1,42 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import { agreementSink } from '../adapters/agreement-sink.js';
+import { cacheObserver } from '../adapters/cache-metrics.js';
 import { dynamoDocClient } from '../adapters/clients.js';
+import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { logger as baseLogger } from '../adapters/logger.js';
 import { servedModels } from '../adapters/served.js';
 import { loadConfig, required } from '../core/config.js';
 import type { PredictionStore } from '../core/ports.js';
-import { type EnsembleEvent, storeResult } from './store-result.js';
+import { type CacheFill, type EnsembleEvent, storeResult } from './store-result.js';
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
 const onAgreement = agreementSink(logger);
 
-let store: PredictionStore | undefined;
+let deps: { store: PredictionStore; fill: CacheFill } | undefined;
 
-function defaultStore(): PredictionStore {
-  if (!store) {
+function defaultDeps(): { store: PredictionStore; fill: CacheFill } {
+  if (!deps) {
     const config = loadConfig();
-    store = new DynamoPredictionStore(dynamoDocClient(config), required(config.tableName, 'FANOUT_TABLE'));
+    const table = required(config.tableName, 'FANOUT_TABLE');
+    deps = {
+      store: new DynamoPredictionStore(dynamoDocClient(config), table),
+      fill: {
+        cache: new DynamoResultCache(dynamoDocClient(config), table),
+        warn: (message, data) => logger.warn(message, data),
+        onCacheResult: cacheObserver(logger),
+      },
+    };
   }
-  return store;
+  return deps;
 }
 
 /** Lambda entry point: combines member outcomes, applies the quorum, stores the prediction. */
 export const handler = middy(async (event: EnsembleEvent) => {
-  const result = await storeResult(event, servedModels(loadConfig()).manifest, defaultStore(), {
+  const { store, fill } = defaultDeps();
+  const result = await storeResult(event, servedModels(loadConfig()).manifest, store, fill, {
     onAgreement,
   });
   if (result.outcome === 'ok') {

@@ -1,8 +1,10 @@
 import { type AgreementReport, agreementReport } from '../core/agreement.js';
+import { rowCacheKeys } from '../core/cache-key.js';
 import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
-import type { Manifest } from '../core/manifest.js';
-import type { PredictionStore } from '../core/ports.js';
+import type { EnsembleSpec, Manifest } from '../core/manifest.js';
+import type { PredictionStore, ResultCache } from '../core/ports.js';
+import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
 
 /** What the state machine hands the ensemble step after the fan-out. */
@@ -15,6 +17,16 @@ export interface EnsembleEvent {
   createdAt: string;
   rows: number;
   members: unknown[];
+  /** The request's validated rows (feature order): the result cache's keys are made from them. */
+  instances?: unknown;
+}
+
+/** Where the ensemble step puts answers for the result cache; without it nothing is cached. */
+export interface CacheFill {
+  cache: ResultCache;
+  warn: (message: string, data: Record<string, unknown>) => void;
+  onCacheResult?: CacheObserver;
+  now?: () => Date;
 }
 
 /** Where the ensemble step reports what it learnt beyond the answer (metrics, in the handler). */
@@ -33,6 +45,9 @@ export type EnsembleResult =
 
 /**
  * Combines the members' outcomes with the ensemble's strategy and quorum, and stores the record.
+ * For an ensemble with a result cache, a non-degraded answer is also written to the cache, one
+ * entry per row, at the same time as the record (so the fill adds no wait of its own); a failed
+ * cache write is logged and never fails the step.
  * A newly stored record's agreement report goes to `hooks.onAgreement` (a repeated id's does not:
  * its answer was counted when it was first stored).
  */
@@ -40,6 +55,7 @@ export async function storeResult(
   event: EnsembleEvent,
   manifest: Manifest,
   store: PredictionStore,
+  fill?: CacheFill,
   hooks: EnsembleHooks = {},
 ): Promise<EnsembleResult> {
   checkEvent(event);
@@ -61,11 +77,55 @@ export async function storeResult(
     }
     throw err;
   }
-  const stored = await store.putPrediction(record);
+  const [stored] = await Promise.all([
+    store.putPrediction(record),
+    fill && hasCache(ensemble) ? fillCache(ensemble, manifest, event, record, fill) : undefined,
+  ]);
   if (stored.created && hooks.onAgreement) {
     hooks.onAgreement(agreementReport(manifest, ensemble, record, event.members));
   }
   return { outcome: 'ok', created: stored.created, record: stored.record };
+}
+
+async function fillCache(
+  ensemble: EnsembleSpec & { cache: { ttlSeconds: number } },
+  manifest: Manifest,
+  event: EnsembleEvent,
+  record: PredictionRecord,
+  fill: CacheFill,
+): Promise<void> {
+  if (record.degraded) return;
+  const rows = event.instances;
+  if (!isRows(rows, event.rows, ensemble.features.length)) {
+    fill.warn('result cache not filled: the event carries no valid instances', {
+      id: event.id,
+      ensemble: ensemble.name,
+    });
+    return;
+  }
+  const keys = rowCacheKeys(ensemble, manifest.models, rows);
+  const entries = entriesFor(record, ensemble, keys, ensemble.cache.ttlSeconds, fill.now?.() ?? new Date());
+  try {
+    await fill.cache.put(entries);
+  } catch (err) {
+    fill.warn('result cache write failed; the answer is stored, not cached', {
+      id: event.id,
+      ensemble: ensemble.name,
+      reason: (err as Error).message,
+    });
+    fill.onCacheResult?.({ ensemble: ensemble.name, path: 'sync', hits: 0, misses: 0, errors: 1 });
+  }
+}
+
+function isRows(value: unknown, rows: number, width: number): value is number[][] {
+  return (
+    Array.isArray(value) &&
+    value.length === rows &&
+    value.every(
+      (r) =>
+        Array.isArray(r) && r.length === width && r.every((v) => typeof v === 'number' && Number.isFinite(v)),
+    )
+  );
 }
 
 function checkEvent(event: EnsembleEvent): void {

@@ -195,6 +195,12 @@ describe('DynamoJobStore job records', () => {
     expect(await new DynamoJobStore(client.asClient(), TABLE).createJob(job)).toBe(false);
   });
 
+  it('names the job even when its record was first written by an update (Prepare before the trigger)', async () => {
+    const { jobId: _id, ...fields } = job;
+    const client = new FakeClient(() => ({ Item: { pk: `JOB#${JOB}`, sk: 'JOB', ...fields } }));
+    expect(await new DynamoJobStore(client.asClient(), TABLE).getJob(JOB)).toEqual(job);
+  });
+
   it('returns a stored job without its table keys', async () => {
     const client = new FakeClient(() => ({ Item: { pk: `JOB#${JOB}`, sk: 'JOB', type: 'job', ...job } }));
     expect(await new DynamoJobStore(client.asClient(), TABLE).getJob(JOB)).toEqual(job);
@@ -217,16 +223,19 @@ describe('DynamoJobStore job records', () => {
     expect(client.sent).toHaveLength(1);
   });
 
-  it('adds progress atomically', async () => {
+  it('adds progress atomically, the result-cache counters included', async () => {
     const client = new FakeClient(() => ({}));
-    await new DynamoJobStore(client.asClient(), TABLE).addProgress(JOB, {
-      rowsOk: 3,
-      rowsFailed: 1,
-      rowsDegraded: 2,
-    });
+    const store = new DynamoJobStore(client.asClient(), TABLE);
+    await store.addProgress(JOB, { rowsOk: 3, rowsFailed: 1, rowsDegraded: 2, rowsCached: 2, rowsScored: 1 });
+    await store.addProgress(JOB, { rowsOk: 3, rowsFailed: 1, rowsDegraded: 2 });
+    const add =
+      'ADD rowsOk :ok, rowsFailed :failed, rowsDegraded :degraded, rowsCached :cached, rowsScored :scored';
     expect(client.sent[0]?.input).toMatchObject({
-      UpdateExpression: 'ADD rowsOk :ok, rowsFailed :failed, rowsDegraded :degraded',
-      ExpressionAttributeValues: { ':ok': 3, ':failed': 1, ':degraded': 2 },
+      UpdateExpression: add,
+      ExpressionAttributeValues: { ':ok': 3, ':failed': 1, ':degraded': 2, ':cached': 2, ':scored': 1 },
+    });
+    expect(client.sent[1]?.input).toMatchObject({
+      ExpressionAttributeValues: { ':cached': 0, ':scored': 0 },
     });
   });
 });

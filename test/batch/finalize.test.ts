@@ -153,6 +153,9 @@ describe('finalize after the batches ran', () => {
       rowsOk: 4,
       rowsFailed: 2,
       rowsDegraded: 2,
+      // Per-batch counts, kept as the batches added them.
+      rowsCached: 0,
+      rowsScored: 0,
       createdAt: '2026-12-01T10:00:00.000Z',
       finishedAt: FINISHED.toISOString(),
       resultsLocation: `s3://${BUCKET}/results/${JOB}.csv`,

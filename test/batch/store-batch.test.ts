@@ -81,7 +81,15 @@ describe('storeBatch with every member answering', () => {
   it('stores one row per line with the soft-vote label and probabilities', async () => {
     const summary = await store(event(outcomes));
 
-    expect(summary).toEqual({ firstLine: FIRST + 2, rows: COUNT, ok: COUNT, failed: 0, degraded: 0 });
+    expect(summary).toEqual({
+      firstLine: FIRST + 2,
+      rows: COUNT,
+      ok: COUNT,
+      failed: 0,
+      degraded: 0,
+      cached: 0,
+      scored: COUNT,
+    });
     const results = stored();
     expect(results).toHaveLength(COUNT);
     results.forEach((r, i) => {
@@ -126,10 +134,10 @@ describe('storeBatch with every member answering', () => {
       expect(Number(benign)).toBe(row?.probabilities.benign);
       expect(degraded).toBe('false');
       expect([agreement, margin, entropy, spread].map(Number)).toEqual([
-        row?.uncertainty.agreement,
-        row?.uncertainty.margin,
-        row?.uncertainty.entropy,
-        row?.uncertainty.spread,
+        row?.uncertainty?.agreement,
+        row?.uncertainty?.margin,
+        row?.uncertainty?.entropy,
+        row?.uncertainty?.spread,
       ]);
       // Margin: the top probability minus the other one, for two labels.
       expect(Number(margin)).toBeCloseTo(Math.abs(Number(malignant) - Number(benign)), 12);
@@ -167,7 +175,7 @@ describe('storeBatch with shadow members', () => {
     expect(shadows.length).toBeGreaterThan(0);
     const members = outcomes.map((o) => (shadows.includes(o.model) ? failedMember(o.model) : o));
     const summary = await store(event(members));
-    expect(summary).toEqual({ firstLine: FIRST + 2, rows: COUNT, ok: COUNT, failed: 0, degraded: 0 });
+    expect(summary).toMatchObject({ firstLine: FIRST + 2, rows: COUNT, ok: COUNT, failed: 0, degraded: 0 });
     stored().forEach((r, i) => {
       expect(r.degraded).toBe(false);
       expect(r.failedMembers).toBeUndefined();
@@ -207,7 +215,15 @@ describe('storeBatch with members failing', () => {
     const members = outcomes.map((o) => (o.model === 'bc-mlp' ? failedMember('bc-mlp') : o));
     const summary = await store(event(members));
 
-    expect(summary).toEqual({ firstLine: FIRST + 2, rows: COUNT, ok: COUNT, failed: 0, degraded: COUNT });
+    expect(summary).toEqual({
+      firstLine: FIRST + 2,
+      rows: COUNT,
+      ok: COUNT,
+      failed: 0,
+      degraded: COUNT,
+      cached: 0,
+      scored: COUNT,
+    });
     const answered = BC_MEMBERS.filter((m) => m !== 'bc-mlp');
     stored().forEach((r, i) => {
       expect(r.degraded).toBe(true);
@@ -232,7 +248,15 @@ describe('storeBatch with members failing', () => {
     const members = outcomes.map((o) => (down.includes(o.model) ? failedMember(o.model) : o));
     const summary = await store(event(members));
 
-    expect(summary).toEqual({ firstLine: FIRST + 2, rows: COUNT, ok: 0, failed: COUNT, degraded: 0 });
+    expect(summary).toEqual({
+      firstLine: FIRST + 2,
+      rows: COUNT,
+      ok: 0,
+      failed: COUNT,
+      degraded: 0,
+      cached: 0,
+      scored: COUNT,
+    });
     expect(jobs.rows.get(JOB)?.size ?? 0).toBe(0);
     expect(part()).toBeUndefined();
     const errors = csvRows(batchErrors() as string);
@@ -299,5 +323,68 @@ describe('storeBatch with a malformed event', () => {
       '"lines" must be a non-empty array',
     );
     expect(jobs.rows.size).toBe(0);
+  });
+
+  it('rejects a plan whose sources point past the scored rows or the cached predictions', async () => {
+    const planned = (source: number[]) =>
+      event(outcomes, { instances: rows.map((r) => r.features), source, cached: [] });
+    const wrong = rows.map((_, i) => i);
+    wrong[3] = COUNT;
+    await expect(store(planned(wrong))).rejects.toThrow(
+      '"source" must name, for each line, a scored row or a cached prediction',
+    );
+    wrong[3] = -1;
+    await expect(store(planned(wrong))).rejects.toThrow('"source" must name');
+    await expect(store(planned([0]))).rejects.toThrow('"source" must name');
+    await expect(store(event(outcomes, { source: rows.map((_, i) => i) }))).rejects.toThrow(
+      '"instances" must be the scored rows; "cached" must be an array of predictions',
+    );
+    expect(jobs.rows.size).toBe(0);
+  });
+});
+
+describe('storeBatch with a plan (repeated and cached rows)', () => {
+  it('puts each line back in order: repeats share an answer, cached lines keep their prediction', async () => {
+    // Lines 0..3 of the batch: distinct row 0, a cached row, distinct row 1, row 0 again.
+    const two = outcomes.map((o) => ({ ...o, probabilities: o.probabilities?.slice(0, 2) }));
+    const cachedPrediction = {
+      label: 'malignant',
+      probabilities: { malignant: 0.75, benign: 0.25 },
+      uncertainty: { agreement: 0.8, margin: 0.5, entropy: 0.811278, spread: 0.1 },
+    };
+    const summary = await store(
+      event(two, {
+        lines: [10, 11, 12, 13],
+        ids: ['a', 'b', 'c', 'd'],
+        instances: rows.slice(0, 2).map((r) => r.features),
+        source: [0, -1, 1, 0],
+        cached: [cachedPrediction],
+      }),
+    );
+    expect(summary).toEqual({ firstLine: 10, rows: 4, ok: 4, failed: 0, degraded: 0, cached: 1, scored: 2 });
+    const byId = new Map(stored().map((r) => [r.rowId, r]));
+    expect(byId.get('b')).toMatchObject({ ...cachedPrediction, degraded: false, cached: true });
+    expect(byId.get('d')?.probabilities).toEqual(byId.get('a')?.probabilities);
+    expect(byId.get('a')?.cached).toBeUndefined();
+    expect(byId.get('a')?.probabilities.benign).toBeCloseTo(meanOf(BC_MEMBERS, 0)[1] as number, 6);
+    expect(byId.get('c')?.probabilities.benign).toBeCloseTo(meanOf(BC_MEMBERS, 1)[1] as number, 6);
+    const part10 = csvRows(objects.text(jobKeys.part(JOB, 10)) as string);
+    expect(part10.map((r) => r[0])).toEqual(['a', 'b', 'c', 'd']);
+    // A cached row keeps the uncertainty stored with its answer.
+    expect(part10[1]?.slice(5).map(Number)).toEqual([0.8, 0.5, 0.811278, 0.1]);
+    expect(jobs.jobs.get(JOB)).toMatchObject({ rowsOk: 4, rowsCached: 1, rowsScored: 2 });
+  });
+
+  it('stores a batch whose every row came from the cache, with no member results at all', async () => {
+    const p = {
+      label: 'benign',
+      probabilities: { malignant: 0.1, benign: 0.9 },
+      uncertainty: { agreement: 1, margin: 0.8, entropy: 0.469, spread: 0.02 },
+    };
+    const summary = await store(
+      event([], { lines: [5, 6], ids: ['x', 'y'], instances: [], source: [-1, -1], cached: [p] }),
+    );
+    expect(summary).toMatchObject({ ok: 2, cached: 2, scored: 0, failed: 0 });
+    expect(stored().map((r) => r.label)).toEqual(['benign', 'benign']);
   });
 });

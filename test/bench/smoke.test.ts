@@ -20,6 +20,8 @@ const REQUIRED = [
   'throughput.c64.rps',
   'throughput.c64.p99Ms',
   'throughput.c64.errors',
+  'cache.missP50Ms',
+  'cache.hitP50Ms',
   'batch.rowsPerSec',
   'batch.peakRssMB',
   'batch.rawRowsPerSec',

@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${AWS::Region}` is how rendered ARNs read.
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
 import { packageSizes, UNZIPPED_BUDGET_BYTES, zipEntries } from '../../scripts/package-sizes.js';
 import {
   allStatements,
@@ -27,19 +28,29 @@ const HANDLERS: Record<string, string> = {
   api: 'functions/api/handler.handler',
   batchTrigger: 'functions/batch-trigger/handler.handler',
   batchPrepare: 'functions/batch-prepare/handler.handler',
+  batchPlan: 'functions/batch-plan/handler.handler',
   batchStore: 'functions/batch-store/handler.handler',
   batchFinalize: 'functions/batch-finalize/handler.handler',
 };
 const logicalId = (key: string) => `${key.charAt(0).toUpperCase()}${key.slice(1)}LambdaFunction`;
 
+// Result-cache entries and prediction records by their partition-key prefix (fine-grained access).
+const ONLY = (prefix: string) => ` if {"ForAllValues:StringLike":{"dynamodb:LeadingKeys":["${prefix}#*"]}}`;
+
 // What each function's handler calls, and nothing more (its own logs and X-Ray come on top).
 const FUNCTION_GRANTS: Record<string, string[]> = {
   runner: [],
-  ensemble: ['dynamodb:GetItem FanoutTable.Arn', 'dynamodb:UpdateItem FanoutTable.Arn'],
+  ensemble: [
+    `dynamodb:BatchWriteItem FanoutTable.Arn${ONLY('CACHE')}`,
+    'dynamodb:GetItem FanoutTable.Arn',
+    'dynamodb:UpdateItem FanoutTable.Arn',
+  ],
   api: [
+    `dynamodb:BatchGetItem FanoutTable.Arn${ONLY('CACHE')}`,
     'dynamodb:DeleteItem FanoutTable.Arn',
     'dynamodb:GetItem FanoutTable.Arn',
     'dynamodb:PutItem FanoutTable.Arn',
+    `dynamodb:UpdateItem FanoutTable.Arn${ONLY('PRED')}`,
     'states:StartSyncExecution InferenceStateMachine',
   ],
   batchTrigger: [
@@ -55,6 +66,7 @@ const FUNCTION_GRANTS: Record<string, string[]> = {
     `s3:GetObject ${S3}/incoming/*`,
     `s3:PutObject ${S3}/jobs/*`,
   ],
+  batchPlan: [`dynamodb:BatchGetItem FanoutTable.Arn${ONLY('CACHE')}`],
   batchStore: [
     'dynamodb:BatchWriteItem FanoutTable.Arn',
     'dynamodb:UpdateItem FanoutTable.Arn',
@@ -343,11 +355,13 @@ describe('HTTP API', () => {
 });
 
 describe('data', () => {
-  it('keeps records in an on-demand table with point-in-time recovery', () => {
+  it('keeps records in an on-demand table with point-in-time recovery and TTL on the result-cache expiry', () => {
     expect(props('FanoutTable')).toMatchObject({
       TableName: `fanout-${STAGE}`,
       BillingMode: 'PAY_PER_REQUEST',
       PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      // The result cache's entries expire by this attribute (functions/adapters/dynamodb-cache.ts).
+      TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
       KeySchema: [
         { AttributeName: 'pk', KeyType: 'HASH' },
         { AttributeName: 'sk', KeyType: 'RANGE' },

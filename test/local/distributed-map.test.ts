@@ -46,7 +46,48 @@ const handlerFor =
     if (!f) throw new Error(`no in-test handler for ${key}`);
     return f(event as never);
   };
-const KEYS = ['process', 'batchPrepare', 'runner', 'batchStore', 'batchFinalize'];
+const KEYS = ['process', 'batchPrepare', 'batchPlan', 'runner', 'batchStore', 'batchFinalize'];
+
+/** The batch row the ItemReader hands a child. */
+type Row = { line: number; id: string; features: number[] };
+
+/**
+ * A stand-in for the plan step (functions/batch-plan): rows with equal features are scored once,
+ * rows `cachedWhen` picks come "from the cache" with a fixed prediction.
+ */
+const planRows =
+  (cachedWhen: (row: Row) => boolean = () => false) =>
+  (event: { jobId: string; ensemble: string; members: unknown[]; items: Row[] }) => {
+    const instances: number[][] = [];
+    const cached: unknown[] = [];
+    const slot = new Map<string, number>();
+    const source = event.items.map((row) => {
+      const key = JSON.stringify(row.features);
+      let s = slot.get(key);
+      if (s === undefined) {
+        if (cachedWhen(row)) {
+          cached.push({ label: 'b', probabilities: { a: 0.1, b: 0.9 } });
+          s = -cached.length;
+        } else {
+          instances.push(row.features);
+          s = instances.length - 1;
+        }
+        slot.set(key, s);
+      }
+      return s;
+    });
+    return {
+      jobId: event.jobId,
+      ensemble: event.ensemble,
+      members: event.members,
+      lines: event.items.map((r) => r.line),
+      ids: event.items.map((r) => r.id),
+      instances,
+      scored: instances.length,
+      source,
+      cached,
+    };
+  };
 
 let dataDir: string;
 let s3server: RunningServer;
@@ -558,6 +599,7 @@ describe('statemachines/batch.asl.json with the Distributed Map emulation', () =
       rowsKey: `jobs/${event.jobId}/rows.jsonl`,
       members,
     });
+    impl.batchPlan = planRows();
     impl.runner = (event: { model: string; instances: number[][]; correlationId: string }) => {
       runnerCalls.push({
         model: event.model,
@@ -605,5 +647,56 @@ describe('statemachines/batch.asl.json with the Distributed Map emulation', () =
     const manifest = await getJson<{ ResultFiles: { SUCCEEDED: { Key: string }[] } }>(key);
     const succeeded = await getJson<unknown[]>(manifest.ResultFiles.SUCCEEDED[0]?.Key ?? '');
     expect(succeeded).toHaveLength(3);
+  });
+
+  it('scores only what each batch plan leaves: repeats once, cached rows never, a fully cached batch skips the members', async () => {
+    // 500 rows: batch 1 (rows 0-249) holds 50 distinct rows five times over; batch 2 (250-499) is
+    // all "cached".
+    const rows = Array.from({ length: 500 }, (_, i) => ({
+      line: i + 2,
+      id: `r${i}`,
+      features: i < 250 ? [i % 50, 1] : [i, 2],
+    }));
+    await putText('jobs/job-2/rows.jsonl', jsonl(rows));
+    const runnerRows: number[] = [];
+    const storedBatches: { lines: number[]; source: number[]; members: unknown[]; cached: unknown[] }[] = [];
+    impl.batchPrepare = (event: { jobId: string }) => ({
+      rowsTotal: 500,
+      rowsValid: 500,
+      rowsMalformed: 0,
+      rowsKey: `jobs/${event.jobId}/rows.jsonl`,
+      members: [{ model: 'm-a', timeoutSeconds: 5 }],
+    });
+    impl.batchPlan = planRows((row) => row.line >= 252);
+    impl.runner = (event: { model: string; instances: number[][] }) => {
+      runnerRows.push(event.instances.length);
+      return { model: event.model, status: 'ok', probabilities: event.instances.map(() => [0.4, 0.6]) };
+    };
+    impl.batchStore = (event: (typeof storedBatches)[number]) => {
+      storedBatches.push(event);
+      return { rows: event.lines.length };
+    };
+    impl.batchFinalize = () => ({ status: 'SUCCEEDED' });
+    engine.register({ name: 'batch-plan-run', arn: `${ARN}:batch-plan-run`, type: 'STANDARD', definition });
+    const { executionArn } = engine.startExecution({
+      stateMachineArn: `${ARN}:batch-plan-run`,
+      input: JSON.stringify({
+        jobId: 'job-2',
+        bucket: BUCKET,
+        key: 'incoming/breast-cancer/rows.jsonl',
+        ensemble: 'breast-cancer',
+        format: 'jsonl',
+        createdAt: new Date().toISOString(),
+      }),
+    });
+    await engine.drain();
+    expect(engine.describeExecution(executionArn).status).toBe('SUCCEEDED');
+    expect(runnerRows).toEqual([50]);
+    const [scoredBatch, cachedBatch] = storedBatches.sort((a, b) => (a.lines[0] ?? 0) - (b.lines[0] ?? 0));
+    expect(scoredBatch?.source).toEqual(rows.slice(0, 250).map((_, i) => i % 50));
+    expect(scoredBatch?.members).toHaveLength(1);
+    expect(cachedBatch?.members).toEqual([]);
+    expect(cachedBatch?.source).toEqual(rows.slice(250).map((_, i) => -(i + 1)));
+    expect(cachedBatch?.cached).toHaveLength(250);
   });
 });

@@ -50,4 +50,29 @@ describe('local DynamoDB (dynalite on disk)', () => {
     const again = await startDynamo({ dataDir, region, tables });
     await again.close();
   });
+
+  it('deletes expired items of a table with TTL, as DynamoDB does lazily, and keeps the rest', async () => {
+    const ttlTable = tables.find((t) => t.ttlAttribute);
+    expect(ttlTable?.ttlAttribute).toBe('ttl');
+    const running = await startDynamo({ dataDir, region, tables });
+    const c = client(running.url);
+    const now = Math.floor(Date.now() / 1000);
+    try {
+      await c.send(
+        new PutCommand({ TableName: table, Item: { pk: 'CACHE#old', sk: 'CACHE', ttl: now - 5 } }),
+      );
+      await c.send(
+        new PutCommand({ TableName: table, Item: { pk: 'CACHE#new', sk: 'CACHE', ttl: now + 600 } }),
+      );
+      await c.send(new PutCommand({ TableName: table, Item: { pk: 'PRED#1', sk: 'PRED' } }));
+      expect(await running.sweepExpired()).toBe(1);
+      const get = (pk: string, sk: string) => c.send(new GetCommand({ TableName: table, Key: { pk, sk } }));
+      expect((await get('CACHE#old', 'CACHE')).Item).toBeUndefined();
+      expect((await get('CACHE#new', 'CACHE')).Item).toBeDefined();
+      expect((await get('PRED#1', 'PRED')).Item).toBeDefined();
+    } finally {
+      c.destroy();
+      await running.close();
+    }
+  });
 });

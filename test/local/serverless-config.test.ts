@@ -55,7 +55,7 @@ describe('the real serverless.yml, resolved for the local stage', () => {
     expect(Object.keys(inference?.definition.States ?? {})).toContain('FanOut');
   });
 
-  it('takes the DynamoDB table from resources with its key schema', () => {
+  it('takes the DynamoDB table from resources with its key schema and TTL attribute', () => {
     expect(config.tables).toEqual([
       expect.objectContaining({
         logicalId: 'FanoutTable',
@@ -64,6 +64,7 @@ describe('the real serverless.yml, resolved for the local stage', () => {
           { AttributeName: 'pk', KeyType: 'HASH' },
           { AttributeName: 'sk', KeyType: 'RANGE' },
         ],
+        ttlAttribute: 'ttl',
       }),
     ]);
   });

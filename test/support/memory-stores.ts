@@ -8,7 +8,9 @@ import type {
   ObjectStore,
   PredictionStore,
   PutResult,
+  ResultCache,
 } from '../../functions/core/ports.js';
+import type { CacheEntry } from '../../functions/core/result-cache.js';
 
 type Item =
   | { state: 'completed'; record: PredictionRecord; requestHash?: string }
@@ -86,6 +88,8 @@ export class MemoryJobStore implements JobStore {
     job.rowsOk = (job.rowsOk ?? 0) + p.rowsOk;
     job.rowsFailed = (job.rowsFailed ?? 0) + p.rowsFailed;
     job.rowsDegraded = (job.rowsDegraded ?? 0) + p.rowsDegraded;
+    job.rowsCached = (job.rowsCached ?? 0) + (p.rowsCached ?? 0);
+    job.rowsScored = (job.rowsScored ?? 0) + (p.rowsScored ?? 0);
     this.jobs.set(jobId, job);
   }
   async putRows(jobId: string, rows: readonly RowResult[]) {
@@ -138,5 +142,33 @@ export class MemoryObjectStore implements ObjectStore {
   }
   text(key: string): string | undefined {
     return this.objects.get(key)?.toString('utf8');
+  }
+}
+
+/**
+ * An in-memory ResultCache with DynamoDB's behaviour: expired entries stay until deleted (readers
+ * check the expiry), a put replaces. Reads and writes can be made to fail.
+ */
+export class MemoryResultCache implements ResultCache {
+  readonly entries = new Map<string, CacheEntry>();
+  readonly reads: string[][] = [];
+  readonly writes: CacheEntry[][] = [];
+  failReads?: Error;
+  failWrites?: Error;
+
+  async get(keys: readonly string[]) {
+    this.reads.push([...keys]);
+    if (this.failReads) throw this.failReads;
+    const out = new Map<string, CacheEntry>();
+    for (const k of keys) {
+      const e = this.entries.get(k);
+      if (e) out.set(k, structuredClone(e));
+    }
+    return out;
+  }
+  async put(entries: readonly CacheEntry[]) {
+    if (this.failWrites) throw this.failWrites;
+    this.writes.push(structuredClone([...entries]));
+    for (const e of entries) this.entries.set(e.key, structuredClone(e));
   }
 }

@@ -220,7 +220,9 @@ describe('the ensemble step reports agreement once per stored prediction', () =>
     const store = new Store();
     const reports: AgreementReport[] = [];
     const event = { ...meta, ensemble: 'next', requested: 'live', rows: 2, members: outcomes };
-    const first = await storeResult(event, manifest, store, { onAgreement: (r) => reports.push(r) });
+    const first = await storeResult(event, manifest, store, undefined, {
+      onAgreement: (r) => reports.push(r),
+    });
     expect(first).toMatchObject({
       outcome: 'ok',
       created: true,
@@ -228,7 +230,7 @@ describe('the ensemble step reports agreement once per stored prediction', () =>
     });
     expect(reports).toHaveLength(1);
     expect(reports[0]?.canary?.served).toBe('next');
-    await storeResult(event, manifest, store, { onAgreement: (r) => reports.push(r) });
+    await storeResult(event, manifest, store, undefined, { onAgreement: (r) => reports.push(r) });
     expect(reports).toHaveLength(1);
   });
 

@@ -579,6 +579,50 @@ describe('loadManifest rejects an invalid manifest, naming the file and the fiel
     doc.models[0].timeoutSeconds = 301;
     expectNames(doc, 'models[0].timeoutSeconds', /Too big/);
   });
+
+  it('a result cache without its TTL (or with a misspelt one)', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].cache = { ttl: 60 };
+    expectNames(doc, 'ensembles[0].cache.ttlSeconds', 'is required (seconds)');
+  });
+
+  it('a result cache TTL that is not a whole number of seconds', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].cache = { ttlSeconds: 1.5 };
+    expectNames(doc, 'ensembles[0].cache.ttlSeconds', 'must be a whole number of seconds');
+    doc.ensembles[0].cache = { ttlSeconds: '3600' };
+    expectNames(doc, 'ensembles[0].cache.ttlSeconds', 'must be a whole number of seconds');
+  });
+
+  it('a result cache TTL below one second or above a year', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].cache = { ttlSeconds: 0 };
+    expectNames(doc, 'ensembles[0].cache.ttlSeconds', 'must be at least 1 second');
+    doc.ensembles[0].cache = { ttlSeconds: 31_536_001 };
+    expectNames(doc, 'ensembles[0].cache.ttlSeconds', 'must be at most 31536000 seconds (one year)');
+  });
+
+  it('a result cache with an unknown setting', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].cache = { ttlSeconds: 60, maxEntries: 10 };
+    expectNames(doc, 'ensembles[0].cache', /Unrecognized key: "maxEntries"/);
+  });
+
+  it('a result cache that is not an object', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].cache = true;
+    expectNames(doc, 'ensembles[0].cache', /expected object/);
+  });
+});
+
+describe('the result cache setting', () => {
+  it('is off unless an ensemble asks for it, and carries the TTL when it does', () => {
+    const doc = baseDoc();
+    doc.ensembles.push({ ...doc.ensembles[0], name: 'cached-trio', cache: { ttlSeconds: 600 } });
+    const m = loadManifest(writeTemp(doc));
+    expect(m.ensembles.get('trio')?.cache).toBeUndefined();
+    expect(m.ensembles.get('cached-trio')?.cache).toEqual({ ttlSeconds: 600 });
+  });
 });
 
 function escapeRegExp(s: string): string {

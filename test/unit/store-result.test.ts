@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { rowCacheKeys } from '../../functions/core/cache-key.js';
 import type { PredictionRecord } from '../../functions/core/combine.js';
 import { NotFoundError, ValidationError } from '../../functions/core/errors.js';
-import { loadManifest, type Manifest } from '../../functions/core/manifest.js';
+import { loadManifest, type Manifest, parseManifest } from '../../functions/core/manifest.js';
 import type { PredictionStore, PutResult } from '../../functions/core/ports.js';
 import { type EnsembleEvent, storeResult } from '../../functions/ensemble/store-result.js';
+import { MemoryResultCache } from '../support/memory-stores.js';
 
 const REAL = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
 
@@ -277,5 +280,81 @@ describe('storeResult', () => {
     await expect(storeResult(null as unknown as EnsembleEvent, manifest, store)).rejects.toThrow(
       ValidationError,
     );
+  });
+});
+
+describe('the ensemble step fills the result cache', () => {
+  const NOW = new Date('2026-11-27T12:00:01.000Z');
+  const cachedManifest = () => {
+    const doc = JSON.parse(readFileSync(REAL, 'utf8'));
+    for (const e of doc.ensembles) e.cache = e.name === 'breast-cancer' ? { ttlSeconds: 120 } : undefined;
+    return parseManifest(doc, REAL);
+  };
+  const row = (v: number) => new Array(30).fill(v);
+  const setup = () => {
+    const m = cachedManifest();
+    const cache = new MemoryResultCache();
+    const warnings: string[] = [];
+    const fill = { cache, warn: (msg: string) => warnings.push(msg), now: () => NOW };
+    return { m, cache, warnings, fill, store: new FakeStore() };
+  };
+
+  it('with one entry per row of a non-degraded answer, keyed as the API looks them up', async () => {
+    const t = setup();
+    const instances = [row(1), row(2)];
+    const members = BC.map((m) =>
+      ok(m, [
+        [0.2, 0.8],
+        [0.9, 0.1],
+      ]),
+    );
+    const result = await storeResult(event({ rows: 2, members, instances }), t.m, t.store, t.fill);
+    expect(result.outcome).toBe('ok');
+    const keys = rowCacheKeys(t.m.ensembles.get('breast-cancer')!, t.m.models, instances);
+    expect([...t.cache.entries.keys()]).toEqual(keys);
+    const first = t.cache.entries.get(keys[0] as string);
+    expect(first).toMatchObject({
+      ensemble: 'breast-cancer',
+      prediction: { label: 'benign' },
+      cachedAt: NOW.toISOString(),
+      expiresAt: NOW.getTime() / 1000 + 120,
+    });
+    expect(first?.members.map((x) => x.model)).toEqual(BC);
+  });
+
+  it('not for a degraded answer, an ensemble without a cache, or a single model', async () => {
+    const t = setup();
+    const instances = [row(1)];
+    const degraded = [...BC.slice(1).map((m) => ok(m, [[0.2, 0.8]])), failed('bc-logreg', 'Boom', 'x')];
+    await storeResult(event({ members: degraded, instances }), t.m, t.store, t.fill);
+    await storeResult(
+      event({ id: 'b', ensemble: 'breast-cancer-majority', instances }),
+      t.m,
+      t.store,
+      t.fill,
+    );
+    await storeResult(
+      event({ id: 'c', ensemble: 'bc-logreg', members: [ok('bc-logreg', [[0.2, 0.8]])], instances }),
+      t.m,
+      t.store,
+      t.fill,
+    );
+    expect(t.cache.writes).toEqual([]);
+    expect(t.store.records.size).toBe(3);
+  });
+
+  it('stores the answer and warns when the event has no usable instances or the write fails', async () => {
+    const t = setup();
+    await storeResult(event({ instances: undefined }), t.m, t.store, t.fill);
+    await storeResult(event({ id: 'x2', instances: [[1, 2]] }), t.m, t.store, t.fill);
+    t.cache.failWrites = new Error('throttled');
+    const result = await storeResult(event({ id: 'x3', instances: [row(3)] }), t.m, t.store, t.fill);
+    expect(result.outcome).toBe('ok');
+    expect(t.store.records.size).toBe(3);
+    expect(t.warnings).toEqual([
+      'result cache not filled: the event carries no valid instances',
+      'result cache not filled: the event carries no valid instances',
+      'result cache write failed; the answer is stored, not cached',
+    ]);
   });
 });

@@ -1,0 +1,153 @@
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  BatchWriteCommand,
+  type BatchWriteCommandOutput,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import { UpstreamError } from '../core/errors.js';
+import type { ResultCache } from '../core/ports.js';
+import type { CacheEntry } from '../core/result-cache.js';
+
+/** Key layout of the single table: one result-cache entry per row under `CACHE#<sha256>`. */
+export const cacheKey = (key: string) => ({ pk: `CACHE#${key}`, sk: 'CACHE' });
+
+/** The attribute the table's TimeToLiveSpecification names (serverless.yml). */
+// Not `expiresAt`: prediction items use that name for a client id's claim, in milliseconds.
+export const TTL_ATTRIBUTE = 'ttl';
+
+/** Options for retrying unprocessed keys and items (throttling returns them instead of failing). */
+export interface CacheRetryOptions {
+  maxAttempts: number;
+  baseDelayMs: number;
+  sleep?: (ms: number) => Promise<void>;
+  /**
+   * How long one read may take before it is abandoned (a failed read: the caller answers
+   * uncached). Set where a read sits in front of a synchronous answer, so a slow or unreachable
+   * table (the SDK's own retries included) delays an answer by at most this much.
+   */
+  readTimeoutMs?: number;
+}
+
+// Few, short retries: a cache read sits in front of a synchronous answer, and a miss is cheap.
+const defaultRetry: CacheRetryOptions = { maxAttempts: 3, baseDelayMs: 20 };
+
+const GET_LIMIT = 100; // BatchGetItem's keys per call
+const WRITE_LIMIT = 25; // BatchWriteItem's items per call
+
+/**
+ * Result-cache entries in the single DynamoDB table. Reads are eventually consistent (half the
+ * price; an entry written a moment ago that is not seen yet is just a miss). Expired items are
+ * returned as stored: DynamoDB deletes them lazily (days later on AWS, never in dynalite), so the
+ * caller checks the expiry on every read.
+ */
+export class DynamoResultCache implements ResultCache {
+  private readonly retry: CacheRetryOptions;
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly table: string,
+    retry: Partial<CacheRetryOptions> = {},
+  ) {
+    this.retry = { ...defaultRetry, ...retry };
+  }
+
+  async get(keys: readonly string[]): Promise<Map<string, CacheEntry>> {
+    const found = new Map<string, CacheEntry>();
+    const chunks: string[][] = [];
+    for (let i = 0; i < keys.length; i += GET_LIMIT) chunks.push(keys.slice(i, i + GET_LIMIT));
+    await Promise.all(
+      chunks.map(async (chunk) => {
+        let pending: Record<string, unknown>[] = chunk.map(cacheKey);
+        for (let attempt = 1; pending.length > 0; attempt++) {
+          await this.beforeAttempt(attempt, `reading ${pending.length} result-cache entries`);
+          let out: BatchGetCommandOutput;
+          const limit = this.retry.readTimeoutMs;
+          try {
+            out = await this.client.send(
+              new BatchGetCommand({ RequestItems: { [this.table]: { Keys: pending } } }),
+              limit === undefined ? {} : { abortSignal: AbortSignal.timeout(limit) },
+            );
+          } catch (err) {
+            const timedOut = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError';
+            throw timedOut
+              ? new UpstreamError(
+                  `reading result-cache entries in table ${this.table}: no answer within ${limit} ms`,
+                  { cause: err },
+                )
+              : this.fail('reading result-cache entries', err);
+          }
+          for (const item of out.Responses?.[this.table] ?? []) {
+            const entry = entryOf(item);
+            if (entry) found.set(entry.key, entry);
+          }
+          pending = (out.UnprocessedKeys?.[this.table]?.Keys ?? []) as Record<string, unknown>[];
+        }
+      }),
+    );
+    return found;
+  }
+
+  async put(entries: readonly CacheEntry[]): Promise<void> {
+    for (let i = 0; i < entries.length; i += WRITE_LIMIT) {
+      let pending: Record<string, unknown>[] = entries.slice(i, i + WRITE_LIMIT).map((e) => ({
+        // The key is the partition key already: not stored twice (an entry stays under 1 KB).
+        PutRequest: { Item: toItem(e) },
+      }));
+      for (let attempt = 1; pending.length > 0; attempt++) {
+        await this.beforeAttempt(attempt, `writing ${pending.length} result-cache entries`);
+        let out: BatchWriteCommandOutput;
+        try {
+          out = await this.client.send(
+            new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
+          );
+        } catch (err) {
+          throw this.fail('writing result-cache entries', err);
+        }
+        pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
+      }
+    }
+  }
+
+  private async beforeAttempt(attempt: number, what: string): Promise<void> {
+    if (attempt === 1) return;
+    if (attempt > this.retry.maxAttempts) {
+      throw new UpstreamError(
+        `${what} in table ${this.table}: still unprocessed after ${this.retry.maxAttempts} attempts`,
+      );
+    }
+    const cap = this.retry.baseDelayMs * 2 ** (attempt - 2);
+    await (this.retry.sleep ?? sleep)(Math.random() * cap);
+  }
+
+  private fail(what: string, err: unknown): UpstreamError {
+    return new UpstreamError(`${what} in table ${this.table} failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+}
+
+function toItem(entry: CacheEntry): Record<string, unknown> {
+  const { key, expiresAt, ...rest } = entry;
+  return { ...cacheKey(key), type: 'cache', ...rest, [TTL_ATTRIBUTE]: expiresAt };
+}
+
+/** The entry an item holds, or undefined for an item that is not a well-formed entry. */
+function entryOf(item: Record<string, unknown>): CacheEntry | undefined {
+  const { pk, ensemble, prediction, members, cachedAt, [TTL_ATTRIBUTE]: expiresAt } = item;
+  const key = typeof pk === 'string' && pk.startsWith('CACHE#') ? pk.slice('CACHE#'.length) : undefined;
+  if (
+    key === undefined ||
+    typeof ensemble !== 'string' ||
+    typeof cachedAt !== 'string' ||
+    typeof expiresAt !== 'number' ||
+    prediction === null ||
+    typeof prediction !== 'object' ||
+    !Array.isArray(members)
+  ) {
+    return undefined;
+  }
+  return { key, ensemble, prediction, members, cachedAt, expiresAt } as CacheEntry;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
