@@ -261,6 +261,27 @@ describe('the result cache on the synchronous API', () => {
     expect(again.body.members[1].version).toMatch(/-retrained$/);
   });
 
+  it('routes to a canary before the cache: a request its canary serves never gets the primary’s cached answer', async () => {
+    const t = setup();
+    await t.predict({ instances: [rowA] });
+    expect((await t.predict({ instances: [rowA] })).headers['cache-status']).toBe('hit');
+    // Every request to CACHED now goes to its canary (an ensemble without a cache).
+    t.reload(
+      manifestWith((doc) => {
+        doc.ensembles.find((e: { name: string }) => e.name === CACHED).canary = {
+          ensemble: UNCACHED,
+          percent: 100,
+        };
+      }),
+    );
+    const routed = await t.predict({ instances: [rowA] });
+    expect(routed.status).toBe(200);
+    expect(routed.body).toMatchObject({ ensemble: UNCACHED });
+    expect(routed.body.cached).toBeUndefined();
+    expect(routed.headers['cache-status']).toBeUndefined();
+    expect(t.executor.runs.map((r) => r.ensemble)).toEqual([CACHED, UNCACHED]);
+  });
+
   it('answers uncached and logs a warning with the reason when the cache cannot be read', async () => {
     const t = setup();
     await t.predict({ instances: [rowA] });
