@@ -6,6 +6,8 @@ import type { BreakdownResult } from './sections/breakdown.js';
 import { type CacheBench, renderCache } from './sections/cache.js';
 import type { ColdStart } from './sections/cold-start.js';
 import type { FanoutPoint } from './sections/fanout.js';
+import type { ObservabilityCost } from './sections/observability.js';
+import { renderObservability } from './sections/observability-report.js';
 import type { CpuProfileResult } from './sections/profile.js';
 import type { LoadResult } from './sections/throughput.js';
 
@@ -86,6 +88,8 @@ export interface BenchResults {
   runnerPackage: { unzippedMB: number; zipMB: number; files: number; file: string } | { note: string };
   breakdown: BreakdownResult;
   cpuProfile: CpuProfileResult;
+  /** What metrics and tracing cost (bench/sections/observability.ts); absent in older results. */
+  observability?: ObservabilityCost;
 }
 
 const OVERHEAD_BUDGET_MS = 5;
@@ -482,6 +486,7 @@ export function renderMarkdown(r: BenchResults): string {
       : `Runner package: not measured: ${(r.runnerPackage as { note: string }).note}.`,
     '',
   );
+  if (r.observability) out.push(...renderObservability(r.observability));
   const analysis = resolve(ROOT, 'bench/ANALYSIS.md');
   if (existsSync(analysis)) out.push(readFileSync(analysis, 'utf8').trim(), '');
   return out.join('\n');

@@ -15,6 +15,7 @@ import { type CacheBench, measureCache } from './sections/cache.js';
 import { measureColdStart, RUNNER_ZIP, runnerPackageSize } from './sections/cold-start.js';
 import { measureFanout } from './sections/fanout.js';
 import { measureLogCost } from './sections/logs.js';
+import { measureObservability } from './sections/observability.js';
 import { measureCpuProfile } from './sections/profile.js';
 import type { RawResult } from './sections/raw.js';
 import { measureSyncLatency } from './sections/sync.js';
@@ -33,6 +34,15 @@ const SIZES = {
     fanout: { warmup: 5, runs: 7, count: 20, rawIterations: 20 },
     batch: { rows: 100_000, runs: 3, smallRows: 20_000, smallRuns: 3, cappedHeapMB: 128, cappedSmall: true },
     coldStart: { runs: 5 },
+    observability: {
+      warmup: 100,
+      count: 600,
+      loadSec: 4,
+      loadRuns: 4,
+      traceRounds: 6,
+      traceWarmup: 200,
+      traceCount: 1000,
+    },
     timeoutMin: 40,
   },
   smoke: {
@@ -46,6 +56,15 @@ const SIZES = {
     fanout: { warmup: 1, runs: 1, count: 2, rawIterations: 1 },
     batch: { rows: 1000, runs: 1, smallRows: 500, smallRuns: 1, cappedHeapMB: 128, cappedSmall: false },
     coldStart: { runs: 1 },
+    observability: {
+      warmup: 5,
+      count: 10,
+      loadSec: 1,
+      loadRuns: 2,
+      traceRounds: 1,
+      traceWarmup: 5,
+      traceCount: 10,
+    },
     timeoutMin: 5,
   },
 };
@@ -143,6 +162,14 @@ async function main(): Promise<void> {
 
   log('what INFO logs cost: a WARN stack and an INFO stack side by side');
   const logs = await measureLogCost({ dataDir: join(work, 'logs'), ensemble: ENSEMBLE, rows, ...size.info });
+
+  log('what metrics and tracing cost: metrics on and off side by side; tracing as on Lambda, in turn');
+  const observability = await measureObservability({
+    dataDir: join(work, 'observability'),
+    ensemble: ENSEMBLE,
+    rows,
+    ...size.observability,
+  });
 
   log('overhead breakdown (every layer timed in one process)');
   const breakdown = await runChild<BreakdownResult>(
@@ -270,6 +297,7 @@ async function main(): Promise<void> {
         },
     breakdown,
     cpuProfile: profile,
+    observability,
   };
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -27,6 +27,19 @@ export interface HttpApiOptions {
    * tells the CLI where the stack's S3 is). Never part of the deployed API.
    */
   localRoutes?: Record<string, () => unknown>;
+  /**
+   * Other GET paths the local stack answers itself, with any content type (`/metrics`,
+   * `/dashboard`): a page for the path, or undefined to fall through to serverless.yml's routes.
+   */
+  localPages?: (path: string) => LocalPage | undefined | Promise<LocalPage | undefined>;
+}
+
+/** A local stack page: what `localPages` answers for a path. */
+export interface LocalPage {
+  status?: number;
+  contentType: string;
+  body: string | Buffer;
+  headers?: Record<string, string>;
 }
 
 interface CompiledRoute extends RouteTarget {
@@ -193,6 +206,17 @@ async function handle(
     req.resume();
     const body = JSON.stringify(local());
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+    return void res.end(body);
+  }
+  const page = method === 'GET' ? await options.localPages?.(path) : undefined;
+  if (page) {
+    req.resume();
+    const body = typeof page.body === 'string' ? Buffer.from(page.body) : page.body;
+    res.writeHead(page.status ?? 200, {
+      ...page.headers,
+      'content-type': page.contentType,
+      'content-length': body.length,
+    });
     return void res.end(body);
   }
   const match = matchRoute(routes, method, path);

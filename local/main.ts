@@ -36,6 +36,9 @@ async function main(): Promise<void> {
     `${PREFIX} S3 ${stack.urls.s3} (bucket ${stack.bucket}; upload to incoming/<ensemble>/ to score a file)`,
   );
   console.log(`${PREFIX} SageMaker runtime ${stack.urls.sagemaker}`);
+  console.log(
+    `${PREFIX} dashboard ${stack.urls.api}/dashboard, Prometheus metrics ${stack.urls.api}/metrics`,
+  );
   console.log(`${PREFIX} ready`);
 
   let stopping = false;

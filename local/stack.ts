@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { resetClients, s3Client } from '../functions/adapters/clients.js';
+import { metricsEnabled } from '../functions/adapters/metrics.js';
 import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { resetServedModels } from '../functions/adapters/served.js';
 import { loadConfig, resetConfig } from '../functions/core/config.js';
@@ -13,6 +14,9 @@ import { type RouteTarget, startHttpApi } from './http-api.js';
 import type { RunningServer } from './http-util.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
+import { MetricsCollector } from './observability/collector.js';
+import { observabilityPages } from './observability/pages.js';
+import { onEmfLines } from './observability/stdout-hook.js';
 import { S3RVER_CREDENTIALS, startS3 } from './s3.js';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-endpoint.js';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config.js';
@@ -39,6 +43,12 @@ export interface LocalStackOptions {
   serverlessFile?: string;
   /** Handlers to use instead of the modules serverless.yml names, by function key (tests). */
   handlers?: Record<string, LambdaHandler>;
+  /**
+   * Where the EMF lines of in-process handlers come from: `stdout` (default) takes them off this
+   * process's stdout as they are written; `none` leaves stdout alone (a caller that runs handlers
+   * elsewhere feeds `metrics.ingest` itself).
+   */
+  emfSource?: 'stdout' | 'none';
 }
 
 /** A running local stack. */
@@ -51,6 +61,8 @@ export interface LocalStack {
   config: ServerlessConfig;
   engine: StepFunctionsEngine;
   dispatcher: LambdaDispatcher;
+  /** The handlers' metrics, collected from their EMF lines: `/metrics` and `/dashboard` serve it. */
+  metrics: MetricsCollector;
   dataDir: string;
   /** Members that failed the start check, with the reason (the API and runner refuse them too). */
   notReady: ReadonlyMap<string, string>;
@@ -93,6 +105,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let s3: RunningServer | undefined;
   let sagemaker: LocalSageMaker | undefined;
   let restoreEnv = () => {};
+  const metrics = new MetricsCollector();
+  let stopCollecting = () => {};
   const stop = async () => {
     const errors: unknown[] = [];
     // The API first so no new work arrives, then the executions, then what they use.
@@ -109,6 +123,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         .catch((err: unknown) => errors.push(err));
     }
     api = sfn = dynamo = s3 = sagemaker = undefined;
+    stopCollecting();
+    stopCollecting = () => {};
     restoreEnv();
     restoreEnv = () => {};
     resetHandlerCaches();
@@ -157,6 +173,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (check && !check.ok) notReady.set(model.id, check.reason);
     }
     for (const reason of notReady.values()) log(`fanout local stack: model not ready: ${reason}`);
+    metrics.serve(
+      [...manifest.ensembles.values()].map((e) => ({
+        name: e.name,
+        members: e.members,
+        strategy: e.strategy,
+        quorum: e.quorum,
+        cacheTtlSeconds: e.cache?.ttlSeconds,
+      })),
+    );
+    if ((options.emfSource ?? 'stdout') === 'stdout')
+      stopCollecting = onEmfLines((line) => metrics.ingest(line));
     restoreEnv = setEnvironment(
       { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
       {
@@ -167,17 +194,25 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_ENDPOINT_URL_S3: s3.url,
         AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sagemaker.url,
         FANOUT_S3_FORCE_PATH_STYLE: 'true',
+        // The stage dimension of every metric: what `/metrics` and the dashboard show as the stack.
+        FANOUT_STAGE: 'local',
         // s3rver checks signatures against this key pair; dynalite and the other endpoints take any.
         AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
       },
     );
     resetHandlerCaches();
+    if (!metricsEnabled()) {
+      log(
+        'fanout local stack: metrics are off (POWERTOOLS_METRICS_DISABLED, or POWERTOOLS_DEV without it): /metrics and /dashboard stay empty',
+      );
+    }
     api = await startHttpApi({
       routes: routesOf(config),
       invoke: (key, event) => dispatcher.invoke(key, event),
       port: options.port ?? portFromEnv(),
       log,
+      localPages: observabilityPages(metrics),
       localRoutes: {
         '/_local/stack': () => ({
           s3Endpoint: s3?.url,
@@ -194,6 +229,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       config,
       engine,
       dispatcher,
+      metrics,
       dataDir,
       notReady,
       stop,

@@ -3,10 +3,12 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Config } from '../core/config.js';
+import { captureClient } from './tracing.js';
 
 /**
  * SDK clients, created lazily once per process and reused across invocations. Endpoints come from
- * the typed configuration so the local stack points the same code at its emulators.
+ * the typed configuration so the local stack points the same code at its emulators. On Lambda each
+ * call is an X-Ray subsegment (captured clients); elsewhere the clients are plain.
  */
 const clients = new Map<string, unknown>();
 
@@ -23,7 +25,7 @@ function once<T>(key: string, make: () => T): T {
 export function dynamoDocClient(config: Config): DynamoDBDocumentClient {
   return once(`ddb:${config.endpoints.dynamodb ?? ''}`, () =>
     DynamoDBDocumentClient.from(
-      new DynamoDBClient({ region: config.region, endpoint: config.endpoints.dynamodb }),
+      captureClient(new DynamoDBClient({ region: config.region, endpoint: config.endpoints.dynamodb })),
       {
         marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
       },
@@ -38,11 +40,13 @@ export function sfnClient(config: Config): SFNClient {
     // StartSyncExecution normally goes to a `sync-` host prefix; an endpoint override (the local
     // stack) serves every action on one host, so the prefix must not be added there.
     () =>
-      new SFNClient({
-        region: config.region,
-        endpoint: config.endpoints.sfn,
-        disableHostPrefix: Boolean(config.endpoints.sfn),
-      }),
+      captureClient(
+        new SFNClient({
+          region: config.region,
+          endpoint: config.endpoints.sfn,
+          disableHostPrefix: Boolean(config.endpoints.sfn),
+        }),
+      ),
   );
 }
 
@@ -51,9 +55,8 @@ export function sfnClient(config: Config): SFNClient {
  * with the SDK's chunk framing inside them otherwise (see shared/REFERENCE.md).
  */
 export function s3Client(config: Config): S3Client {
-  return once(
-    `s3:${config.endpoints.s3 ?? ''}`,
-    () =>
+  return once(`s3:${config.endpoints.s3 ?? ''}`, () =>
+    captureClient(
       new S3Client({
         region: config.region,
         endpoint: config.endpoints.s3,
@@ -61,6 +64,7 @@ export function s3Client(config: Config): S3Client {
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
       }),
+    ),
   );
 }
 

@@ -3,6 +3,7 @@ import { ModelRunError } from '../core/errors.js';
 import type { ModelSpec } from '../core/manifest.js';
 import type { Scorer } from '../core/ports.js';
 import { decodeScores, encodeRows } from '../core/sagemaker-codec.js';
+import { captureClient } from './tracing.js';
 
 /** Options for the SageMaker runtime client. */
 export interface SageMakerScorerOptions {
@@ -26,17 +27,20 @@ export class SageMakerScorer implements Scorer {
   private client(timeoutSeconds: number): SageMakerRuntimeClient {
     let c = this.clients.get(timeoutSeconds);
     if (!c) {
-      c = new SageMakerRuntimeClient({
-        region: this.options.region,
-        endpoint: this.options.endpoint,
-        maxAttempts: 3,
-        requestHandler: {
-          requestTimeout: Math.max(500, timeoutSeconds * 1000 - 250),
-          // Without this, @smithy/node-http-handler only logs a warning when requestTimeout passes.
-          throwOnRequestTimeout: true,
-          connectionTimeout: 2000,
-        },
-      });
+      // Captured: on Lambda each InvokeEndpoint is an X-Ray subsegment naming the endpoint.
+      c = captureClient(
+        new SageMakerRuntimeClient({
+          region: this.options.region,
+          endpoint: this.options.endpoint,
+          maxAttempts: 3,
+          requestHandler: {
+            requestTimeout: Math.max(500, timeoutSeconds * 1000 - 250),
+            // Without this, @smithy/node-http-handler only logs a warning when requestTimeout passes.
+            throwOnRequestTimeout: true,
+            connectionTimeout: 2000,
+          },
+        }),
+      );
       this.clients.set(timeoutSeconds, c);
     }
     return c;

@@ -1,4 +1,3 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { cacheObserver } from '../adapters/cache-metrics.js';
@@ -7,14 +6,18 @@ import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { errorFields } from '../adapters/logger.js';
+import { type MetricsRecorder, metricsOf } from '../adapters/metrics.js';
 import { notReady } from '../adapters/model-checks.js';
+import { observability } from '../adapters/observability.js';
 import { servedModels } from '../adapters/served.js';
 import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
+import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
 import { FanoutError } from '../core/errors.js';
 import { errorResponse, type HttpResponse } from './http.js';
 import { apiLogger as logger } from './log.js';
-import { type ApiDeps, findRoute } from './routes.js';
+import { recordRequest } from './metrics.js';
+import { type ApiDeps, findRoute, type RouteSeen } from './routes.js';
 
 let deps: ApiDeps | undefined;
 
@@ -36,7 +39,6 @@ function defaultDeps(): ApiDeps {
     jobs: new DynamoJobStore(dynamoDocClient(config), table),
     // A cache read waits at most this long before the request runs uncached.
     cache: new DynamoResultCache(dynamoDocClient(config), table, { readTimeoutMs: CACHE_READ_TIMEOUT_MS }),
-    onCacheResult: cacheObserver(logger),
     executor: new SfnInferenceExecutor(
       sfnClient(config),
       required(config.inferenceStateMachineArn, 'FANOUT_INFERENCE_STATE_MACHINE_ARN'),
@@ -50,19 +52,25 @@ function defaultDeps(): ApiDeps {
 
 /**
  * Answers one API Gateway (HTTP API, payload 2.0) request. Every error becomes the contract's
- * `{"error": {code, message, details?}}`; a 5xx never carries a stack trace.
+ * `{"error": {code, message, details?}}`; a 5xx never carries a stack trace. A prediction request
+ * is counted in `metrics` (its result-cache lookup too) and its ids annotate the trace.
  */
 export async function handleHttp(
   event: APIGatewayProxyEventV2,
   getDeps: () => ApiDeps,
+  metrics?: MetricsRecorder,
 ): Promise<HttpResponse> {
   const started = performance.now();
   const requestId = event.requestContext?.requestId ?? 'unknown';
+  const seen: RouteSeen = {};
   let response: HttpResponse;
+  let failure: unknown;
+  let d: ApiDeps | undefined;
   try {
-    const d = getDeps();
-    response = await findRoute(event)(event, d);
+    d = getDeps();
+    response = await findRoute(event)(event, metrics ? withCacheMetrics(d, metrics) : d, seen);
   } catch (err) {
+    failure = err;
     response = errorResponse(err, requestId);
     const known = err instanceof FanoutError && err.status !== 500;
     const log = known ? logger.warn.bind(logger) : logger.error.bind(logger);
@@ -74,17 +82,37 @@ export async function handleHttp(
     });
   }
   response.headers = { ...response.headers, 'x-request-id': requestId };
+  const latencyMs = Math.round((performance.now() - started) * 100) / 100;
   logger.info('request', {
     route: event.routeKey,
     requestId,
     target: event.pathParameters?.ensemble ?? event.pathParameters?.name,
     status: response.statusCode,
-    latencyMs: Math.round((performance.now() - started) * 100) / 100,
+    latencyMs,
   });
+  const record = seen.prediction?.record;
+  annotate({ ensemble: record?.ensemble, predictionId: record?.id, correlationId: record?.id });
+  if (metrics) {
+    const answered = { event, status: response.statusCode, error: failure, seen, latencyMs };
+    recordRequest(metrics, answered, d?.manifest);
+  }
   return response;
 }
 
+/** `deps` whose result-cache counts also go to this request's metrics. */
+function withCacheMetrics(deps: ApiDeps, metrics: MetricsRecorder): ApiDeps {
+  const record = cacheObserver(metrics);
+  const observe = deps.onCacheResult;
+  return {
+    ...deps,
+    onCacheResult: (counts) => {
+      observe?.(counts);
+      record(counts);
+    },
+  };
+}
+
 /** Lambda entry point. */
-export const handler = middy((event: APIGatewayProxyEventV2, _context: Context) =>
-  handleHttp(event, defaultDeps),
-).use(injectLambdaContext(logger));
+export const handler = middy((event: APIGatewayProxyEventV2, context: Context) =>
+  handleHttp(event, defaultDeps, metricsOf(context)),
+).use(observability('api', logger));

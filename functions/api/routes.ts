@@ -18,7 +18,16 @@ export interface ApiDeps extends PredictDeps {
   notReady: () => ReadonlyMap<string, string>;
 }
 
-type Route = (event: APIGatewayProxyEventV2, deps: ApiDeps) => Promise<HttpResponse> | HttpResponse;
+/** What a prediction route answered, for the handler's metrics and trace (one per request). */
+export interface RouteSeen {
+  prediction?: { record: PredictionRecord; replayed: boolean };
+}
+
+type Route = (
+  event: APIGatewayProxyEventV2,
+  deps: ApiDeps,
+  seen?: RouteSeen,
+) => Promise<HttpResponse> | HttpResponse;
 
 const param = (event: APIGatewayProxyEventV2, name: string): string => {
   const value = event.pathParameters?.[name];
@@ -28,11 +37,11 @@ const param = (event: APIGatewayProxyEventV2, name: string): string => {
 
 /** Routes by API Gateway route key; serverless.yml declares the same keys. */
 export const routes: Record<string, Route> = {
-  'POST /v1/ensembles/{ensemble}/predictions': async (event, deps) => {
+  'POST /v1/ensembles/{ensemble}/predictions': async (event, deps, seen) => {
     const target = resolveTarget(deps.manifest, param(event, 'ensemble'), false);
     const body = readJsonBody(event, deps.maxBodyBytes);
     const { record, replayed, cache } = await predict(target, body.instances, body.id, deps);
-    logPrediction(event, record, replayed);
+    logPrediction(event, record, replayed, seen);
     return json(200, record, {
       ...(replayed ? { 'idempotent-replay': 'true' } : {}),
       ...(cache ? { 'cache-status': cache } : {}),
@@ -86,12 +95,12 @@ export const routes: Record<string, Route> = {
     return json(readiness.ready ? 200 : 503, readiness);
   },
 
-  'POST /v2/models/{name}/infer': async (event, deps) => {
+  'POST /v2/models/{name}/infer': async (event, deps, seen) => {
     const target = resolveTarget(deps.manifest, param(event, 'name'), true);
     const request = decodeInferRequest(readJsonBody(event, deps.maxBodyBytes), target);
     // No client id (OIP has no idempotency key), but the request id keeps its canary side.
     const { record, cache } = await predict(target, request.rows, undefined, deps, request.id);
-    logPrediction(event, record, false);
+    logPrediction(event, record, false, seen);
     const version = modelMetadata(deps.manifest, record.ensemble).versions[0] as string;
     return json(
       200,
@@ -119,8 +128,17 @@ export function findRoute(event: APIGatewayProxyEventV2): Route {
   return route;
 }
 
-/** One line per answered prediction: ids, ensemble, member statuses and latencies, no features. */
-function logPrediction(event: APIGatewayProxyEventV2, record: PredictionRecord, replayed: boolean): void {
+/**
+ * One line per answered prediction: ids, ensemble, member statuses and latencies, no features.
+ * The handler's metrics and trace read the same facts from `seen`.
+ */
+function logPrediction(
+  event: APIGatewayProxyEventV2,
+  record: PredictionRecord,
+  replayed: boolean,
+  seen: RouteSeen | undefined,
+): void {
+  if (seen) seen.prediction = { record, replayed };
   logger.info('prediction', {
     requestId: event.requestContext?.requestId,
     id: record.id,

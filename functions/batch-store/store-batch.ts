@@ -1,10 +1,17 @@
 import { type AgreementReport, agreementReport } from '../core/agreement.js';
 import { csvField } from '../core/batch-rows.js';
 import { rowCacheKeys } from '../core/cache-key.js';
-import { combine, type EnsemblePrediction, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
+import {
+  combine,
+  type EnsemblePrediction,
+  fanOutOutcomes,
+  memberInfoFrom,
+  type PredictionRecord,
+} from '../core/combine.js';
 import { QuorumNotMetError, ValidationError } from '../core/errors.js';
 import { jobKeys, type RowResult } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
+import { type MemberObservation, memberObservations } from '../core/outcomes.js';
 import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
 import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
@@ -55,6 +62,12 @@ export interface StoreBatchDeps {
   onAgreement?: (report: AgreementReport) => void;
 }
 
+/** A stored batch: its summary, and how each member's call went (for the metrics, not the map). */
+export interface StoredBatch {
+  summary: BatchSummary;
+  members: MemberObservation[];
+}
+
 /**
  * Combines the scored rows with the same strategy and quorum as the synchronous path, puts every
  * row's answer back in line order (a repeated row shares its first copy's answer, a cached row has
@@ -66,7 +79,7 @@ export interface StoreBatchDeps {
  * members never count; how they and every member agreed with the scored rows' answers goes to
  * `onAgreement` once the batch is stored.
  */
-export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): Promise<BatchSummary> {
+export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): Promise<StoredBatch> {
   check(event);
   const target = resolveTarget(deps.manifest, event.ensemble, true);
   const firstLine = event.lines[0] as number;
@@ -156,7 +169,11 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
     rowsCached: fromCache,
     rowsScored: scored,
   });
-  return summary;
+  // Observed from the distinct rows the members ran on; a fully cached batch ran none.
+  let members: MemberObservation[] = [];
+  if (record) members = memberObservations(record.members, scored);
+  else if (failure) members = memberObservations(fanOutOutcomes(target, event.members, scored), scored);
+  return { summary, members };
 }
 
 async function fillCache(

@@ -133,39 +133,3 @@ function compareRows(
   });
   return { rows: Math.min(answer.length, other.length), agreed, absDiffSum };
 }
-
-/** One metric value to emit: CloudWatch EMF on AWS, Prometheus text locally. */
-export interface MetricPoint {
-  name: string;
-  unit: 'Count' | 'None';
-  value: number;
-  dimensions: Record<string, string>;
-}
-
-/**
- * An agreement report as metric points (namespace `fanout`). Per member, dimensions ensemble and
- * model (and `role` counted|shadow): MemberRowsCompared, MemberRowsAgreed, MemberAbsDiffSum. Per
- * canary, dimensions ensemble (the primary) and canary: CanaryRowsCompared, CanaryRowsAgreed,
- * CanaryAbsDiffSum. Rates are ratios of sums (agreed / compared), so they add up across requests.
- */
-export function agreementMetrics(report: AgreementReport): MetricPoint[] {
-  const points: MetricPoint[] = [];
-  for (const m of report.members) {
-    const dimensions = { ensemble: m.ensemble, model: m.model, role: m.shadow ? 'shadow' : 'counted' };
-    points.push(
-      { name: 'MemberRowsCompared', unit: 'Count', value: m.rows, dimensions },
-      { name: 'MemberRowsAgreed', unit: 'Count', value: m.agreed, dimensions },
-      { name: 'MemberAbsDiffSum', unit: 'None', value: m.absDiffSum, dimensions },
-    );
-  }
-  const c = report.canary;
-  if (c) {
-    const dimensions = { ensemble: c.primary, canary: c.canary };
-    points.push(
-      { name: 'CanaryRowsCompared', unit: 'Count', value: c.rows, dimensions },
-      { name: 'CanaryRowsAgreed', unit: 'Count', value: c.agreed, dimensions },
-      { name: 'CanaryAbsDiffSum', unit: 'None', value: c.absDiffSum, dimensions },
-    );
-  }
-  return points;
-}

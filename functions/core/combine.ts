@@ -186,6 +186,21 @@ export function combine(
   };
 }
 
+/**
+ * One outcome per model of an ensemble's fan-out, counted members in manifest order then shadows:
+ * results are normalised, checked for shape (a malformed one becomes a failure that says why), and
+ * a model with no result is failed. For the member metrics of a call that missed its quorum.
+ */
+export function fanOutOutcomes(
+  ensemble: EnsembleSpec,
+  rawOutcomes: readonly unknown[],
+  rows: number,
+): MemberOutcome[] {
+  const models = [...ensemble.members, ...(ensemble.shadow ?? [])];
+  const byModel = collectOutcomes(models, rawOutcomes, rows, ensemble.labels.length);
+  return models.map((m) => byModel.get(m) as MemberOutcome);
+}
+
 function memberRecord(o: MemberOutcome, labels: readonly string[], info: MemberInfo): MemberRecord {
   const rec: MemberRecord = {
     model: o.model,

@@ -12,6 +12,7 @@ const schema = z.object({
   FANOUT_SAGEMAKER_MEMBERS: z.string().optional(),
   FANOUT_MAX_INSTANCES: z.coerce.number().int().min(1).max(1000).default(100),
   FANOUT_MAX_BODY_BYTES: z.coerce.number().int().min(1024).max(6_000_000).default(262_144),
+  FANOUT_STAGE: z.string().min(1).default('local'),
   AWS_REGION: z.string().min(1).default('us-east-1'),
   AWS_ENDPOINT_URL_DYNAMODB: optionalUrl,
   AWS_ENDPOINT_URL_SFN: optionalUrl,
@@ -34,6 +35,8 @@ export interface Config {
   sagemakerMembers?: string;
   maxInstances: number;
   maxBodyBytes: number;
+  /** The deployment's stage (`sls --stage`): a metric dimension, so two stages never mix. */
+  stage: string;
   region: string;
   endpoints: { dynamodb?: string; sfn?: string; s3?: string; sagemakerRuntime?: string };
   s3ForcePathStyle: boolean;
@@ -59,6 +62,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sagemakerMembers: e.FANOUT_SAGEMAKER_MEMBERS,
     maxInstances: e.FANOUT_MAX_INSTANCES,
     maxBodyBytes: e.FANOUT_MAX_BODY_BYTES,
+    stage: e.FANOUT_STAGE,
     region: e.AWS_REGION,
     endpoints: {
       dynamodb: e.AWS_ENDPOINT_URL_DYNAMODB,

@@ -108,3 +108,34 @@ export function checkShape(o: MemberOutcome, rows: number, classes: number): Mem
   const { probabilities: _dropped, ...rest } = o;
   return { ...rest, status: 'failed', error: { name: 'ModelRunError', message: `${o.model}: ${problem}` } };
 }
+
+/**
+ * What the operations side needs of one member's call (metrics, traces): its status, its latency
+ * when one was measured, and how many rows it scored. No scores, features or ids.
+ */
+export interface MemberObservation {
+  model: string;
+  status: MemberStatus;
+  latencyMs?: number;
+  rows: number;
+}
+
+/**
+ * Observations of a call's members from their outcomes or records. A latency counts when it was
+ * measured: always for a member that answered; for a failed one only when it is above zero (a
+ * record fills an unmeasured latency with 0).
+ */
+export function memberObservations(
+  members: readonly { model: string; status: MemberStatus; latencyMs?: number }[],
+  rows: number,
+): MemberObservation[] {
+  return members.map((m) => {
+    const measured = typeof m.latencyMs === 'number' && (m.status === 'ok' || m.latencyMs > 0);
+    return {
+      model: m.model,
+      status: m.status,
+      ...(measured ? { latencyMs: m.latencyMs } : {}),
+      rows: m.status === 'ok' ? rows : 0,
+    };
+  });
+}

@@ -1,19 +1,22 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { agreementSink } from '../adapters/agreement-sink.js';
+import type { Context } from 'aws-lambda';
+import { addAgreement } from '../adapters/agreement-metrics.js';
 import { cacheObserver } from '../adapters/cache-metrics.js';
 import { dynamoDocClient } from '../adapters/clients.js';
 import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { logger as baseLogger } from '../adapters/logger.js';
+import { addMemberCalls } from '../adapters/member-metrics.js';
+import { metricsOf } from '../adapters/metrics.js';
+import { observability } from '../adapters/observability.js';
 import { servedModels } from '../adapters/served.js';
+import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
 import type { PredictionStore } from '../core/ports.js';
 import { type CacheFill, type EnsembleEvent, storeResult } from './store-result.js';
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
-const onAgreement = agreementSink(logger);
 
 let deps: { store: PredictionStore; fill: CacheFill } | undefined;
 
@@ -26,19 +29,29 @@ function defaultDeps(): { store: PredictionStore; fill: CacheFill } {
       fill: {
         cache: new DynamoResultCache(dynamoDocClient(config), table),
         warn: (message, data) => logger.warn(message, data),
-        onCacheResult: cacheObserver(logger),
       },
     };
   }
   return deps;
 }
 
-/** Lambda entry point: combines member outcomes, applies the quorum, stores the prediction. */
-export const handler = middy(async (event: EnsembleEvent) => {
+/**
+ * Lambda entry point: combines member outcomes, applies the quorum, stores the prediction and fills
+ * the result cache. It sees every member's final status, so it records the per-member metrics of
+ * synchronous predictions, and the result cache's failed writes.
+ */
+export const handler = middy(async (event: EnsembleEvent, context: Context) => {
+  annotate({ ensemble: event?.ensemble, predictionId: event?.id, correlationId: event?.id });
+  const metrics = metricsOf(context).setMetadata({ predictionId: event.id });
   const { store, fill } = defaultDeps();
-  const result = await storeResult(event, servedModels(loadConfig()).manifest, store, fill, {
-    onAgreement,
-  });
+  const result = await storeResult(
+    event,
+    servedModels(loadConfig()).manifest,
+    store,
+    { ...fill, onCacheResult: cacheObserver(metrics) },
+    { onAgreement: (report) => addAgreement(metrics, report) },
+  );
+  addMemberCalls(metrics, event.ensemble, result.members, 'sync');
   if (result.outcome === 'ok') {
     logger.info('prediction stored', {
       id: result.record.id,
@@ -57,4 +70,4 @@ export const handler = middy(async (event: EnsembleEvent) => {
     logger.warn('quorum not met', { id: event.id, ensemble: event.ensemble, cause: result.cause });
   }
   return result;
-}).use(injectLambdaContext(logger));
+}).use(observability('ensemble', logger));

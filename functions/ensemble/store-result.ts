@@ -1,8 +1,9 @@
 import { type AgreementReport, agreementReport } from '../core/agreement.js';
 import { rowCacheKeys } from '../core/cache-key.js';
-import { combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
+import { combine, fanOutOutcomes, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
+import { type MemberObservation, memberObservations } from '../core/outcomes.js';
 import type { PredictionStore, ResultCache } from '../core/ports.js';
 import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
@@ -38,10 +39,11 @@ export interface EnsembleHooks {
 /**
  * The ensemble step's answer. A quorum failure is an answer, not a crash: the state machine's
  * Choice sends it to a Fail state whose Cause is `cause`, so the API can say which members failed.
+ * `members` says how each member's call went, for the metrics (both outcomes have one).
  */
 export type EnsembleResult =
-  | { outcome: 'ok'; created: boolean; record: PredictionRecord }
-  | { outcome: 'failed'; error: string; cause: string };
+  | { outcome: 'ok'; created: boolean; record: PredictionRecord; members: MemberObservation[] }
+  | { outcome: 'failed'; error: string; cause: string; members: MemberObservation[] };
 
 /**
  * Combines the members' outcomes with the ensemble's strategy and quorum, and stores the record.
@@ -73,6 +75,7 @@ export async function storeResult(
         outcome: 'failed',
         error: err.name,
         cause: JSON.stringify({ code: err.code, message: err.message, details: err.details }),
+        members: memberObservations(fanOutOutcomes(ensemble, event.members, event.rows), event.rows),
       };
     }
     throw err;
@@ -84,7 +87,9 @@ export async function storeResult(
   if (stored.created && hooks.onAgreement) {
     hooks.onAgreement(agreementReport(manifest, ensemble, record, event.members));
   }
-  return { outcome: 'ok', created: stored.created, record: stored.record };
+  // Observed from this call's record: a repeated id's stored record may hold another call's members.
+  const members = memberObservations(record.members, event.rows);
+  return { outcome: 'ok', created: stored.created, record: stored.record, members };
 }
 
 async function fillCache(

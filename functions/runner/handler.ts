@@ -1,10 +1,12 @@
-import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
+import type { Context } from 'aws-lambda';
 import { logger as baseLogger, errorFields } from '../adapters/logger.js';
 import { notReady } from '../adapters/model-checks.js';
+import { observability } from '../adapters/observability.js';
 import { OnnxScorer } from '../adapters/onnx-scorer.js';
 import { SageMakerScorer } from '../adapters/sagemaker-scorer.js';
 import { servedModels } from '../adapters/served.js';
+import { annotate } from '../adapters/tracing.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { ModelRunError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
@@ -55,8 +57,13 @@ function firstAnswer(manifest: Manifest, id: string, mismatch?: Error): void {
   }
 }
 
-/** Lambda entry point: runs one ensemble member on the request's rows. */
-export const handler = middy(async (event: RunnerEvent) => {
+/**
+ * Lambda entry point: runs one ensemble member on the request's rows. Its metrics are recorded by
+ * the step that sees every member's final status (timeouts included): the ensemble or batch store.
+ */
+export const handler = middy(async (event: RunnerEvent, _context: Context) => {
+  // The correlation id is the prediction id or the batch job id: one search finds the whole trace.
+  annotate({ model: event?.model, correlationId: event?.correlationId });
   try {
     const config = loadConfig();
     const { manifest, endpointNames } = servedModels(config);
@@ -87,4 +94,4 @@ export const handler = middy(async (event: RunnerEvent) => {
     });
     throw err;
   }
-}).use(injectLambdaContext(logger));
+}).use(observability('runner', logger));

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { MetricsRecorder, publish } from '../../functions/adapters/metrics.js';
 import { handleHttp } from '../../functions/api/handler.js';
 import type { ApiDeps } from '../../functions/api/routes.js';
 import type { PredictionRecord } from '../../functions/core/combine.js';
@@ -7,6 +8,7 @@ import { loadManifest, type Manifest, parseManifest } from '../../functions/core
 import type { InferenceExecutor, InferenceInput } from '../../functions/core/ports.js';
 import type { CacheCounts } from '../../functions/core/result-cache.js';
 import { storeResult } from '../../functions/ensemble/store-result.js';
+import { captureEmf, summarise } from '../support/emf.js';
 import { httpEvent } from '../support/http-event.js';
 import { MemoryJobStore, MemoryPredictionStore, MemoryResultCache } from '../support/memory-stores.js';
 
@@ -110,7 +112,19 @@ function setup() {
   };
   const predict = (body: unknown, ensemble = CACHED) =>
     call('POST /v1/ensembles/{ensemble}/predictions', { pathParameters: { ensemble }, body });
+  /** A prediction through the handler with a metrics recorder: its status and the EMF lines written. */
+  const metered = async (body: unknown, ensemble = CACHED) => {
+    const metrics = new MetricsRecorder();
+    const event = httpEvent('POST /v1/ensembles/{ensemble}/predictions', {
+      pathParameters: { ensemble },
+      body,
+    });
+    const res = await handleHttp(event, () => deps, metrics);
+    const { records } = await captureEmf(() => publish(metrics, 'test'));
+    return { status: res.statusCode, lines: records.map(summarise) };
+  };
   return {
+    metered,
     store,
     cache,
     executor,
@@ -322,5 +336,52 @@ describe('the result cache on the synchronous API', () => {
     const list = (await t.call('GET /v1/ensembles')).body.ensembles as { name: string; cache?: unknown }[];
     expect(list.find((e) => e.name === CACHED)?.cache).toEqual({ ttlSeconds: 60 });
     expect(list.find((e) => e.name === UNCACHED)?.cache).toBeUndefined();
+  });
+});
+
+describe('the result cache metrics of the synchronous API', () => {
+  const sync = { stage: 'test', ensemble: CACHED, path: 'sync' };
+  const cacheLine = <L extends { dimensions: Record<string, string> }>(lines: L[]) =>
+    lines.find((l) => l.dimensions.path !== undefined);
+
+  it('counts a miss, then a hit, once per request (path sync), and marks the hit in the request line', async () => {
+    const t = setup();
+    const miss = await t.metered({ instances: [rowA, rowB] });
+    expect(miss.status).toBe(200);
+    expect(cacheLine(miss.lines)).toEqual({
+      dimensions: sync,
+      metrics: { CacheHits: { unit: 'Count', values: [0] }, CacheMisses: { unit: 'Count', values: [1] } },
+      metadata: expect.any(Object),
+    });
+    expect(miss.lines.find((l) => l.metrics.Requests)?.metadata.cached).toBeUndefined();
+    const hit = await t.metered({ instances: [rowB, rowA, rowB] });
+    expect(cacheLine(hit.lines)).toMatchObject({
+      dimensions: sync,
+      metrics: { CacheHits: { values: [1] }, CacheMisses: { values: [0] } },
+    });
+    expect(hit.lines.find((l) => l.metrics.Requests)?.metadata).toMatchObject({ cached: true });
+    // The deployment's own observer still hears every lookup.
+    expect(t.counts).toHaveLength(2);
+  });
+
+  it('counts a failed read as an error and a miss; the request is answered', async () => {
+    const t = setup();
+    await t.predict({ instances: [rowA] });
+    t.cache.failReads = new Error('throttled');
+    const res = await t.metered({ instances: [rowA] });
+    expect(res.status).toBe(200);
+    expect(cacheLine(res.lines)?.metrics).toEqual({
+      CacheHits: { unit: 'Count', values: [0] },
+      CacheMisses: { unit: 'Count', values: [1] },
+      CacheErrors: { unit: 'Count', values: [1] },
+    });
+  });
+
+  it('writes no cache metric for an ensemble without a cache, nor for a request refused before the lookup', async () => {
+    const t = setup();
+    expect(cacheLine((await t.metered({ instances: [rowA] }, UNCACHED)).lines)).toBeUndefined();
+    const bad = await t.metered({ instances: [[1]] });
+    expect(bad.status).toBe(400);
+    expect(cacheLine(bad.lines)).toBeUndefined();
   });
 });

@@ -210,6 +210,12 @@ describe('DynamoJobStore job records', () => {
     });
   });
 
+  it('answers the job id of a record an update created first (Prepare may run before the trigger writes it)', async () => {
+    const { jobId: _id, ...withoutId } = job;
+    const client = new FakeClient(() => ({ Item: { pk: `JOB#${JOB}`, sk: 'JOB', ...withoutId } }));
+    expect(await new DynamoJobStore(client.asClient(), TABLE).getJob(JOB)).toEqual(job);
+  });
+
   it('updates only the defined fields, never the job id', async () => {
     const client = new FakeClient(() => ({}));
     const store = new DynamoJobStore(client.asClient(), TABLE);

@@ -64,7 +64,8 @@ function event(members: unknown[], overrides: Partial<StoreBatchEvent> = {}): St
   };
 }
 
-const store = (e: StoreBatchEvent) => storeBatch(e, { manifest: manifest(), jobs, objects });
+const storeWithMembers = (e: StoreBatchEvent) => storeBatch(e, { manifest: manifest(), jobs, objects });
+const store = async (e: StoreBatchEvent) => (await storeWithMembers(e)).summary;
 const stored = () => [...(jobs.rows.get(JOB)?.values() ?? [])].sort((a, b) => a.line - b.line);
 const part = () => objects.text(jobKeys.part(JOB, rows[0]?.line as number));
 const batchErrors = () => objects.text(jobKeys.batchErrors(JOB, rows[0]?.line as number));
@@ -271,6 +272,27 @@ describe('storeBatch with members failing', () => {
       expect(reason).not.toContain('/var/task');
     });
     expect(jobs.jobs.get(JOB)).toMatchObject({ rowsOk: 0, rowsFailed: COUNT, rowsDegraded: 0 });
+  });
+
+  it("reports each member's status, latency and rows for the metrics, below the quorum too", async () => {
+    const down = ['bc-random-forest', 'bc-mlp', 'bc-torch-mlp'];
+    const members = outcomes.map((o) =>
+      o.model === 'bc-mlp'
+        ? { model: o.model, status: 'timeout', error: { Error: 'States.Timeout', Cause: '' } }
+        : down.includes(o.model)
+          ? failedMember(o.model)
+          : { ...o, latencyMs: 3.5 },
+    );
+    const { members: seen } = await storeWithMembers(event(members));
+    expect(seen).toEqual(
+      BC_MEMBERS.map((model) =>
+        model === 'bc-mlp'
+          ? { model, status: 'timeout', rows: 0 }
+          : down.includes(model)
+            ? { model, status: 'failed', rows: 0 }
+            : { model, status: 'ok', latencyMs: 3.5, rows: COUNT },
+      ).concat(shadows.map((model) => ({ model, status: 'ok', latencyMs: 3.5, rows: COUNT }))),
+    );
   });
 
   it('names timed-out members in the reason', async () => {

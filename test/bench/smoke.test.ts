@@ -26,6 +26,10 @@ const REQUIRED = [
   'batch.peakRssMB',
   'batch.rawRowsPerSec',
   'coldStartMs',
+  'observability.metrics.costP50Ms',
+  'observability.metrics.costCpuMs',
+  'observability.tracing.perRequestSampledMs',
+  'observability.tracing.perRequestUnsampledMs',
 ];
 
 const at = (doc: unknown, path: string): unknown =>
@@ -72,6 +76,7 @@ describe('npm run bench (smoke size)', () => {
     const md = readFileSync(join(dir, 'RESULTS.md'), 'utf8');
     expect(md).toContain('# fanout benchmark results');
     expect(md).toContain('## Where the overhead goes');
+    expect(md).toContain('## What metrics and tracing cost');
   });
 
   it.each(REQUIRED)('writes %s as a number', (path) => {

@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { cleanEnv, ROOT } from './package-run.js';
+import { printConfig } from './package-run.js';
 
 interface Printed {
   provider: { httpApi?: { authorizers?: Record<string, unknown> } };
@@ -9,24 +7,7 @@ interface Printed {
   };
 }
 
-/** `serverless print --format json`: serverless.yml with every variable resolved, nothing built. */
-function print(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((done) => {
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'print', '--format', 'json'],
-      { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.stderr.on('data', (c: Buffer) => {
-      out += c.toString();
-    });
-    child.on('exit', (code) => done({ code, out }));
-  });
-}
+const print = printConfig;
 
 describe('API authorization mode (FANOUT_API_AUTH)', () => {
   it('puts a JWT authorizer on every route but the health probes with FANOUT_API_AUTH=jwt', async () => {

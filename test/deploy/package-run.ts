@@ -30,6 +30,7 @@ const DEPLOY_PARAMETERS = [
   'FANOUT_JWT_ISSUER',
   'FANOUT_JWT_AUDIENCE',
   'FANOUT_DATA_BUCKET',
+  'FANOUT_ALARM_EMAIL',
 ];
 
 /** The environment for a serverless command run by a test: defaults only, and no jest flags. */
@@ -69,4 +70,23 @@ export async function runPackage(stage: string, region: string): Promise<Package
   const template = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8'));
   const state = JSON.parse(readFileSync(join(dir, 'serverless-state.json'), 'utf8'));
   return { dir, resources: template.Resources, state, output };
+}
+
+/** `serverless print --format json`: serverless.yml with every variable resolved, nothing built. */
+export function printConfig(env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  return new Promise((done) => {
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'node_modules/serverless/bin/serverless.js'), 'print', '--format', 'json'],
+      { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.on('exit', (code) => done({ code, out }));
+  });
 }

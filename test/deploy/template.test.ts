@@ -2,6 +2,7 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
+import { METRICS, type MetricSpec } from '../../functions/adapters/metrics.js';
 import { packageSizes, UNZIPPED_BUDGET_BYTES, zipEntries } from '../../scripts/package-sizes.js';
 import {
   allStatements,
@@ -58,6 +59,7 @@ const FUNCTION_GRANTS: Record<string, string[]> = {
     'dynamodb:PutItem FanoutTable.Arn',
     'dynamodb:UpdateItem FanoutTable.Arn',
     `s3:GetObject ${S3}/incoming/*`,
+    'sqs:SendMessage BatchTriggerDeadLetterQueue.Arn',
     'states:StartExecution BatchStateMachine',
   ],
   batchPrepare: [
@@ -202,6 +204,7 @@ describe('functions', () => {
         FANOUT_BUCKET: BUCKET,
         FANOUT_SAGEMAKER_MEMBERS: '',
         NODE_OPTIONS: '--enable-source-maps',
+        FANOUT_STAGE: STAGE,
       });
       const machines = Object.keys(vars).filter((k) => k.endsWith('_STATE_MACHINE_ARN'));
       expect(machines).toEqual(
@@ -409,5 +412,224 @@ describe('data', () => {
     expect(render(permission?.FunctionName)).toBe('BatchTriggerLambdaFunction.Arn');
     expect(render(permission?.SourceArn)).toBe(S3);
     expect(permission?.SourceAccount).toEqual({ Ref: 'AWS::AccountId' });
+  });
+});
+
+describe("operations: alarms, the alarm topic, the dashboard and the trigger's dead letters", () => {
+  const catalog = METRICS as Record<string, MetricSpec>;
+  const manifest = () =>
+    JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
+      models: { id: string; kind: string }[];
+      ensembles: { name: string; members: string[]; cache?: { ttlSeconds: number } }[];
+    };
+  /** The ensembles this package serves: SageMaker members are left out without FANOUT_SAGEMAKER_MEMBERS. */
+  const served = () => {
+    const m = manifest();
+    const kind = new Map(m.models.map((x) => [x.id, x.kind]));
+    return m.ensembles.map((e) => ({
+      ...e,
+      members: e.members.filter((id) => kind.get(id) !== 'sagemaker'),
+    }));
+  };
+  const alarms = () =>
+    byType('AWS::CloudWatch::Alarm').map(([id, r]) => ({ id, p: r.Properties as Record<string, any> }));
+  const dimsOf = (dimensions: { Name: string; Value: unknown }[]) =>
+    Object.fromEntries(dimensions.map((d) => [d.Name, render(d.Value)]));
+  /** Every metric an alarm reads: namespace, name and dimensions. */
+  const alarmMetrics = () =>
+    alarms().flatMap(({ id, p }) =>
+      p.Metrics
+        ? (p.Metrics as any[])
+            .filter((q) => q.MetricStat)
+            .map((q) => ({
+              id,
+              namespace: q.MetricStat.Metric.Namespace,
+              name: q.MetricStat.Metric.MetricName,
+              dims: dimsOf(q.MetricStat.Metric.Dimensions),
+            }))
+        : [{ id, namespace: p.Namespace, name: p.MetricName, dims: dimsOf(p.Dimensions) }],
+    );
+  const dashboard = () => {
+    const sub = props('FanoutDashboard').DashboardBody['Fn::Sub'] as string;
+    const refs = [...sub.matchAll(/\$\{([A-Za-z0-9:]+)(?:\.Arn)?\}/g)].map((m) => m[1] as string);
+    return { body: JSON.parse(sub), refs };
+  };
+
+  it('sends every alarm to the SNS topic, when it fires and when it clears', () => {
+    expect(alarms().length).toBeGreaterThan(10);
+    for (const { id, p } of alarms()) {
+      expect([id, p.AlarmActions, p.OKActions]).toEqual([
+        id,
+        [{ Ref: 'AlarmTopic' }],
+        [{ Ref: 'AlarmTopic' }],
+      ]);
+      expect([id, p.AlarmName]).toEqual([id, expect.stringMatching(new RegExp(`^fanout-${STAGE}-`))]);
+      expect([id, p.TreatMissingData]).toEqual([id, 'notBreaching']);
+    }
+  });
+
+  it("lets only this account's CloudWatch alarms publish to the topic, over TLS", () => {
+    expect(props('AlarmTopic').TopicName).toBe(`fanout-${STAGE}-alarms`);
+    const policy = props('AlarmTopicPolicy');
+    expect(policy.Topics).toEqual([{ Ref: 'AlarmTopic' }]);
+    const [allow, deny] = policy.PolicyDocument.Statement as Record<string, unknown>[];
+    expect(allow).toMatchObject({
+      Effect: 'Allow',
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: 'sns:Publish',
+      Resource: { Ref: 'AlarmTopic' },
+      Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+    });
+    expect(deny).toMatchObject({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': false } } });
+  });
+
+  it('subscribes an e-mail address to the topic only when FANOUT_ALARM_EMAIL gives one', () => {
+    const subscription = R.AlarmEmailSubscription as Resource;
+    expect(subscription.Condition).toBe('HasAlarmEmail');
+    expect(subscription.Properties).toMatchObject({ TopicArn: { Ref: 'AlarmTopic' }, Protocol: 'email' });
+    const template = JSON.parse(
+      readFileSync(join(pkg.dir, 'cloudformation-template-update-stack.json'), 'utf8'),
+    );
+    // Unset here: the condition compares '' with '', so no subscription is created.
+    expect(template.Conditions.HasAlarmEmail).toEqual({ 'Fn::Not': [{ 'Fn::Equals': ['', ''] }] });
+  });
+
+  it('sends upload events the batch trigger keeps failing on to an encrypted dead-letter queue, watched by alarms', () => {
+    const [[, config] = []] = byType('AWS::Lambda::EventInvokeConfig');
+    expect(config?.Properties).toMatchObject({
+      FunctionName: { Ref: 'BatchTriggerLambdaFunction' },
+      DestinationConfig: {
+        OnFailure: { Destination: { 'Fn::GetAtt': ['BatchTriggerDeadLetterQueue', 'Arn'] } },
+      },
+      MaximumRetryAttempts: 2,
+    });
+    expect(props('BatchTriggerDeadLetterQueue')).toMatchObject({
+      QueueName: `fanout-${STAGE}-batch-trigger-dlq`,
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 1_209_600,
+    });
+    const queuePolicy = props('BatchTriggerDeadLetterQueuePolicy').PolicyDocument.Statement[0];
+    expect(queuePolicy).toMatchObject({
+      Effect: 'Deny',
+      Condition: { Bool: { 'aws:SecureTransport': false } },
+    });
+    const watched = alarmMetrics().filter((m) => m.namespace !== 'fanout');
+    expect(watched.map((m) => `${m.namespace} ${m.name} ${JSON.stringify(m.dims)}`).sort()).toEqual([
+      'AWS/Lambda AsyncEventsDropped {"FunctionName":"BatchTriggerLambdaFunction"}',
+      'AWS/Lambda DestinationDeliveryFailures {"FunctionName":"BatchTriggerLambdaFunction"}',
+      'AWS/Lambda Errors {"FunctionName":"BatchTriggerLambdaFunction"}',
+      'AWS/SQS ApproximateNumberOfMessagesVisible {"QueueName":"BatchTriggerDeadLetterQueue.QueueName"}',
+    ]);
+  });
+
+  it('watches each served ensemble (quorum misses, p99 latency, failed batch jobs, cache errors where it has a cache) and each of its members (failure rate)', () => {
+    const metrics = alarmMetrics();
+    const watching = (name: string, dims: Record<string, string>) =>
+      metrics.some(
+        (m) => m.name === name && JSON.stringify(m.dims) === JSON.stringify({ stage: STAGE, ...dims }),
+      );
+    for (const e of served()) {
+      for (const name of ['QuorumMisses', 'RequestLatency', 'BatchJobsFailed']) {
+        expect([e.name, name, watching(name, { ensemble: e.name })]).toEqual([e.name, name, true]);
+      }
+      for (const model of e.members) {
+        for (const name of ['MemberFailed', 'MemberTimedOut', 'MemberOk']) {
+          expect([e.name, model, name, watching(name, { ensemble: e.name, model })]).toEqual([
+            e.name,
+            model,
+            name,
+            true,
+          ]);
+        }
+      }
+    }
+    // An ensemble with a result cache: its failed reads and writes, on both paths.
+    for (const e of served()) {
+      for (const path of ['sync', 'batch']) {
+        expect([e.name, path, watching('CacheErrors', { ensemble: e.name, path })]).toEqual([
+          e.name,
+          path,
+          e.cache !== undefined,
+        ]);
+      }
+    }
+    const p99 = alarms().filter(({ p }) => p.MetricName === 'RequestLatency');
+    for (const { p } of p99)
+      expect(p).toMatchObject({ ExtendedStatistic: 'p99', Threshold: expect.any(Number) });
+  });
+
+  it("reads only metrics of the catalog, with the catalog's dimensions and the stage", () => {
+    const ours = alarmMetrics().filter((m) => m.namespace === 'fanout');
+    const { body } = dashboard();
+    for (const w of body.widgets.filter((x: any) => x.type === 'metric')) {
+      for (const line of w.properties.metrics as unknown[][]) {
+        if (line[0] === 'fanout') {
+          const rest = line.slice(2, -1) as string[];
+          const dims: Record<string, string> = {};
+          for (let i = 0; i < rest.length; i += 2) dims[rest[i] as string] = rest[i + 1] as string;
+          ours.push({ id: w.properties.title, namespace: 'fanout', name: line[1] as string, dims });
+        }
+        const expression = (line[0] as { expression?: string })?.expression ?? '';
+        for (const m of expression.matchAll(/SEARCH\('\{fanout,([^}]*)\} MetricName="(\w+)"/g)) {
+          const dims = Object.fromEntries((m[1] as string).split(',').map((k) => [k, STAGE]));
+          ours.push({ id: w.properties.title, namespace: 'fanout', name: m[2] as string, dims });
+        }
+      }
+    }
+    expect(ours.length).toBeGreaterThan(50);
+    for (const m of ours) {
+      const spec = catalog[m.name];
+      expect([m.id, m.name, spec !== undefined]).toEqual([m.id, m.name, true]);
+      expect([m.id, m.name, Object.keys(m.dims).sort()]).toEqual([
+        m.id,
+        m.name,
+        ['stage', ...(spec?.dimensions ?? [])].sort(),
+      ]);
+      expect([m.id, m.dims.stage]).toEqual([m.id, STAGE]);
+    }
+  });
+
+  it('draws a dashboard with a row per concern, every member of each ensemble side by side, and every alarm', () => {
+    const { body, refs } = dashboard();
+    expect(props('FanoutDashboard').DashboardName).toBe(`fanout-${STAGE}`);
+    const headings = body.widgets
+      .filter((w: any) => w.type === 'text')
+      .map((w: any) => w.properties.markdown);
+    const cached = served().filter((e) => e.cache);
+    expect(cached.length).toBeGreaterThan(0);
+    expect(headings.map((h: string) => h.replace(/ ·.*/, ''))).toEqual([
+      '## Traffic and latency',
+      '## Members side by side',
+      '## Failures',
+      '## Batch',
+      '## Result cache',
+    ]);
+    const hitRate = body.widgets.find(
+      (w: any) => w.properties.title === 'Requests answered from the cache (share)',
+    );
+    expect(hitRate?.properties.metrics.map((m: any[]) => m[m.length - 1].label)).toEqual(
+      cached.map((e) => e.name),
+    );
+    for (const e of served()) {
+      const widget = body.widgets.find(
+        (w: any) => w.properties.title === `${e.name}: member latency p99 (ms)`,
+      );
+      expect([e.name, widget?.properties.metrics.map((m: any[]) => m[m.length - 1].label)]).toEqual([
+        e.name,
+        e.members,
+      ]);
+      const rates = body.widgets.find(
+        (w: any) => w.properties.title === `${e.name}: member failures + timeouts (share of calls)`,
+      );
+      expect(
+        rates?.properties.metrics.filter((m: any[]) => m[0].expression).map((m: any[]) => m[0].label),
+      ).toEqual(e.members);
+    }
+    // Fn::Sub fills in the region and the alarms' ARNs: each name is a resource of the template.
+    const alarmIds = alarms()
+      .map((a) => a.id)
+      .sort();
+    expect(refs.filter((r) => r !== 'AWS::Region').sort()).toEqual(alarmIds);
+    for (const w of body.widgets) expect(w.x + w.width).toBeLessThanOrEqual(24);
   });
 });

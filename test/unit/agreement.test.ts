@@ -1,4 +1,6 @@
-import { type AgreementReport, agreementMetrics, agreementReport } from '../../functions/core/agreement.js';
+import { addAgreement } from '../../functions/adapters/agreement-metrics.js';
+import { METRICS, MetricsRecorder } from '../../functions/adapters/metrics.js';
+import { type AgreementReport, agreementReport } from '../../functions/core/agreement.js';
 import { combine, memberInfoFrom, type PredictionRecord } from '../../functions/core/combine.js';
 import { type EnsembleSpec, type Manifest, parseManifest } from '../../functions/core/manifest.js';
 import type { PredictionStore, PutResult } from '../../functions/core/ports.js';
@@ -160,45 +162,40 @@ describe('agreement between an ensemble and its canary, from the same member res
   });
 });
 
-describe('agreement as metric points', () => {
-  it('names, units and dimensions: counts per member and per canary', () => {
-    const points = agreementMetrics(report('live'));
-    expect(points.filter((p) => p.dimensions.model === 'd')).toEqual([
-      {
-        name: 'MemberRowsCompared',
-        unit: 'Count',
-        value: 2,
-        dimensions: { ensemble: 'live', model: 'd', role: 'shadow' },
+describe('agreement as metrics (functions/adapters/agreement-metrics.ts)', () => {
+  it('records counts per member, shadows marked by role, and per canary comparison', () => {
+    const metrics = new MetricsRecorder();
+    addAgreement(metrics, report('live'));
+    const lines = metrics.lines().map((l) => ({
+      dimensions: l.group.dimensions,
+      metrics: Object.fromEntries(l.group.metrics),
+    }));
+    expect(lines.find((l) => l.dimensions.model === 'd')).toEqual({
+      dimensions: { ensemble: 'live', model: 'd', role: 'shadow' },
+      metrics: {
+        MemberRowsCompared: [2],
+        MemberRowsAgreed: [1],
+        MemberAbsDiffSum: [expect.closeTo(0.7, 12)],
       },
-      {
-        name: 'MemberRowsAgreed',
-        unit: 'Count',
-        value: 1,
-        dimensions: { ensemble: 'live', model: 'd', role: 'shadow' },
+    });
+    expect(lines.find((l) => l.dimensions.model === 'a')?.dimensions.role).toBe('counted');
+    expect(lines.find((l) => l.dimensions.canary === 'next')).toEqual({
+      dimensions: { ensemble: 'live', canary: 'next' },
+      metrics: {
+        CanaryRowsCompared: [2],
+        CanaryRowsAgreed: [2],
+        CanaryAbsDiffSum: [expect.closeTo(0.175, 12)],
       },
-      {
-        name: 'MemberAbsDiffSum',
-        unit: 'None',
-        value: expect.closeTo(0.7, 12),
-        dimensions: { ensemble: 'live', model: 'd', role: 'shadow' },
-      },
-    ]);
-    expect(points.find((p) => p.dimensions.model === 'a')?.dimensions.role).toBe('counted');
-    expect(points.filter((p) => p.name.startsWith('Canary'))).toEqual([
-      {
-        name: 'CanaryRowsCompared',
-        unit: 'Count',
-        value: 2,
-        dimensions: { ensemble: 'live', canary: 'next' },
-      },
-      { name: 'CanaryRowsAgreed', unit: 'Count', value: 2, dimensions: { ensemble: 'live', canary: 'next' } },
-      {
-        name: 'CanaryAbsDiffSum',
-        unit: 'None',
-        value: expect.closeTo(0.175, 12),
-        dimensions: { ensemble: 'live', canary: 'next' },
-      },
-    ]);
+    });
+    // Every one of them is a count (a counter in Prometheus): sums that add up over requests.
+    for (const name of [
+      'MemberRowsCompared',
+      'MemberRowsAgreed',
+      'MemberAbsDiffSum',
+      'CanaryAbsDiffSum',
+    ] as const) {
+      expect(METRICS[name].unit).toBe('Count');
+    }
   });
 });
 

@@ -27,6 +27,8 @@ class FakeStore implements PredictionStore {
 }
 
 const BC = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
+/** The breast-cancer ensemble's shadow members, as the manifest lists them. */
+const SHADOWS = loadManifest(REAL).ensembles.get('breast-cancer')?.shadow ?? [];
 
 const ok = (model: string, probabilities: number[][]) => ({
   model,
@@ -118,6 +120,15 @@ describe('storeResult', () => {
     expect(result.outcome).toBe('ok');
     if (result.outcome !== 'ok') return;
     expect(result.record.degraded).toBe(true);
+    expect(result.members).toEqual([
+      { model: 'bc-logreg', status: 'ok', latencyMs: 2, rows: 1 },
+      { model: 'bc-random-forest', status: 'failed', rows: 0 },
+      { model: 'bc-gradient-boosting', status: 'ok', latencyMs: 2, rows: 1 },
+      { model: 'bc-mlp', status: 'ok', latencyMs: 2, rows: 1 },
+      { model: 'bc-torch-mlp', status: 'failed', rows: 0 },
+      // The manifest's shadows are observed too (no result here, so failed; they never degrade).
+      ...SHADOWS.map((model) => ({ model, status: 'failed', rows: 0 })),
+    ]);
     const byModel = Object.fromEntries(result.record.members.map((m) => [m.model, m]));
     expect(byModel['bc-random-forest']).toMatchObject({
       status: 'failed',
@@ -152,7 +163,19 @@ describe('storeResult', () => {
       ok('bc-mlp', [[0.2, 0.8, 0.0]]),
     ];
     const result = await storeResult(event({ members }), manifest, store);
-    expect(result).toEqual({ outcome: 'failed', error: 'QuorumNotMetError', cause: expect.any(String) });
+    expect(result).toEqual({
+      outcome: 'failed',
+      error: 'QuorumNotMetError',
+      cause: expect.any(String),
+      members: [
+        { model: 'bc-logreg', status: 'ok', latencyMs: 2, rows: 1 },
+        { model: 'bc-random-forest', status: 'failed', rows: 0 },
+        { model: 'bc-gradient-boosting', status: 'timeout', rows: 0 },
+        { model: 'bc-mlp', status: 'failed', latencyMs: 2, rows: 0 },
+        { model: 'bc-torch-mlp', status: 'failed', rows: 0 },
+        ...SHADOWS.map((model) => ({ model, status: 'failed', rows: 0 })),
+      ],
+    });
     if (result.outcome !== 'failed') return;
     const cause = JSON.parse(result.cause);
     expect(cause.code).toBe('quorum_not_met');

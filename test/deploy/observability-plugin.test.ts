@@ -1,0 +1,147 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { ROOT } from './package-run.js';
+
+// The dashboard and alarms follow the manifest: these tests bring their own manifest entries.
+const require = createRequire(import.meta.url);
+const { observabilityResources, servedEnsembles } = require('../../scripts/serverless-observability.cjs') as {
+  observabilityResources: (o: object) => Record<string, { Type: string; Properties: Record<string, any> }>;
+  servedEnsembles: (m: object, members?: string) => { name: string; members: string[] }[];
+};
+
+const ALARMS = { periodSeconds: 300, memberFailureRate: 0.05, memberMinCalls: 10, p99LatencyMs: 3000 };
+const bundled = () => JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8'));
+
+function build(manifest: object, sagemakerMembers = '') {
+  return observabilityResources({
+    manifest,
+    service: 'fanout',
+    stage: 'test',
+    sagemakerMembers,
+    alarms: ALARMS,
+  });
+}
+
+/** The member failure-rate alarms, as `ensemble/model`. */
+function memberAlarms(resources: ReturnType<typeof build>): string[] {
+  return Object.values(resources)
+    .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.Metrics)
+    .map((r) => {
+      const dims = r.Properties.Metrics[0].MetricStat.Metric.Dimensions as { Name: string; Value: string }[];
+      const v = (n: string) => dims.find((d) => d.Name === n)?.Value;
+      return `${v('ensemble')}/${v('model')}`;
+    })
+    .sort();
+}
+
+/** The dashboard's member widgets by title, with the labels of their lines. */
+function memberWidgets(resources: ReturnType<typeof build>): Record<string, string[]> {
+  const body = JSON.parse(resources.FanoutDashboard?.Properties.DashboardBody['Fn::Sub']);
+  return Object.fromEntries(
+    body.widgets
+      .filter((w: any) => w.type === 'metric' && /: member latency p99/.test(w.properties.title))
+      .map((w: any) => [w.properties.title, w.properties.metrics.map((m: any[]) => m[m.length - 1].label)]),
+  );
+}
+
+describe('alarms and dashboard from the manifest', () => {
+  it('give a model added to the manifest its own alarm and its line on the dashboard, with no serverless.yml edit', () => {
+    const manifest = bundled();
+    const before = build(manifest);
+    const template = manifest.models.find((m: { id: string }) => m.id === 'bc-logreg');
+    manifest.models.push({ ...template, id: 'bc-new-member', file: 'breast-cancer/new.onnx' });
+    manifest.ensembles
+      .find((e: { name: string }) => e.name === 'breast-cancer')
+      .members.push('bc-new-member');
+    const after = build(manifest);
+    expect(memberAlarms(after)).toEqual([...memberAlarms(before), 'breast-cancer/bc-new-member'].sort());
+    expect(memberWidgets(after)['breast-cancer: member latency p99 (ms)']).toContain('bc-new-member');
+  });
+
+  it('give a new ensemble its quorum, latency and failed-job alarms', () => {
+    const manifest = bundled();
+    manifest.ensembles.push({
+      name: 'wine-trial',
+      members: ['wine-logreg', 'wine-mlp'],
+      strategy: 'max',
+      quorum: 1,
+    });
+    const names = Object.values(build(manifest))
+      .filter((r) => r.Type === 'AWS::CloudWatch::Alarm')
+      .map((r) => r.Properties.AlarmName as string)
+      .filter((n) => n.startsWith('fanout-test-wine-trial-'))
+      .sort();
+    expect(names).toEqual([
+      'fanout-test-wine-trial-batch-jobs-failed',
+      'fanout-test-wine-trial-latency-p99',
+      'fanout-test-wine-trial-quorum-misses',
+      'fanout-test-wine-trial-wine-logreg-failure-rate',
+      'fanout-test-wine-trial-wine-mlp-failure-rate',
+    ]);
+  });
+
+  it('give an ensemble that turns its result cache on a cache-errors alarm and a line on the cache row', () => {
+    const manifest = bundled();
+    for (const e of manifest.ensembles) delete e.cache;
+    const none = build(manifest);
+    const body = (r: ReturnType<typeof build>) =>
+      JSON.parse(r.FanoutDashboard?.Properties.DashboardBody['Fn::Sub']);
+    const headings = (r: ReturnType<typeof build>) =>
+      body(r)
+        .widgets.filter((w: any) => w.type === 'text')
+        .map((w: any) => w.properties.markdown.replace(/ ·.*/, ''));
+    // No cache anywhere: no cache row, no cache alarm.
+    expect(headings(none)).not.toContain('## Result cache');
+    expect(Object.keys(none).filter((id) => id.startsWith('CacheErrorsAlarm'))).toEqual([]);
+    const chosen = manifest.ensembles[1];
+    chosen.cache = { ttlSeconds: 600 };
+    const one = build(manifest);
+    expect(headings(one)).toContain('## Result cache');
+    const alarm = Object.values(one).find(
+      (r) => r.Properties.AlarmName === `fanout-test-${chosen.name}-cache-errors`,
+    );
+    expect(
+      alarm?.Properties.Metrics.filter((q: any) => q.MetricStat).map((q: any) =>
+        Object.fromEntries(q.MetricStat.Metric.Dimensions.map((d: any) => [d.Name, d.Value])),
+      ),
+    ).toEqual([
+      { stage: 'test', ensemble: chosen.name, path: 'sync' },
+      { stage: 'test', ensemble: chosen.name, path: 'batch' },
+    ]);
+    expect(alarm?.Properties).toMatchObject({ Threshold: 1, EvaluationPeriods: 3, DatapointsToAlarm: 2 });
+    const rate = body(one).widgets.find(
+      (w: any) => w.properties.title === 'Requests answered from the cache (share)',
+    );
+    expect(rate.properties.metrics.map((m: any[]) => m[m.length - 1].label)).toEqual([chosen.name]);
+  });
+
+  it('watch a SageMaker member only where the deployment serves it (FANOUT_SAGEMAKER_MEMBERS)', () => {
+    const manifest = bundled();
+    const sagemaker = manifest.models
+      .filter((m: { kind: string }) => m.kind === 'sagemaker')
+      .map((m: { id: string }) => m.id);
+    expect(sagemaker.length).toBeGreaterThan(0);
+    const without = servedEnsembles(manifest).flatMap((e) => e.members);
+    const withThem = servedEnsembles(
+      manifest,
+      sagemaker.map((id: string) => `${id}=my-endpoint`).join(','),
+    ).flatMap((e) => e.members);
+    for (const id of sagemaker) {
+      expect(without).not.toContain(id);
+      expect(withThem).toContain(id);
+    }
+    expect(
+      memberAlarms(build(manifest, sagemaker.join(','))).some((a) => a.endsWith(`/${sagemaker[0]}`)),
+    ).toBe(true);
+  });
+
+  it('keep logical ids apart for names that differ only in punctuation', () => {
+    const manifest = bundled();
+    const first = manifest.ensembles[0];
+    manifest.ensembles.push({ ...first, name: first.name.replace('-', '_') });
+    const ids = Object.keys(build(manifest)).filter((id) => id.startsWith('QuorumMissesAlarm'));
+    expect(new Set(ids).size).toBe(manifest.ensembles.length);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z0-9]+$/);
+  });
+});
