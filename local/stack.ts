@@ -266,6 +266,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         strategy: e.strategy,
         quorum: e.quorum,
         cacheTtlSeconds: e.cache?.ttlSeconds,
+        shadow: e.shadow,
+        canary: e.canary,
       })),
     );
     if ((options.emfSource ?? 'stdout') === 'stdout')

@@ -23,10 +23,11 @@ const STATIC_ALARMS = [
 /**
  * The ensembles and members this deployment serves: a SageMaker member only when
  * FANOUT_SAGEMAKER_MEMBERS names it (functions/core/served.ts leaves the others out at run time).
- * `cache` is set for an ensemble with a result cache.
- * @param {{ models?: { id: string, kind: string }[], ensembles?: { name: string, members: string[], cache?: { ttlSeconds: number } }[] }} manifest
+ * `cache` is set for an ensemble with a result cache; `shadow` lists its shadow members (served
+ * by the same rule) and `canary` names its canary ensemble when that one is served too.
+ * @param {{ models?: { id: string, kind: string }[], ensembles?: { name: string, members: string[], shadow?: string[], canary?: { ensemble: string }, cache?: { ttlSeconds: number } }[] }} manifest
  * @param {string | undefined} sagemakerMembers
- * @returns {{ name: string, members: string[], cache: boolean }[]}
+ * @returns {{ name: string, members: string[], shadow: string[], canary?: string, cache: boolean }[]}
  */
 function servedEnsembles(manifest, sagemakerMembers) {
   const named = new Set(
@@ -36,13 +37,18 @@ function servedEnsembles(manifest, sagemakerMembers) {
       .filter(Boolean),
   );
   const kinds = new Map((manifest.models ?? []).map((m) => [m.id, m.kind]));
-  return (manifest.ensembles ?? [])
+  const served = (m) => kinds.get(m) !== 'sagemaker' || named.has(m);
+  const ensembles = (manifest.ensembles ?? [])
     .map((e) => ({
       name: e.name,
-      members: e.members.filter((m) => kinds.get(m) !== 'sagemaker' || named.has(m)),
+      members: e.members.filter(served),
+      shadow: (e.shadow ?? []).filter(served),
+      canary: e.canary?.ensemble,
       cache: e.cache !== undefined && e.cache !== null,
     }))
     .filter((e) => e.members.length > 0);
+  const names = new Set(ensembles.map((e) => e.name));
+  return ensembles.map(({ canary, ...e }) => (canary && names.has(canary) ? { ...e, canary } : e));
 }
 
 /** A CloudFormation logical id for a name: its letters and digits, plus a hash that keeps `a-b` and `a_b` apart. */
@@ -279,6 +285,37 @@ function dashboardBody({ ensembles, stage, prefix, resources }) {
     });
   }
   grid(memberWidgets, 12, 6);
+
+  row('Agreement', "share of rows whose top label was the answer's: members, shadows, the canary");
+  const agreementWidgets = [];
+  for (const e of ensembles) {
+    const metrics = [];
+    const models = [...e.members.map((x) => [x, 'counted']), ...e.shadow.map((x) => [x, 'shadow'])];
+    models.forEach(([model, role], i) => {
+      const dims = { ensemble: e.name, model, role };
+      const label = role === 'shadow' ? `${model} (shadow)` : model;
+      metrics.push(
+        [{ expression: `a${i} / n${i}`, label, id: `g${i}` }],
+        m('MemberRowsAgreed', dims, { stat: 'Sum', id: `a${i}`, visible: false }),
+        m('MemberRowsCompared', dims, { stat: 'Sum', id: `n${i}`, visible: false }),
+      );
+    });
+    if (e.canary) {
+      const dims = { ensemble: e.name, canary: e.canary };
+      metrics.push(
+        [{ expression: 'ca / cn', label: `canary ${e.canary}`, id: 'gc' }],
+        m('CanaryRowsAgreed', dims, { stat: 'Sum', id: 'ca', visible: false }),
+        m('CanaryRowsCompared', dims, { stat: 'Sum', id: 'cn', visible: false }),
+      );
+    }
+    agreementWidgets.push({
+      title: `${e.name}: agreement with the answer (share of rows)`,
+      period: 300,
+      yAxis: { left: { min: 0, max: 1 } },
+      metrics,
+    });
+  }
+  grid(agreementWidgets, 12, 6);
 
   row('Failures', 'quorum misses, errors by code, member timeouts');
   grid(

@@ -11,6 +11,7 @@ import { handler as apiHandler } from '../../functions/api/handler.js';
 import type { PredictionRecord } from '../../functions/core/combine.js';
 import { loadConfig } from '../../functions/core/config.js';
 import type { InferenceInput, PredictionStore } from '../../functions/core/ports.js';
+import { fanOutMembers } from '../../functions/core/targets.js';
 import { handler as ensembleHandler } from '../../functions/ensemble/handler.js';
 import { storeResult } from '../../functions/ensemble/store-result.js';
 import { handler as runnerHandler } from '../../functions/runner/handler.js';
@@ -86,12 +87,10 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
     const input = (): InferenceInput => ({
       id: randomUUID(),
       ensemble: ensemble.name,
+      requested: ensemble.name,
       createdAt: new Date().toISOString(),
       instances: [row()],
-      members: ensemble.members.map((model) => ({
-        model,
-        timeoutSeconds: manifest.models.get(model)?.timeoutSeconds ?? 10,
-      })),
+      members: fanOutMembers(manifest, ensemble),
     });
     const event = (): APIGatewayProxyEventV2 => apiEvent(ensemble.name, row());
     const ok = (what: string) => (r: unknown) => {

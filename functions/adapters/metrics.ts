@@ -201,6 +201,43 @@ export const METRICS = {
     description:
       'Failed result-cache reads (per request or batch) and writes (per answer or batch): the work went on uncached and a warning names the reason. Written only when one happens.',
   },
+  MemberRowsCompared: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'model', 'role'],
+    description:
+      "Rows a member answered that were compared with the ensemble's answer (role counted or shadow): the denominator of its agreement rate and mean difference.",
+  },
+  MemberRowsAgreed: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'model', 'role'],
+    description:
+      "Of those rows, the ones where the member's top label was the ensemble's label. Agreement rate: MemberRowsAgreed / MemberRowsCompared over any period.",
+  },
+  MemberAbsDiffSum: {
+    // A sum, counted like rows: it only grows, and the mean is this over MemberRowsCompared.
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'model', 'role'],
+    description:
+      "Sum over compared rows of the mean absolute difference between the member's probabilities and the ensemble's (0..1 per row). Mean difference: MemberAbsDiffSum / MemberRowsCompared.",
+  },
+  CanaryRowsCompared: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'canary'],
+    description:
+      "Rows where both an ensemble's answer and its canary's are known (the other side computed from the same member results, on requests either side served).",
+  },
+  CanaryRowsAgreed: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'canary'],
+    description:
+      'Of those rows, the ones where both sides gave the same label. Agreement rate: CanaryRowsAgreed / CanaryRowsCompared.',
+  },
+  CanaryAbsDiffSum: {
+    unit: MetricUnit.Count,
+    dimensions: ['ensemble', 'canary'],
+    description:
+      "Sum over compared rows of the mean absolute difference between the two sides' probabilities. Mean difference: CanaryAbsDiffSum / CanaryRowsCompared.",
+  },
   ColdStarts: {
     unit: MetricUnit.Count,
     dimensions: ['function'],

@@ -41,7 +41,7 @@ export interface CachedAnswer {
 export async function answerFromCache(
   target: EnsembleSpec,
   rows: readonly (readonly number[])[],
-  meta: { id: string; createdAt: string },
+  meta: { id: string; createdAt: string; routedFrom?: string },
   deps: CachedAnswerDeps,
 ): Promise<CachedAnswer> {
   if (!deps.cache || !hasCache(target)) return {};

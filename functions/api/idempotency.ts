@@ -63,7 +63,7 @@ export async function runOnce(
         throw err;
       }
       // Ours, unless another run completed the id first (possible only after a claim expired).
-      if (record.ensemble === ensemble) return { record, replayed: false };
+      if (askedFor(record) === ensemble) return { record, replayed: false };
       const entry = await deps.store.getEntry(id);
       return replay(
         id,
@@ -94,9 +94,12 @@ function replay(
   hash: string,
   entry: Extract<IdEntry, { state: 'completed' }>,
 ): Answer {
-  conflictUnlessSame(id, ensemble, hash, entry.record.ensemble, entry.requestHash);
+  conflictUnlessSame(id, ensemble, hash, askedFor(entry.record), entry.requestHash);
   return { record: entry.record, replayed: true };
 }
+
+/** The ensemble a record's request named: its canary may have served it (`routedFrom`). */
+const askedFor = (record: PredictionRecord): string => record.routedFrom ?? record.ensemble;
 
 /** A 409 naming the id unless the stored request is this one (records from before hashes: by ensemble). */
 function conflictUnlessSame(

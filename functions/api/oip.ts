@@ -1,6 +1,7 @@
 import type { PredictionRecord } from '../core/combine.js';
 import { ValidationError } from '../core/errors.js';
 import type { EnsembleSpec } from '../core/manifest.js';
+import { UNCERTAINTY_COLUMNS, uncertaintyRow } from '../core/uncertainty.js';
 
 const NUMERIC = new Set([
   'FP16',
@@ -15,7 +16,9 @@ const NUMERIC = new Set([
   'UINT32',
   'UINT64',
 ]);
-const OUTPUTS = ['probabilities', 'label'] as const;
+/** Outputs a request may ask for by name; `uncertainty` only when asked (FP32 [N, 4]). */
+const OUTPUTS = ['probabilities', 'label', 'uncertainty'] as const;
+const DEFAULT_OUTPUTS: OipRequest['outputs'] = ['probabilities', 'label'];
 
 /** An Open Inference Protocol (KServe V2) request, decoded into rows and the outputs asked for. */
 export interface OipRequest {
@@ -64,7 +67,7 @@ export function decodeInferRequest(body: Record<string, unknown>, target: Ensemb
   }
   const rows: unknown[] = [];
   for (let i = 0; i < n; i++) rows.push(flat.slice(i * width, (i + 1) * width));
-  let outputs: OipRequest['outputs'] = [...OUTPUTS];
+  let outputs: OipRequest['outputs'] = [...DEFAULT_OUTPUTS];
   if (body.outputs !== undefined) {
     if (!Array.isArray(body.outputs)) bad('outputs', 'expected an array of {name}');
     outputs = (body.outputs as unknown[]).map((o, i) => {
@@ -78,7 +81,11 @@ export function decodeInferRequest(body: Record<string, unknown>, target: Ensemb
   return { id: body.id as string | undefined, rows, outputs };
 }
 
-/** Encodes a prediction record as an Open Inference Protocol response. */
+/**
+ * Encodes a prediction record as an Open Inference Protocol response. `model_name` is the model
+ * the request named; when its canary served, `parameters.ensemble` names the canary and
+ * `model_version` is the canary's version.
+ */
 export function encodeInferResponse(
   record: PredictionRecord,
   target: EnsembleSpec,
@@ -94,6 +101,13 @@ export function encodeInferResponse(
       data: record.predictions.flatMap((p) => target.labels.map((l) => p.probabilities[l] as number)),
     },
     label: { name: 'label', datatype: 'BYTES', shape: [n], data: record.predictions.map((p) => p.label) },
+    uncertainty: {
+      name: 'uncertainty',
+      datatype: 'FP32',
+      shape: [n, UNCERTAINTY_COLUMNS.length],
+      data: record.predictions.flatMap((p) => uncertaintyRow(p.uncertainty)),
+      parameters: { columns: UNCERTAINTY_COLUMNS },
+    },
   };
   return {
     model_name: target.name,
@@ -101,10 +115,12 @@ export function encodeInferResponse(
     ...(request.id === undefined ? {} : { id: request.id }),
     parameters: {
       prediction_id: record.id,
+      ensemble: record.ensemble,
       degraded: record.degraded,
       members: record.members.map((m) => ({
         model: m.model,
         status: m.status,
+        ...(m.shadow ? { shadow: true } : {}),
         ...(m.error ? { error: m.error } : {}),
       })),
     },

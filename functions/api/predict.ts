@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { routeRequest } from '../core/canary.js';
 import type { PredictionRecord } from '../core/combine.js';
 import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
+import { fanOutMembers } from '../core/targets.js';
 import { answerFromCache, type CachedAnswerDeps, type CacheStatus } from './cached-answer.js';
 import { runOnce } from './idempotency.js';
 
@@ -16,6 +18,8 @@ export interface PredictDeps extends CachedAnswerDeps {
   now?: () => Date;
   /** How long a repeat waits for a running request with its id (tests shorten it). */
   idempotencyWaitMs?: number;
+  /** The canary split's coin for requests without a client id (Math.random by default). */
+  random?: () => number;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -29,14 +33,18 @@ export interface PredictOutcome {
 }
 
 /**
- * Scores `rawInstances` with `target`. A client id is idempotent (idempotency.ts): the request runs
- * once; a repeat gets the stored record, or a 409 when its ensemble or instances differ.
+ * Scores `rawInstances` with `target`, or with its canary for the canary's share of requests
+ * (canary.ts: deterministic by `routingKey`, the client id unless given). A client id is
+ * idempotent (idempotency.ts): the request runs once; a repeat gets the stored record, or a 409
+ * when its ensemble or instances differ. The ensemble a client id stands for is the one the
+ * request named, whichever side served it.
  */
 export async function predict(
   target: EnsembleSpec,
   rawInstances: unknown,
   clientId: unknown,
   deps: PredictDeps,
+  routingKey?: string,
 ): Promise<PredictOutcome> {
   if (clientId !== undefined && (typeof clientId !== 'string' || !CLIENT_ID.test(clientId))) {
     throw new ValidationError(
@@ -51,22 +59,27 @@ export async function predict(
     );
   }
   const instances = validateInstances(rawInstances, target.features);
+  const served = routeRequest(
+    deps.manifest,
+    target,
+    routingKey ?? (clientId as string | undefined),
+    deps.random,
+  );
   let cache: CacheStatus | undefined;
   // Under a client id this runs at most once (runOnce); a result-cache hit is stored like any answer.
+  // The ensemble that serves answers, from its own cache or its own fan-out (shadows included).
   const run = async (id: string): Promise<PredictionRecord> => {
     const createdAt = (deps.now?.() ?? new Date()).toISOString();
-    const cached = await answerFromCache(target, instances, { id, createdAt }, deps);
+    const cached = await answerFromCache(served, instances, { id, createdAt, routedFrom: target.name }, deps);
     cache = cached.status;
     if (cached.record) return cached.record;
     return deps.executor.run({
       id,
-      ensemble: target.name,
+      ensemble: served.name,
+      requested: target.name,
       createdAt,
       instances,
-      members: target.members.map((model) => ({
-        model,
-        timeoutSeconds: deps.manifest.models.get(model)?.timeoutSeconds ?? 10,
-      })),
+      members: fanOutMembers(deps.manifest, served),
     });
   };
   if (typeof clientId !== 'string') {

@@ -98,9 +98,10 @@ export const routes: Record<string, Route> = {
   'POST /v2/models/{name}/infer': async (event, deps, seen) => {
     const target = resolveTarget(deps.manifest, param(event, 'name'), true);
     const request = decodeInferRequest(readJsonBody(event, deps.maxBodyBytes), target);
-    const { record, cache } = await predict(target, request.rows, undefined, deps);
+    // No client id (OIP has no idempotency key), but the request id keeps its canary side.
+    const { record, cache } = await predict(target, request.rows, undefined, deps, request.id);
     logPrediction(event, record, false, seen);
-    const version = modelMetadata(deps.manifest, target.name).versions[0] as string;
+    const version = modelMetadata(deps.manifest, record.ensemble).versions[0] as string;
     return json(
       200,
       encodeInferResponse(record, target, request, version),
@@ -142,10 +143,16 @@ function logPrediction(
     requestId: event.requestContext?.requestId,
     id: record.id,
     ensemble: record.ensemble,
+    ...(record.routedFrom ? { routedFrom: record.routedFrom } : {}),
     rows: record.predictions.length,
     degraded: record.degraded,
     replayed,
     ...(record.cached ? { cached: true } : {}),
-    members: record.members.map((m) => ({ model: m.model, status: m.status, latencyMs: m.latencyMs })),
+    members: record.members.map((m) => ({
+      model: m.model,
+      status: m.status,
+      latencyMs: m.latencyMs,
+      ...(m.shadow ? { shadow: true } : {}),
+    })),
   });
 }

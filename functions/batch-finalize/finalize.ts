@@ -1,6 +1,6 @@
 import { type ObjectSink, openSink } from '../adapters/object-sink.js';
 import type { Prepared } from '../batch-prepare/prepare.js';
-import { resultsHeader } from '../batch-store/store-batch.js';
+import { isDegradedLine, resultsHeader } from '../batch-store/store-batch.js';
 import { csvField } from '../core/batch-rows.js';
 import { ERRORS_HEADER, type JobRecord, jobKeys } from '../core/jobs.js';
 import { readLines } from '../core/lines.js';
@@ -50,7 +50,7 @@ export async function finalize(
     for (const key of partKeys) {
       await copyLines(deps.objects, key, results, (text) => {
         rowsOk++;
-        if (text.endsWith(',true')) rowsDegraded++;
+        if (isDegradedLine(text)) rowsDegraded++;
       });
     }
     await errors.write(ERRORS_HEADER);

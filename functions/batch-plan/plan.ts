@@ -1,6 +1,6 @@
 import type { GoodRow } from '../core/batch-rows.js';
 import { rowCacheKeys } from '../core/cache-key.js';
-import type { Prediction } from '../core/combine.js';
+import type { EnsemblePrediction } from '../core/combine.js';
 import { ValidationError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { ResultCache } from '../core/ports.js';
@@ -33,7 +33,7 @@ export interface BatchPlan {
   /** Per row: `i >= 0` is `instances[i]`'s answer, `i < 0` is `cached[-i - 1]`. */
   source: number[];
   /** Predictions read from the result cache, one per distinct cached row. */
-  cached: Prediction[];
+  cached: EnsemblePrediction[];
 }
 
 /** What planning needs: the manifest, and the result cache when this deployment has one. */
@@ -58,7 +58,7 @@ export async function planBatch(event: PlanEvent, deps: PlanDeps): Promise<Batch
     deps.manifest.models,
     event.items.map((r) => r.features),
   );
-  let fresh = new Map<string, { prediction: Prediction }>();
+  let fresh = new Map<string, { prediction: EnsemblePrediction }>();
   if (deps.cache && hasCache(target)) {
     const found = await lookupFresh(deps.cache, target, keys, deps.now?.() ?? new Date());
     if (found.error) {
@@ -79,7 +79,7 @@ export async function planBatch(event: PlanEvent, deps: PlanDeps): Promise<Batch
     });
   }
   const instances: number[][] = [];
-  const cached: Prediction[] = [];
+  const cached: EnsemblePrediction[] = [];
   const slot = new Map<string, number>();
   const source = event.items.map((item, i) => {
     const key = keys[i] as string;

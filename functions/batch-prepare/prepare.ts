@@ -13,7 +13,7 @@ import { jobKeys } from '../core/jobs.js';
 import { readLines } from '../core/lines.js';
 import type { Manifest } from '../core/manifest.js';
 import type { JobStore, ObjectStore } from '../core/ports.js';
-import { resolveTarget } from '../core/targets.js';
+import { fanOutMembers, resolveTarget } from '../core/targets.js';
 
 /** The batch execution's input, as the trigger started it. */
 export interface PrepareEvent {
@@ -32,7 +32,7 @@ export interface Prepared {
   rowsValid: number;
   rowsMalformed: number;
   rowsKey: string;
-  members: { model: string; timeoutSeconds: number }[];
+  members: { model: string; timeoutSeconds: number; shadow?: true }[];
 }
 
 /**
@@ -120,9 +120,7 @@ export async function prepare(
     rowsValid: rowsTotal - rowsMalformed,
     rowsMalformed,
     rowsKey: jobKeys.rows(event.jobId),
-    members: target.members.map((model) => ({
-      model,
-      timeoutSeconds: deps.manifest.models.get(model)?.timeoutSeconds ?? 10,
-    })),
+    // Shadows run on batch rows too (their agreement is measured); a canary never takes a batch.
+    members: fanOutMembers(deps.manifest, target),
   };
 }

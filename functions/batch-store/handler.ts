@@ -1,5 +1,6 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { addAgreement } from '../adapters/agreement-metrics.js';
 import { batchDeps } from '../adapters/batch-deps.js';
 import { cacheObserver } from '../adapters/cache-metrics.js';
 import { logger as baseLogger } from '../adapters/logger.js';
@@ -23,6 +24,7 @@ export const handler = middy(async (event: StoreBatchEvent, context: Context): P
   const { summary, members } = await storeBatch(event, {
     ...batchDeps(),
     onCacheResult: cacheObserver(metrics),
+    onAgreement: (report) => addAgreement(metrics, report),
     warn: (message, data) => logger.warn(message, data),
   });
   logger.info('batch stored', { jobId: event.jobId, ...summary });

@@ -1,10 +1,11 @@
+import { type AgreementReport, agreementReport } from '../core/agreement.js';
 import { csvField } from '../core/batch-rows.js';
 import { rowCacheKeys } from '../core/cache-key.js';
 import {
-  collectOutcomes,
   combine,
+  type EnsemblePrediction,
+  fanOutOutcomes,
   memberInfoFrom,
-  type Prediction,
   type PredictionRecord,
 } from '../core/combine.js';
 import { QuorumNotMetError, ValidationError } from '../core/errors.js';
@@ -14,6 +15,7 @@ import { type MemberObservation, memberObservations } from '../core/outcomes.js'
 import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
 import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
+import { UNCERTAINTY_COLUMNS, uncertaintyRow } from '../core/uncertainty.js';
 
 /**
  * One batch of rows after the fan-out: their lines and ids, every member's outcome, and the plan
@@ -30,8 +32,8 @@ export interface StoreBatchEvent {
   instances?: number[][];
   /** Per row: `i >= 0` is `instances[i]`'s answer, `i < 0` is `cached[-i - 1]`. */
   source?: number[];
-  /** Predictions from the result cache. */
-  cached?: Prediction[];
+  /** Predictions from the result cache (their uncertainty included). */
+  cached?: EnsemblePrediction[];
 }
 
 /** What a batch reports back to the Distributed Map (small: it ends up in the results writer). */
@@ -56,6 +58,8 @@ export interface StoreBatchDeps {
   onCacheResult?: CacheObserver;
   warn?: (message: string, data: Record<string, unknown>) => void;
   now?: () => Date;
+  /** How every member that ran, shadows included, agreed with the answers (see agreement.ts). */
+  onAgreement?: (report: AgreementReport) => void;
 }
 
 /** A stored batch: its summary, and how each member's call went (for the metrics, not the map). */
@@ -71,7 +75,9 @@ export interface StoredBatch {
  * and the job's progress. Below the quorum the scored rows go to the batch's error part with the
  * reason naming the failed members (cached rows are still answered). A non-degraded batch fills
  * the result cache; a failed cache write only warns. Every write is keyed (rows by job and row id,
- * parts by the batch's first line), so a retried batch overwrites rather than duplicates.
+ * parts by the batch's first line), so a retried batch overwrites rather than duplicates. Shadow
+ * members never count; how they and every member agreed with the scored rows' answers goes to
+ * `onAgreement` once the batch is stored.
  */
 export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): Promise<StoredBatch> {
   check(event);
@@ -95,7 +101,9 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
       failure = err;
     }
   }
-  const failedMembers = record?.members.filter((m) => m.status !== 'ok').map((m) => m.model) ?? [];
+  // A failed shadow degrades nothing, so it is not a failed member of the row either.
+  const failedMembers =
+    record?.members.filter((m) => m.status !== 'ok' && !m.shadow).map((m) => m.model) ?? [];
   const results: RowResult[] = [];
   const errorLines: string[] = [];
   let fromCache = 0;
@@ -103,7 +111,7 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
     const rowId = event.ids[i] as string;
     const line = event.lines[i] as number;
     if (s < 0) {
-      const p = cachedPredictions[-s - 1] as Prediction;
+      const p = cachedPredictions[-s - 1] as EnsemblePrediction;
       fromCache++;
       results.push({
         rowId,
@@ -111,16 +119,18 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
         label: p.label,
         probabilities: p.probabilities,
         degraded: false,
+        ...(p.uncertainty ? { uncertainty: p.uncertainty } : {}),
         cached: true,
       });
     } else if (record) {
-      const p = record.predictions[s] as Prediction;
+      const p = record.predictions[s] as EnsemblePrediction;
       results.push({
         rowId,
         line,
         label: p.label,
         probabilities: p.probabilities,
         degraded: record.degraded,
+        uncertainty: p.uncertainty,
         ...(failedMembers.length ? { failedMembers } : {}),
       });
     } else {
@@ -132,7 +142,7 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
     const csv = results
       .map(
         (r) =>
-          `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded}\n`,
+          `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded},${uncertaintyCells(r)}\n`,
       )
       .join('');
     await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
@@ -141,6 +151,7 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
     await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), errorLines.join(''), 'text/csv');
   }
   if (record && event.instances) await fillCache(target, event, record, deps);
+  if (record) deps.onAgreement?.(agreementReport(deps.manifest, target, record, event.members));
   const degraded = results.filter((r) => r.degraded).length;
   const summary: BatchSummary = {
     firstLine,
@@ -161,7 +172,7 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
   // Observed from the distinct rows the members ran on; a fully cached batch ran none.
   let members: MemberObservation[] = [];
   if (record) members = memberObservations(record.members, scored);
-  else if (failure) members = memberObservations(collectOutcomes(target, event.members, scored), scored);
+  else if (failure) members = memberObservations(fanOutOutcomes(target, event.members, scored), scored);
   return { summary, members };
 }
 
@@ -184,6 +195,13 @@ async function fillCache(
     });
     deps.onCacheResult?.({ ensemble: target.name, path: 'batch', hits: 0, misses: 0, errors: 1 });
   }
+}
+
+/** A row's uncertainty columns; empty for a cached answer stored before uncertainty existed. */
+function uncertaintyCells(r: RowResult): string {
+  return r.uncertainty
+    ? uncertaintyRow(r.uncertainty).join(',')
+    : UNCERTAINTY_COLUMNS.map(() => '').join(',');
 }
 
 function check(event: StoreBatchEvent): void {
@@ -212,7 +230,17 @@ function check(event: StoreBatchEvent): void {
   if (problems.length) throw new ValidationError(`batch event: ${problems.join('; ')}`);
 }
 
-/** The results file's header for an ensemble's labels. */
+/**
+ * The results file's header for an ensemble's labels: id, label, one probability per label,
+ * degraded, then the uncertainty columns (agreement, margin, entropy, spread), last so that
+ * readers of the earlier columns by position are not disturbed.
+ */
 export function resultsHeader(labels: readonly string[]): string {
-  return `id,label,${labels.map((l) => csvField(`probability_${l}`)).join(',')},degraded\n`;
+  return `id,label,${labels.map((l) => csvField(`probability_${l}`)).join(',')},degraded,${UNCERTAINTY_COLUMNS.join(',')}\n`;
+}
+
+/** Whether a results line (as written by storeBatch) is a degraded row. */
+export function isDegradedLine(text: string): boolean {
+  // The uncertainty columns after `degraded` are plain numbers: no quotes, no commas.
+  return text.split(',').at(-1 - UNCERTAINTY_COLUMNS.length) === 'true';
 }

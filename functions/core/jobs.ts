@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { Uncertainty } from './uncertainty.js';
 
 export type JobStatus = 'QUEUED' | 'RUNNING' | 'SUCCEEDED' | 'FAILED';
 
@@ -39,6 +40,8 @@ export interface RowResult {
   label: string;
   probabilities: Record<string, number>;
   degraded: boolean;
+  /** How sure the ensemble was; absent only for a cached answer stored before it existed. */
+  uncertainty?: Uncertainty;
   failedMembers?: string[];
   /** Present when the answer came from the result cache. */
   cached?: boolean;

@@ -54,27 +54,43 @@ const sagemakerModel = z.object({
   localFile: z.string().optional(),
 });
 
-const ensemble = z.object({
-  name: slug,
-  description: z.string().optional(),
-  members: z.array(slug).min(1),
-  strategy: z.enum(STRATEGIES),
-  weights: z.record(z.string(), z.number().positive()).optional(),
-  quorum: z.int().min(1).optional(),
-  stacking: z.object({ file: z.string().regex(/\.json$/, 'must name a .json file') }).optional(),
-  /** Opt-in result cache: repeated rows are answered from the store for this long. */
-  cache: z
-    .strictObject({
-      ttlSeconds: z
-        .int({
-          error: (issue) =>
-            issue.input === undefined ? 'is required (seconds)' : 'must be a whole number of seconds',
-        })
-        .min(1, 'must be at least 1 second')
-        .max(MAX_CACHE_TTL_SECONDS, `must be at most ${MAX_CACHE_TTL_SECONDS} seconds (one year)`),
-    })
-    .optional(),
-});
+const ensemble = z
+  .object({
+    name: slug,
+    description: z.string().optional(),
+    members: z.array(slug).min(1),
+    strategy: z.enum(STRATEGIES),
+    weights: z.record(z.string(), z.number().positive()).optional(),
+    quorum: z.int().min(1).optional(),
+    stacking: z.object({ file: z.string().regex(/\.json$/, 'must name a .json file') }).optional(),
+    /** Models run with every request and recorded, never counted: how a candidate meets real traffic. */
+    shadow: z.array(slug).optional(),
+    /** A share of this ensemble's synchronous traffic served by another ensemble. */
+    canary: z
+      .object({
+        ensemble: slug,
+        percent: z
+          .number({ error: 'must be a number from 0 to 100' })
+          .min(0, 'must be from 0 to 100')
+          .max(100, 'must be from 0 to 100'),
+      })
+      .strict()
+      .optional(),
+    /** Opt-in result cache: repeated rows are answered from the store for this long. */
+    cache: z
+      .strictObject({
+        ttlSeconds: z
+          .int({
+            error: (issue) =>
+              issue.input === undefined ? 'is required (seconds)' : 'must be a whole number of seconds',
+          })
+          .min(1, 'must be at least 1 second')
+          .max(MAX_CACHE_TTL_SECONDS, `must be at most ${MAX_CACHE_TTL_SECONDS} seconds (one year)`),
+      })
+      .optional(),
+    // Strict: a misspelt key ("shadows", "canaries") must be an error, not a feature silently off.
+  })
+  .strict();
 
 export const manifestSchema = z.object({
   featureSets: z.record(z.string(), z.array(z.string().min(1)).min(1)).default({}),

@@ -61,6 +61,16 @@ export interface EnsembleSpec {
   stacking?: StackingModel;
   /** Present when repeated rows are answered from the result cache (opt-in per ensemble). */
   cache?: { ttlSeconds: number };
+  /** Models run with every request and recorded with `shadow: true`; never counted. */
+  shadow?: string[];
+  /** Another ensemble serving `percent` of this one's synchronous traffic. */
+  canary?: Canary;
+}
+
+/** A canary: `percent` (0..100) of an ensemble's synchronous requests go to `ensemble`. */
+export interface Canary {
+  ensemble: string;
+  percent: number;
 }
 
 /** The validated manifest: every reference resolved, every cross-field rule checked. */
@@ -74,7 +84,7 @@ const cache = new Map<string, Manifest>();
 
 /**
  * Loads and validates a manifest once per process. Every error names the file and the field, e.g.
- * `models/manifest.json: ensembles[0].members[2]: unknown model "bc-svm"`.
+ * `models/manifest.json: ensembles[0].members[2]: unknown model "bc-knn"`.
  */
 export function loadManifest(path: string): Manifest {
   const absolute = resolve(path);
@@ -173,7 +183,28 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
         );
       }
     });
+    const shadow = (e.shadow ?? []).map((id, j) => {
+      const field = `${at}.shadow[${j}]`;
+      if ((e.shadow ?? []).indexOf(id) !== j) fail(field, `duplicate shadow member "${id}"`);
+      if (e.members.includes(id)) {
+        fail(field, `"${id}" is also a counted member; a model is either counted or a shadow`);
+      }
+      const s = models.get(id) ?? fail(field, `unknown model "${id}"`);
+      if (!sameNames(s.features, first.features)) {
+        fail(field, `"${id}" has other features than the members (names and order must match)`);
+      }
+      if (!sameNames(s.labels, first.labels)) {
+        fail(field, `"${id}" has other labels than the members (names and order must match)`);
+      }
+      return id;
+    });
     for (const key of Object.keys(e.weights ?? {})) {
+      if (shadow.includes(key)) {
+        fail(
+          `${at}.weights.${key}`,
+          `"${key}" is a shadow member; shadows are never counted, so have no weight`,
+        );
+      }
       if (!e.members.includes(key)) fail(`${at}.weights.${key}`, `"${key}" is not a member`);
     }
     if (e.strategy === 'weighted-mean' && !e.weights)
@@ -202,11 +233,51 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
       features: first.features,
       labels: first.labels,
       stacking,
+      ...(shadow.length ? { shadow } : {}),
+      ...(e.canary ? { canary: { ensemble: e.canary.ensemble, percent: e.canary.percent } } : {}),
       ...(e.cache ? { cache: { ttlSeconds: e.cache.ttlSeconds } } : {}),
     });
   });
+  raw.ensembles.forEach((e, i) => {
+    checkCanary(ensembles, e.name, `ensembles[${i}].canary`, fail);
+  });
 
   return { path: absolutePath, models, ensembles };
+}
+
+const sameNames = (a: readonly string[], b: readonly string[]) => a.join('\u0000') === b.join('\u0000');
+
+/**
+ * A canary must name another ensemble that takes the same rows and answers with the same labels,
+ * and that has no canary of its own: a chain (a -> b -> c) or a cycle (a -> b -> a) would make
+ * "who served" depend on more than one split, and a cycle could bounce forever.
+ */
+function checkCanary(
+  ensembles: ReadonlyMap<string, EnsembleSpec>,
+  name: string,
+  field: string,
+  fail: (field: string, message: string) => never,
+): void {
+  const primary = ensembles.get(name) as EnsembleSpec;
+  const canary = primary.canary;
+  if (!canary) return;
+  const at = `${field}.ensemble`;
+  if (canary.ensemble === name) fail(at, `"${name}" cannot be its own canary`);
+  const target =
+    ensembles.get(canary.ensemble) ??
+    fail(at, `unknown ensemble "${canary.ensemble}"; ensembles: ${[...ensembles.keys()].join(', ')}`);
+  if (!sameNames(target.features, primary.features)) {
+    fail(at, `"${target.name}" takes other features than "${name}" (names and order must match)`);
+  }
+  if (!sameNames(target.labels, primary.labels)) {
+    fail(at, `"${target.name}" answers with other labels than "${name}" (names and order must match)`);
+  }
+  if (target.canary) {
+    fail(
+      at,
+      `"${target.name}" has a canary of its own ("${target.canary.ensemble}"); canaries do not chain: promote or remove one first`,
+    );
+  }
 }
 
 function loadStacking(

@@ -58,10 +58,14 @@ export interface IdempotencyStore {
 /** The execution input of the inference state machine. */
 export interface InferenceInput {
   id: string;
+  /** The ensemble that serves: the one requested, or its canary. */
   ensemble: string;
+  /** The ensemble the request named (equal to `ensemble` unless its canary serves). */
+  requested: string;
   createdAt: string;
   instances: number[][];
-  members: { model: string; timeoutSeconds: number }[];
+  /** Counted members, then shadows (`shadow: true`): all run in the same fan-out. */
+  members: { model: string; timeoutSeconds: number; shadow?: true }[];
 }
 
 /**

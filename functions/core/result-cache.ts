@@ -1,4 +1,5 @@
 import {
+  type EnsemblePrediction,
   type MemberInfo,
   type MemberRecord,
   type Prediction,
@@ -27,7 +28,8 @@ export interface CachedMember {
 export interface CacheEntry {
   key: string;
   ensemble: string;
-  prediction: Prediction;
+  /** The ensemble's prediction for the row, its uncertainty included. */
+  prediction: EnsemblePrediction;
   members: CachedMember[];
   /** When the answer was computed (ISO 8601). */
   cachedAt: string;
@@ -136,7 +138,7 @@ export function entriesFor(
     byKey.set(key, {
       key,
       ensemble: record.ensemble,
-      prediction: record.predictions[i] as Prediction,
+      prediction: record.predictions[i] as EnsemblePrediction,
       members: members.map((m) => {
         const p = (m.predictions[i] as Prediction).probabilities;
         return { model: m.model, probabilities: ensemble.labels.map((l) => p[l] as number) };
@@ -157,7 +159,7 @@ export function recordFromEntries(
   ensemble: EnsembleSpec,
   rows: readonly CacheEntry[],
   info: (model: string) => MemberInfo,
-  meta: { id: string; createdAt: string },
+  meta: { id: string; createdAt: string; routedFrom?: string },
 ): PredictionRecord {
   const members: MemberRecord[] = ensemble.members.map((model, j) => ({
     model,
@@ -172,6 +174,7 @@ export function recordFromEntries(
   return {
     id: meta.id,
     ensemble: ensemble.name,
+    ...(meta.routedFrom && meta.routedFrom !== ensemble.name ? { routedFrom: meta.routedFrom } : {}),
     strategy: ensemble.strategy,
     degraded: false,
     cached: true,

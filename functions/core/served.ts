@@ -10,8 +10,9 @@ export interface Served {
 /**
  * Leaves out SageMaker members that this deployment has no endpoint for. `enabled` maps the
  * enabled SageMaker model ids to their endpoint names; everything else of kind `sagemaker` is
- * dropped from every ensemble (with a note for the logs, not a failure), and each ensemble's
- * quorum is capped at the members it still has. An ensemble left with no member is dropped.
+ * dropped from every ensemble, shadows included (with a note for the logs, not a failure), and
+ * each ensemble's quorum is capped at the members it still has. An ensemble left with no member
+ * is dropped, and so is a canary pointing to it.
  */
 export function servedManifest(manifest: Manifest, enabled: ReadonlyMap<string, string>): Served {
   const notes: string[] = [];
@@ -27,7 +28,8 @@ export function servedManifest(manifest: Manifest, enabled: ReadonlyMap<string, 
       .map((m, i) => ({ m, w: e.weights[i] as number }))
       .filter(({ m }) => !disabled.has(m));
     const left = e.members.filter((m) => disabled.has(m));
-    if (left.length === 0) {
+    const shadowLeft = (e.shadow ?? []).filter((m) => disabled.has(m));
+    if (left.length === 0 && shadowLeft.length === 0) {
       ensembles.set(e.name, e);
       continue;
     }
@@ -38,11 +40,36 @@ export function servedManifest(manifest: Manifest, enabled: ReadonlyMap<string, 
       continue;
     }
     const quorum = Math.min(e.quorum, keep.length);
-    notes.push(
-      `ensemble ${e.name}: left out ${left.join(', ')} (SageMaker, no endpoint configured in FANOUT_SAGEMAKER_MEMBERS)` +
-        (quorum < e.quorum ? `; quorum lowered from ${e.quorum} to ${quorum}` : ''),
-    );
-    ensembles.set(e.name, { ...e, members: keep.map((k) => k.m), weights: keep.map((k) => k.w), quorum });
+    if (left.length) {
+      notes.push(
+        `ensemble ${e.name}: left out ${left.join(', ')} (SageMaker, no endpoint configured in FANOUT_SAGEMAKER_MEMBERS)` +
+          (quorum < e.quorum ? `; quorum lowered from ${e.quorum} to ${quorum}` : ''),
+      );
+    }
+    if (shadowLeft.length) {
+      notes.push(
+        `ensemble ${e.name}: shadow member(s) ${shadowLeft.join(', ')} left out (SageMaker, no endpoint configured in FANOUT_SAGEMAKER_MEMBERS)`,
+      );
+    }
+    const { shadow: _shadow, ...rest } = e;
+    const shadow = (e.shadow ?? []).filter((m) => !disabled.has(m));
+    ensembles.set(e.name, {
+      ...rest,
+      members: keep.map((k) => k.m),
+      weights: keep.map((k) => k.w),
+      quorum,
+      ...(shadow.length ? { shadow } : {}),
+    });
+  }
+  // A canary whose ensemble is not served here sends nothing anywhere: the primary serves it all.
+  for (const [name, e] of ensembles) {
+    if (e.canary && !ensembles.has(e.canary.ensemble)) {
+      notes.push(
+        `ensemble ${name}: canary ${e.canary.ensemble} is not served, so ${name} serves all its traffic`,
+      );
+      const { canary: _canary, ...rest } = e;
+      ensembles.set(name, rest);
+    }
   }
   return { manifest: { ...manifest, ensembles }, notes };
 }

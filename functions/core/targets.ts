@@ -25,3 +25,19 @@ export function resolveTarget(manifest: Manifest, name: string, allowModels: boo
   const what = allowModels ? 'ensemble or model' : 'ensemble';
   throw new NotFoundError(`unknown ${what} "${name}"; ensembles served: ${served}`);
 }
+
+/** The members a fan-out runs for an ensemble: counted ones, then shadows flagged as such. */
+export function fanOutMembers(
+  manifest: Manifest,
+  ensemble: EnsembleSpec,
+): { model: string; timeoutSeconds: number; shadow?: true }[] {
+  const timeout = (model: string) => manifest.models.get(model)?.timeoutSeconds ?? 10;
+  return [
+    ...ensemble.members.map((model) => ({ model, timeoutSeconds: timeout(model) })),
+    ...(ensemble.shadow ?? []).map((model) => ({
+      model,
+      timeoutSeconds: timeout(model),
+      shadow: true as const,
+    })),
+  ];
+}

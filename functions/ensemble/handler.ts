@@ -1,5 +1,6 @@
 import middy from '@middy/core';
 import type { Context } from 'aws-lambda';
+import { addAgreement } from '../adapters/agreement-metrics.js';
 import { cacheObserver } from '../adapters/cache-metrics.js';
 import { dynamoDocClient } from '../adapters/clients.js';
 import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
@@ -43,21 +44,26 @@ export const handler = middy(async (event: EnsembleEvent, context: Context) => {
   annotate({ ensemble: event?.ensemble, predictionId: event?.id, correlationId: event?.id });
   const metrics = metricsOf(context).setMetadata({ predictionId: event.id });
   const { store, fill } = defaultDeps();
-  const result = await storeResult(event, servedModels(loadConfig()).manifest, store, {
-    ...fill,
-    onCacheResult: cacheObserver(metrics),
-  });
+  const result = await storeResult(
+    event,
+    servedModels(loadConfig()).manifest,
+    store,
+    { ...fill, onCacheResult: cacheObserver(metrics) },
+    { onAgreement: (report) => addAgreement(metrics, report) },
+  );
   addMemberCalls(metrics, event.ensemble, result.members, 'sync');
   if (result.outcome === 'ok') {
     logger.info('prediction stored', {
       id: result.record.id,
       ensemble: result.record.ensemble,
+      ...(result.record.routedFrom ? { routedFrom: result.record.routedFrom } : {}),
       degraded: result.record.degraded,
       repeat: !result.created,
       members: result.record.members.map((m) => ({
         model: m.model,
         status: m.status,
         latencyMs: m.latencyMs,
+        ...(m.shadow ? { shadow: true } : {}),
       })),
     });
   } else {

@@ -1,5 +1,6 @@
+import { type AgreementReport, agreementReport } from '../core/agreement.js';
 import { rowCacheKeys } from '../core/cache-key.js';
-import { collectOutcomes, combine, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
+import { combine, fanOutOutcomes, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import { type MemberObservation, memberObservations } from '../core/outcomes.js';
@@ -10,7 +11,10 @@ import { resolveTarget } from '../core/targets.js';
 /** What the state machine hands the ensemble step after the fan-out. */
 export interface EnsembleEvent {
   id: string;
+  /** The ensemble that serves (the one requested, or its canary). */
   ensemble: string;
+  /** The ensemble the request named; differs from `ensemble` when its canary serves. */
+  requested?: string;
   createdAt: string;
   rows: number;
   members: unknown[];
@@ -24,6 +28,12 @@ export interface CacheFill {
   warn: (message: string, data: Record<string, unknown>) => void;
   onCacheResult?: CacheObserver;
   now?: () => Date;
+}
+
+/** Where the ensemble step reports what it learnt beyond the answer (metrics, in the handler). */
+export interface EnsembleHooks {
+  /** How each member (shadows included) and the canary's other side agreed with the answer. */
+  onAgreement?: (report: AgreementReport) => void;
 }
 
 /**
@@ -40,12 +50,15 @@ export type EnsembleResult =
  * For an ensemble with a result cache, a non-degraded answer is also written to the cache, one
  * entry per row, at the same time as the record (so the fill adds no wait of its own); a failed
  * cache write is logged and never fails the step.
+ * A newly stored record's agreement report goes to `hooks.onAgreement` (a repeated id's does not:
+ * its answer was counted when it was first stored).
  */
 export async function storeResult(
   event: EnsembleEvent,
   manifest: Manifest,
   store: PredictionStore,
   fill?: CacheFill,
+  hooks: EnsembleHooks = {},
 ): Promise<EnsembleResult> {
   checkEvent(event);
   const ensemble = resolveTarget(manifest, event.ensemble, true);
@@ -54,6 +67,7 @@ export async function storeResult(
     record = combine(ensemble, event.members, event.rows, memberInfoFrom(manifest), {
       id: event.id,
       createdAt: event.createdAt,
+      routedFrom: event.requested,
     });
   } catch (err) {
     if (err instanceof FanoutError && err.status === 503) {
@@ -61,7 +75,7 @@ export async function storeResult(
         outcome: 'failed',
         error: err.name,
         cause: JSON.stringify({ code: err.code, message: err.message, details: err.details }),
-        members: memberObservations(collectOutcomes(ensemble, event.members, event.rows), event.rows),
+        members: memberObservations(fanOutOutcomes(ensemble, event.members, event.rows), event.rows),
       };
     }
     throw err;
@@ -70,6 +84,9 @@ export async function storeResult(
     store.putPrediction(record),
     fill && hasCache(ensemble) ? fillCache(ensemble, manifest, event, record, fill) : undefined,
   ]);
+  if (stored.created && hooks.onAgreement) {
+    hooks.onAgreement(agreementReport(manifest, ensemble, record, event.members));
+  }
   // Observed from this call's record: a repeated id's stored record may hold another call's members.
   const members = memberObservations(record.members, event.rows);
   return { outcome: 'ok', created: stored.created, record: stored.record, members };
@@ -120,6 +137,9 @@ function checkEvent(event: EnsembleEvent): void {
   const problems: string[] = [];
   if (typeof event?.id !== 'string' || !event.id) problems.push('"id" must be a non-empty string');
   if (typeof event?.ensemble !== 'string') problems.push('"ensemble" must be a string');
+  if (event?.requested !== undefined && typeof event.requested !== 'string') {
+    problems.push('"requested" must be a string when given');
+  }
   if (typeof event?.createdAt !== 'string') problems.push('"createdAt" must be an ISO timestamp string');
   if (!Number.isInteger(event?.rows) || event.rows < 1) problems.push('"rows" must be a positive integer');
   if (!Array.isArray(event?.members)) problems.push('"members" must be an array of member results');

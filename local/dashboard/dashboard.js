@@ -103,13 +103,18 @@ function duration(seconds) {
   return `${seconds} s`;
 }
 
-/** "5 members · soft-vote · quorum 3 · cache 1 h", from what the stack serves. */
-function describeEnsemble(e) {
+/** "5 members + 1 shadow · soft-vote · quorum 3 · cache 1 h · canary v2 10%", from what is served. */
+function describeEnsemble(e, all) {
+  const canaryOf = all.filter((x) => x.canary && x.canary.ensemble === e.name).map((x) => x.name);
+  const shadows = (e.shadow || []).length;
+  const counted = e.members.length - shadows;
   return [
-    `${e.members.length} member${e.members.length === 1 ? '' : 's'}`,
+    `${counted} member${counted === 1 ? '' : 's'}${shadows ? ` + ${shadows} shadow${shadows === 1 ? '' : 's'}` : ''}`,
     e.strategy,
     e.quorum ? `quorum ${e.quorum}` : null,
     e.cacheTtlSeconds ? `cache ${duration(e.cacheTtlSeconds)}` : null,
+    e.canary ? `canary ${e.canary.ensemble} ${e.canary.percent}%` : null,
+    canaryOf.length ? `canary of ${canaryOf.join(', ')}` : null,
   ]
     .filter(Boolean)
     .join(' · ');
@@ -226,7 +231,7 @@ function renderEnsembles(data) {
   active.forEach((e, i) => {
     const node = nodes[i];
     const r = e.recent;
-    node.querySelector('.subtitle').textContent = describeEnsemble(e);
+    node.querySelector('.subtitle').textContent = describeEnsemble(e, data.ensembles);
     node
       .querySelector('.stats')
       .replaceChildren(
@@ -242,6 +247,7 @@ function renderEnsembles(data) {
           r.clientErrors + r.serverErrors ? 'warn' : '',
         ),
         ...cacheStats(e),
+        ...canaryStats(e),
       );
     const cached = Boolean(e.cacheTtlSeconds);
     const perSecond = (series) => series.map((n) => n / data.bucketSeconds);
@@ -314,6 +320,17 @@ function cacheStats(e) {
   return out;
 }
 
+/** How an ensemble's answers and its canary's compared, where both were known. */
+function canaryStats(e) {
+  if (!e.canary) return [];
+  const a = e.canary.agreement;
+  if (!a.compared) return [stat(`canary ${e.canary.ensemble}`, 'no rows compared yet')];
+  return [
+    stat(`agrees with ${e.canary.ensemble}`, fmtPct(a.rate), a.rate < 0.95 ? 'warn' : ''),
+    stat('mean difference', a.meanAbsDiff.toFixed(3)),
+  ];
+}
+
 function line(label, data, color) {
   return {
     type: 'line',
@@ -359,6 +376,20 @@ function renderMembers(data) {
               el('canvas', { 'aria-label': `${name}: member outcomes` }),
             ),
           ),
+          el(
+            'div',
+            { class: 'wide' },
+            el(
+              'div',
+              { class: 'chart-title' },
+              "Agreement with the ensemble's answer (% of rows whose top label was the answer's; shadows marked)",
+            ),
+            el(
+              'div',
+              { class: 'chart agreement' },
+              el('canvas', { 'aria-label': `${name}: member agreement with the answer` }),
+            ),
+          ),
         ),
       ),
   );
@@ -370,7 +401,9 @@ function renderMembers(data) {
     const node = nodes[i];
     const members = e.members;
     const calls = members.reduce((n, m) => n + m.calls, 0);
-    node.querySelector('.subtitle').textContent = `${fmtCount(calls)} member calls`;
+    const shadows = members.filter((m) => m.shadow).length;
+    node.querySelector('.subtitle').textContent =
+      `${fmtCount(calls)} member calls${shadows ? ` · ${shadows} shadow${shadows === 1 ? '' : 's'}` : ''}`;
     const height = `${Math.max(110, 28 * members.length + 44)}px`;
     for (const box of node.querySelectorAll('.chart')) box.style.height = height;
     const labels = members.map((m) => m.model);
@@ -443,7 +476,54 @@ function renderMembers(data) {
         },
       },
     });
+    chartFor(`members:${e.name}:agreement`, node.querySelector('.agreement canvas'), {
+      type: 'bar',
+      data: {
+        labels,
+        datasets: [
+          {
+            label: 'agreement',
+            data: members.map((m) => (m.agreement.rate === null ? null : m.agreement.rate * 100)),
+            backgroundColor: members.map((m) => (m.shadow ? `${colorOf(m.model)}88` : colorOf(m.model))),
+            borderColor: members.map((m) => colorOf(m.model)),
+            borderWidth: members.map((m) => (m.shadow ? 2 : 0)),
+          },
+        ],
+      },
+      options: {
+        indexAxis: 'y',
+        layout: { padding: { right: 180 } },
+        plugins: {
+          legend: { display: false },
+          valueLabels: {
+            format: (v, _d, i) => {
+              const m = members[i];
+              if (v === null) return m.shadow ? 'shadow · no rows yet' : '';
+              const diff = `diff ${m.agreement.meanAbsDiff.toFixed(3)}`;
+              return `${m.shadow ? 'shadow · ' : ''}${fmtPct(m.agreement.rate)} · ${diff}`;
+            },
+          },
+          tooltip: {
+            callbacks: {
+              label: (c) => {
+                const m = members[c.dataIndex];
+                return `${fmtPct(m.agreement.rate)} of ${m.agreement.compared} rows agreed; mean difference ${m.agreement.meanAbsDiff}`;
+              },
+            },
+          },
+        },
+        scales: {
+          x: { min: 0, max: 100, ticks: { callback: (v) => `${v}%` } },
+          y: { grid: { display: false }, ticks: { color: '#1b2330', font: { weight: '600' } } },
+        },
+      },
+      plugins: [valueLabels],
+    });
     node.dataset.members = labels.join(',');
+    node.dataset.shadows = members
+      .filter((m) => m.shadow)
+      .map((m) => m.model)
+      .join(',');
   });
 }
 

@@ -22,6 +22,10 @@ export interface ServedEnsemble {
   quorum?: number;
   /** The ensemble's result-cache TTL, when it has a cache. */
   cacheTtlSeconds?: number;
+  /** Models run beside the members and never counted. */
+  shadow?: readonly string[];
+  /** Another ensemble serving a share of this one's traffic. */
+  canary?: { ensemble: string; percent: number };
 }
 
 /** Latencies of one bucket: a bounded reservoir sample (percentiles stay right, memory stays flat). */
@@ -66,6 +70,20 @@ interface MemberBucket {
   rows: number;
   latency: Samples;
   batchLatency: Samples;
+}
+
+/** Rows compared with an answer in one bucket: how many, how many agreed, the summed difference. */
+interface AgreementBucket {
+  compared: number;
+  agreed: number;
+  absDiffSum: number;
+}
+
+/** Agreement over a span: the share of rows that agreed and the mean difference; null for none. */
+export interface AgreementView {
+  compared: number;
+  rate: number | null;
+  meanAbsDiff: number | null;
 }
 
 const emptyEnsembleBucket = (): EnsembleBucket => ({
@@ -172,6 +190,10 @@ export interface MemberView {
   failedRate: number | null;
   timeoutRate: number | null;
   rows: number;
+  /** Run beside the members, never counted (a shadow member). */
+  shadow: boolean;
+  /** How often its top label was the ensemble's, and how far its probabilities were from it. */
+  agreement: AgreementView;
   series: { p50: (number | null)[]; calls: number[]; failures: number[] };
 }
 
@@ -181,6 +203,9 @@ export interface EnsembleView {
   strategy?: string;
   quorum?: number;
   cacheTtlSeconds?: number;
+  shadow?: string[];
+  /** Its canary, and how the two sides' answers compared where both were known. */
+  canary?: { ensemble: string; percent: number; agreement: AgreementView };
   totalRequests: number;
   recent: EnsembleSummary;
   series: {
@@ -215,6 +240,8 @@ export interface DashboardData {
 interface EnsembleState {
   name: string;
   members: string[];
+  shadow: string[];
+  canary?: { ensemble: string; percent: number };
   strategy?: string;
   quorum?: number;
   cacheTtlSeconds?: number;
@@ -255,6 +282,9 @@ export class DashboardModel {
   private readonly startedAt: number;
   private readonly ensembles = new Map<string, EnsembleState>();
   private readonly members = new Map<string, Map<number, MemberBucket>>();
+  /** Agreement buckets, per `ensemble\0model` (members and shadows) and `ensemble\0canary`. */
+  private readonly agreement = new Map<string, Map<number, AgreementBucket>>();
+  private readonly canaryAgreement = new Map<string, Map<number, AgreementBucket>>();
   private readonly predictions: PredictionEntry[] = [];
   private readonly jobs = new Map<string, JobEntry>();
 
@@ -273,16 +303,26 @@ export class DashboardModel {
       state.strategy = e.strategy;
       state.quorum = e.quorum;
       state.cacheTtlSeconds = e.cacheTtlSeconds;
+      state.canary = e.canary;
       for (const m of e.members) if (!state.members.includes(m)) state.members.push(m);
+      // Shadows after the counted members, in the manifest's order.
+      for (const m of e.shadow ?? []) {
+        if (!state.shadow.includes(m)) state.shadow.push(m);
+        if (!state.members.includes(m)) state.members.push(m);
+      }
     }
   }
 
   /** Adds one EMF directive. */
   add(record: EmfRecord): void {
     const values = new Map(record.metrics.map((m) => [m.name, m.values]));
-    const { ensemble, model } = record.dimensions;
+    const { ensemble, model, role, canary } = record.dimensions;
     const bucket = Math.floor(record.timestamp / this.bucketMs);
-    if (ensemble && model) this.addMember(ensemble, model, bucket, values);
+    if (ensemble && model && role)
+      this.addAgreement(this.agreement, `${ensemble}\u0000${model}`, bucket, values, 'Member');
+    else if (ensemble && canary)
+      this.addAgreement(this.canaryAgreement, `${ensemble}\u0000${canary}`, bucket, values, 'Canary');
+    else if (ensemble && model) this.addMember(ensemble, model, bucket, values);
     else if (ensemble && ensemble !== 'unknown') {
       this.addEnsemble(ensemble, bucket, values, record.dimensions.path);
     }
@@ -334,6 +374,7 @@ export class DashboardModel {
       state = {
         name,
         members: [],
+        shadow: [],
         buckets: new Map(),
         total: { requests: 0, scored: 0, degraded: 0, quorumMisses: 0, errors: 0 },
       };
@@ -411,6 +452,40 @@ export class DashboardModel {
     b.rows += sum(values.get('MemberRows') ?? []);
     for (const v of values.get('MemberLatency') ?? []) b.latency.add(v);
     for (const v of values.get('MemberBatchLatency') ?? []) b.batchLatency.add(v);
+  }
+
+  /** Adds a member's (`Member...`) or a canary's (`Canary...`) agreement counts to its bucket. */
+  private addAgreement(
+    into: Map<string, Map<number, AgreementBucket>>,
+    key: string,
+    index: number,
+    values: Map<string, number[]>,
+    prefix: 'Member' | 'Canary',
+  ): void {
+    let buckets = into.get(key);
+    if (!buckets) {
+      buckets = new Map();
+      into.set(key, buckets);
+    }
+    let b = buckets.get(index);
+    if (!b) {
+      b = { compared: 0, agreed: 0, absDiffSum: 0 };
+      buckets.set(index, b);
+    }
+    b.compared += sum(values.get(`${prefix}RowsCompared`) ?? []);
+    b.agreed += sum(values.get(`${prefix}RowsAgreed`) ?? []);
+    b.absDiffSum += sum(values.get(`${prefix}AbsDiffSum`) ?? []);
+  }
+
+  /** Agreement over the given buckets: rates are ratios of the sums. */
+  private agreementView(buckets: Map<number, AgreementBucket> | undefined, recent: number[]): AgreementView {
+    const chosen = recent.map((i) => buckets?.get(i)).filter((b) => b !== undefined);
+    const compared = sum(chosen.map((b) => b.compared));
+    return {
+      compared,
+      rate: compared ? round(sum(chosen.map((b) => b.agreed)) / compared, 4) : null,
+      meanAbsDiff: compared ? round(sum(chosen.map((b) => b.absDiffSum)) / compared, 4) : null,
+    };
   }
 
   private addPrediction(record: EmfRecord, values: Map<string, number[]>): void {
@@ -499,8 +574,8 @@ export class DashboardModel {
   private prune(first: number): void {
     for (const e of this.ensembles.values())
       for (const i of e.buckets.keys()) if (i < first) e.buckets.delete(i);
-    for (const buckets of this.members.values())
-      for (const i of buckets.keys()) if (i < first) buckets.delete(i);
+    for (const all of [this.members, this.agreement, this.canaryAgreement])
+      for (const buckets of all.values()) for (const i of buckets.keys()) if (i < first) buckets.delete(i);
   }
 
   /** Figures of some ensembles together over the given buckets. */
@@ -550,6 +625,18 @@ export class DashboardModel {
       ...(e.strategy ? { strategy: e.strategy } : {}),
       ...(e.quorum ? { quorum: e.quorum } : {}),
       ...(e.cacheTtlSeconds ? { cacheTtlSeconds: e.cacheTtlSeconds } : {}),
+      ...(e.shadow.length ? { shadow: [...e.shadow] } : {}),
+      ...(e.canary
+        ? {
+            canary: {
+              ...e.canary,
+              agreement: this.agreementView(
+                this.canaryAgreement.get(`${e.name}\u0000${e.canary.ensemble}`),
+                recent,
+              ),
+            },
+          }
+        : {}),
       totalRequests: e.total.requests,
       recent: this.summary([e], recent),
       series: {
@@ -564,11 +651,20 @@ export class DashboardModel {
           return b ? b.quorumMisses + b.clientErrors + b.serverErrors : 0;
         }),
       },
-      members: e.members.map((m) => this.memberView(e.name, m, indexes, recent)),
+      members: e.members.map((m) => ({
+        ...this.memberView(e.name, m, indexes, recent),
+        shadow: e.shadow.includes(m),
+        agreement: this.agreementView(this.agreement.get(`${e.name}\u0000${m}`), recent),
+      })),
     };
   }
 
-  private memberView(ensemble: string, model: string, indexes: number[], recent: number[]): MemberView {
+  private memberView(
+    ensemble: string,
+    model: string,
+    indexes: number[],
+    recent: number[],
+  ): Omit<MemberView, 'shadow' | 'agreement'> {
     const buckets = this.members.get(`${ensemble}\u0000${model}`);
     const at = (i: number) => buckets?.get(i);
     const field = (k: 'calls' | 'ok' | 'failed' | 'timedOut' | 'rows') =>

@@ -11,7 +11,14 @@ data set's column order (scaling happens inside the graph); one output `probabil
 [N, C] in class order. No ZipMap, no label output. Opsets: ai.onnx 15, ai.onnx.ml 3.
 
 Everything is seeded (42) and single-threaded, so two runs on one machine write byte-identical
-.onnx files. Usage: train.py [--out DIR] (default: the models/ folder this script lives in).
+.onnx files. Usage: train.py [--out DIR] [--only ID[,ID...]] (default out: the models/ folder this
+script lives in). --only writes just the named members' files and metrics entries and leaves every
+other file as it is: tree learners can pick another of two equally good splits on another CPU, so a
+full run elsewhere may rewrite a member that did not change.
+
+Candidates (candidate_specs) are trained on the same split like the members, with their own ONNX
+file and golden file, but are not part of the stacking meta-model or the ensemble golden file: they
+are meant to be tried as shadow members first (see the README's rollout recipe).
 """
 import os
 
@@ -43,6 +50,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict, train_te
 from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVC
 
 SEED = 42
 OPSET = 15  # ai.onnx; <= 17 as required by the serving side
@@ -164,6 +172,37 @@ class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
         with torch.no_grad():
             out = self.module_(torch.from_numpy(np.asarray(X, dtype=np.float32)))
         return out.numpy().astype(np.float64)
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+
+class PlattSVC(ClassifierMixin, BaseEstimator):
+    """Binary RBF SVM whose probabilities are exactly Platt's sigmoid of the decision value.
+
+    sklearn's SVC.predict_proba goes through libsvm's pairwise coupling, an iteration that stops at
+    a tolerance (0.0025 for two classes) and so differs from the sigmoid by up to about 0.003. The
+    exported graph computes the sigmoid itself, so this wrapper does too: the golden file, the
+    metrics and the ONNX file all describe the same function.
+    """
+
+    def __init__(self, C=1.0, gamma="scale", seed=SEED):
+        self.C = C
+        self.gamma = gamma
+        self.seed = seed
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        assert len(self.classes_) == 2, "PlattSVC is binary"
+        self.svc_ = SVC(kernel="rbf", C=self.C, gamma=self.gamma, probability=True, random_state=self.seed)
+        self.svc_.fit(X, y)
+        return self
+
+    def predict_proba(self, X):
+        f = self.svc_.decision_function(X)  # > 0 for classes_[1]
+        a, b = float(self.svc_.probA_[0]), float(self.svc_.probB_[0])
+        p1 = 1.0 / (1.0 + np.exp(a * f - b))
+        return np.column_stack([1.0 - p1, p1])
 
     def predict(self, X):
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -351,6 +390,44 @@ def gradient_boosting_onnx(member_id, gb, labels, X_any):
     return finish_model(member_id, family, nodes, inits, gb.n_features_in_, len(labels), labels, True)
 
 
+def svm_onnx(member_id, pipe, labels):
+    """Scaler, RBF kernel against every support vector, dual coefficients, Platt sigmoid.
+
+    Distances are computed as the sum of squared differences ([N, S, F] then ReduceSum), not as
+    |x|^2 - 2x.s + |s|^2, which would cancel badly in float32."""
+    scaler, clf = pipe.named_steps["scaler"], pipe.named_steps["clf"]
+    svc = clf.svc_
+    nodes, inits, x = scaler_nodes(scaler)
+    sv = np.asarray(svc.support_vectors_, dtype=np.float64)
+    a, b = float(svc.probA_[0]), float(svc.probB_[0])
+    inits += [
+        init("axis1", np.array([1], dtype=np.int64)),
+        init("axis2", np.array([2], dtype=np.int64)),
+        init("support_vectors", f32(sv)),
+        init("neg_gamma", f32([-float(svc._gamma)])),
+        init("dual_coef", f32(np.asarray(svc.dual_coef_).T)),
+        init("intercept", f32(svc.intercept_)),
+        init("platt_scale", f32([-a])),
+        init("platt_shift", f32([b])),
+    ]
+    nodes += [
+        helper.make_node("Unsqueeze", [x, "axis1"], ["x3"], name="unsqueeze"),
+        helper.make_node("Sub", ["x3", "support_vectors"], ["diff"], name="diff"),
+        helper.make_node("Mul", ["diff", "diff"], ["sq"], name="square"),
+        helper.make_node("ReduceSum", ["sq", "axis2"], ["dist2"], keepdims=0, name="dist2"),
+        helper.make_node("Mul", ["dist2", "neg_gamma"], ["kernel_arg"], name="scale_gamma"),
+        helper.make_node("Exp", ["kernel_arg"], ["kernel"], name="rbf"),
+        helper.make_node("MatMul", ["kernel", "dual_coef"], ["kd"], name="dual"),
+        helper.make_node("Add", ["kd", "intercept"], ["decision"], name="add_intercept"),
+        helper.make_node("Mul", ["decision", "platt_scale"], ["platt_ax"], name="platt_mul"),
+        helper.make_node("Add", ["platt_ax", "platt_shift"], ["platt_z"], name="platt_add"),
+        helper.make_node("Sigmoid", ["platt_z"], ["p1"], name="sigmoid"),
+    ]
+    binary_head("p1", nodes, inits)
+    family = f"StandardScaler + SVC (RBF, C {clf.C:g}, {len(sv)} support vectors) + Platt scaling"
+    return finish_model(member_id, family, nodes, inits, sv.shape[1], len(labels), labels, False)
+
+
 def torch_onnx(member_id, clf, labels, n_features):
     buf = io.BytesIO()
     torch.onnx.export(
@@ -412,6 +489,13 @@ def member_specs(name):
     ]
 
 
+def candidate_specs(name):
+    """Like member_specs, for models to try as shadow members: not stacked, not in the ensemble golden."""
+    if name == "breast-cancer":
+        return [("bc-svm", "svm", scaled(PlattSVC(C=1.0, gamma="scale")))]
+    return []
+
+
 def to_onnx(member_id, family, est, labels, X):
     if family == "logreg":
         return linear_onnx(member_id, est, labels)
@@ -423,6 +507,8 @@ def to_onnx(member_id, family, est, labels, X):
         return gradient_boosting_onnx(member_id, est, labels, X)
     if family == "torch-mlp":
         return torch_onnx(member_id, est, labels, X.shape[1])
+    if family == "svm":
+        return svm_onnx(member_id, est, labels)
     raise ValueError(family)
 
 
@@ -517,7 +603,14 @@ def apply_stacking(spec, features):
 # --------------------------------------------------------------------------------------------
 
 
-def train_dataset(name, out, today):
+def train_dataset(name, out, today, only=None, previous=None):
+    """Fits every member and candidate of a data set in memory; writes the files of those in `only`
+    (all when None). With `only`, the split, the stacking meta-model and the ensemble golden file
+    are left as they are, and the other models' metrics entries are taken from `previous`."""
+    previous = previous or {}
+    prev_models = {m["id"]: m for m in previous.get("models", [])}
+    prev_ens = next((e for e in previous.get("ensembles", []) if e["dataset"] == name), None)
+    full = only is None
     X, y, labels, features = load_dataset(name)
     n, f = X.shape
     c = len(labels)
@@ -528,17 +621,19 @@ def train_dataset(name, out, today):
     X_gold = X[golden_idx]
     split_desc = f"{len(idx_tr)} train / {len(idx_te)} held-out, stratified, train_test_split(test_size=0.25, random_state={SEED})"
 
-    write_json(out / name / "split.json", {
-        "dataset": name,
-        "rows": n,
-        "method": f"sklearn train_test_split(test_size=0.25, stratify=y, random_state={SEED})",
-        "test": sorted(int(i) for i in idx_te),
-        "train": sorted(int(i) for i in idx_tr),
-    })
+    if full:
+        write_json(out / name / "split.json", {
+            "dataset": name,
+            "rows": n,
+            "method": f"sklearn train_test_split(test_size=0.25, stratify=y, random_state={SEED})",
+            "test": sorted(int(i) for i in idx_te),
+            "train": sorted(int(i) for i in idx_tr),
+        })
 
     cv = StratifiedKFold(n_splits=N_FOLDS, shuffle=True, random_state=SEED)
-    members, oof_blocks, test_blocks, gold_blocks = [], [], [], []
-    for member_id, family, est in member_specs(name):
+    members, candidates, oof_blocks, test_blocks, gold_blocks, cand_test_blocks = [], [], [], [], [], []
+    specs = [(s, False) for s in member_specs(name)] + [(s, True) for s in candidate_specs(name)]
+    for (member_id, family, est), is_candidate in specs:
         t0 = time.time()
         oof = cross_val_predict(est, X_tr, y_tr, cv=cv, method="predict_proba", n_jobs=1)
         est.fit(X_tr, y_tr)
@@ -546,15 +641,9 @@ def train_dataset(name, out, today):
         model = to_onnx(member_id, family, est, labels, X)
         check_contract(model, f, c)
         rel = Path(name) / f"{family}.onnx"
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        onnx.save_model(model, str(path))
-        size = path.stat().st_size
+        data = model.SerializeToString()
         if family in ("random-forest", "gradient-boosting"):
-            assert size < MAX_TREE_FILE_BYTES, (path, size)
-        write_json(out / name / "golden" / f"{member_id}.json", {
-            "model": member_id, "labels": labels, "rows": X_gold.tolist(), "probabilities": P_gold.tolist(),
-        })
+            assert len(data) < MAX_TREE_FILE_BYTES, (rel, len(data))
         m = {
             "id": member_id,
             "family": family_title(model),
@@ -568,51 +657,84 @@ def train_dataset(name, out, today):
             "heldOut": {"rows": len(idx_te), "accuracy": acc(y_te, P_te), "rocAuc": auc(y_te, P_te)},
             "wholeData": {"rows": n, "accuracy": acc(y, P_all)},
             "cvTrainAccuracy": acc(y_tr, oof),
-            "bytes": size,
-            "sha256": sha256(path),
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
             "opset": {op.domain or "ai.onnx": op.version for op in model.opset_import},
-            "seconds": round(time.time() - t0, 2),
         }
+        if is_candidate:
+            m["role"] = "candidate"
         assert m["wholeData"]["accuracy"] >= 0.93, m
-        members.append(m)
-        oof_blocks.append(oof)
-        test_blocks.append(P_te)
-        gold_blocks.append(P_gold)
+        prev = prev_models.get(member_id)
+        if prev and prev.get("sha256") == m["sha256"]:
+            m["trainedOn"] = prev["trainedOn"]  # the same file: keep the date it was first written
+        if full or member_id in only:
+            path = out / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+            write_json(out / name / "golden" / f"{member_id}.json", {
+                "model": member_id, "labels": labels, "rows": X_gold.tolist(), "probabilities": P_gold.tolist(),
+            })
+            note = "written"
+        elif prev:
+            m = prev
+            note = "kept" if prev.get("sha256") == m["sha256"] else "kept (this run differs)"
+        else:
+            raise SystemExit(f"{member_id} has no entry in metrics.json yet: include it in --only")
+        (candidates if is_candidate else members).append(m)
+        if is_candidate:
+            cand_test_blocks.append(P_te)
+        else:
+            oof_blocks.append(oof)
+            test_blocks.append(P_te)
+            gold_blocks.append(P_gold)
         print(f"  {member_id:22s} held-out acc {m['heldOut']['accuracy']:.4f} auc {m['heldOut']['rocAuc']:.4f} "
-              f"whole acc {m['wholeData']['accuracy']:.4f} {size:7d} B {m['seconds']:6.2f} s", flush=True)
+              f"whole acc {m['wholeData']['accuracy']:.4f} {m['bytes']:7d} B {time.time() - t0:6.2f} s {note}",
+              flush=True)
 
     member_ids = [m["id"] for m in members]
-    oof_feats = np.hstack(oof_blocks)
-    test_feats = np.hstack(test_blocks)
-    gold_feats = np.hstack(gold_blocks)
-    meta = LogisticRegression(C=1.0, max_iter=5000, random_state=SEED).fit(oof_feats, y_tr)
-    spec = stacking_json(meta, member_ids, labels, oof_feats.mean(axis=0))
-    for feats in (oof_feats, test_feats, gold_feats):  # the JSON formula is the meta-model
-        assert np.allclose(apply_stacking(spec, feats), meta.predict_proba(feats), rtol=0, atol=1e-12)
-    write_json(out / name / "stacking-meta.json", spec)
-
-    soft_te = np.mean(test_blocks, axis=0)
-    stack_te = apply_stacking(spec, test_feats)
-    ens = {
-        "dataset": name,
-        "members": member_ids,
-        "softVote": {"heldOut": {"accuracy": acc(y_te, soft_te), "rocAuc": auc(y_te, soft_te)}},
-        "stacking": {"file": f"{name}/stacking-meta.json",
-                     "heldOut": {"accuracy": acc(y_te, stack_te), "rocAuc": auc(y_te, stack_te)}},
-        "split": split_desc,
-    }
-    assert ens["softVote"]["heldOut"]["accuracy"] >= 0.95, ens
-    write_json(out / name / "golden" / "ensemble.json", {
-        "members": member_ids,
-        "labels": labels,
-        "rows": X_gold.tolist(),
-        "softVote": np.mean(gold_blocks, axis=0).tolist(),
-        "stacking": apply_stacking(spec, gold_feats).tolist(),
-    })
+    if full or prev_ens is None:
+        oof_feats = np.hstack(oof_blocks)
+        test_feats = np.hstack(test_blocks)
+        gold_feats = np.hstack(gold_blocks)
+        meta = LogisticRegression(C=1.0, max_iter=5000, random_state=SEED).fit(oof_feats, y_tr)
+        spec = stacking_json(meta, member_ids, labels, oof_feats.mean(axis=0))
+        for feats in (oof_feats, test_feats, gold_feats):  # the JSON formula is the meta-model
+            assert np.allclose(apply_stacking(spec, feats), meta.predict_proba(feats), rtol=0, atol=1e-12)
+        write_json(out / name / "stacking-meta.json", spec)
+        soft_te = np.mean(test_blocks, axis=0)
+        stack_te = apply_stacking(spec, test_feats)
+        ens = {
+            "dataset": name,
+            "members": member_ids,
+            "softVote": {"heldOut": {"accuracy": acc(y_te, soft_te), "rocAuc": auc(y_te, soft_te)}},
+            "stacking": {"file": f"{name}/stacking-meta.json",
+                         "heldOut": {"accuracy": acc(y_te, stack_te), "rocAuc": auc(y_te, stack_te)}},
+            "split": split_desc,
+        }
+        assert ens["softVote"]["heldOut"]["accuracy"] >= 0.95, ens
+        write_json(out / name / "golden" / "ensemble.json", {
+            "members": member_ids,
+            "labels": labels,
+            "rows": X_gold.tolist(),
+            "softVote": np.mean(gold_blocks, axis=0).tolist(),
+            "stacking": apply_stacking(spec, gold_feats).tolist(),
+        })
+    else:
+        ens = {k: v for k, v in prev_ens.items() if k != "withCandidates"}
+    if candidates:
+        # What promoting every candidate to a counted member would give (soft vote, held-out).
+        both_te = np.mean(test_blocks + cand_test_blocks, axis=0)
+        ens["withCandidates"] = {
+            "members": member_ids + [m["id"] for m in candidates],
+            "softVote": {"heldOut": {"accuracy": acc(y_te, both_te), "rocAuc": auc(y_te, both_te)}},
+        }
     print(f"  {'soft vote':22s} held-out acc {ens['softVote']['heldOut']['accuracy']:.4f} "
           f"auc {ens['softVote']['heldOut']['rocAuc']:.4f}")
     print(f"  {'stacking':22s} held-out acc {ens['stacking']['heldOut']['accuracy']:.4f} "
           f"auc {ens['stacking']['heldOut']['rocAuc']:.4f}", flush=True)
+    if candidates:
+        w = ens["withCandidates"]["softVote"]["heldOut"]
+        print(f"  {'soft vote + candidates':22s} held-out acc {w['accuracy']:.4f} auc {w['rocAuc']:.4f}", flush=True)
     info = {
         "title": DATASETS[name]["title"],
         "file": f"data/{DATASETS[name]['csv']}",
@@ -624,7 +746,7 @@ def train_dataset(name, out, today):
                   "file": f"{name}/split.json"},
         "golden": f"first {N_GOLDEN} held-out rows in train_test_split order",
     }
-    return info, members, ens
+    return info, members + candidates, ens
 
 
 def model_card(metrics):
@@ -670,6 +792,26 @@ def model_card(metrics):
              "trained on out-of-fold probabilities (5 stratified folds) of the training split only: "
              "`p = softmax(coef · x + intercept)`. `featureMeans` (mean out-of-fold probability per feature) can "
              "stand in for a failed member's probabilities.\n")
+    cands = [m for m in metrics["models"] if m.get("role") == "candidate"]
+    if cands:
+        L.append("## Candidates\n")
+        L.append("Trained on the same split like the members, but not part of the stacking meta-model or of "
+                 "`golden/ensemble.json`: models to try on real traffic as shadow members before they count "
+                 "(the README's rollout recipe; `models/manifest.json` says where each one runs).\n")
+        for m in cands:
+            L.append(f"- `{m['id']}` ({m['family']}): held-out accuracy {m['heldOut']['accuracy']:.4f}, "
+                     f"ROC AUC {m['heldOut']['rocAuc']:.4f}.")
+        for e in metrics["ensembles"]:
+            w = e.get("withCandidates")
+            if w:
+                L.append(f"- {e['dataset']}: soft vote of {', '.join(w['members'])}: held-out accuracy "
+                         f"{w['softVote']['heldOut']['accuracy']:.4f}, ROC AUC {w['softVote']['heldOut']['rocAuc']:.4f} "
+                         f"(the members alone: {e['softVote']['heldOut']['accuracy']:.4f}, "
+                         f"{e['softVote']['heldOut']['rocAuc']:.4f}).")
+        L.append("")
+        L.append("`PlattSVC` probabilities are Platt's sigmoid of the SVM decision value, exactly, in the "
+                 "graph and in the golden file; scikit-learn's own `SVC.predict_proba` goes through libsvm's "
+                 "pairwise coupling, which stops at a tolerance and differs by up to about 0.003.\n")
     L.append("## Golden files\n")
     L.append("`<set>/golden/<member-id>.json` holds 40 held-out rows (raw features) and the trainer's own "
              "probabilities for them (sklearn `predict_proba` in float64, or the torch forward pass in float32). "
@@ -704,6 +846,7 @@ def model_card(metrics):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=MODELS_DIR, help="output folder (default: models/)")
+    ap.add_argument("--only", help="comma-separated model ids: write only these, keep every other file")
     args = ap.parse_args()
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -712,6 +855,16 @@ def main():
     else:
         today = datetime.date.today()
     today = today.isoformat()
+    previous_path = out / "metrics.json"
+    previous = json.loads(previous_path.read_text()) if previous_path.exists() else None
+    only = None
+    if args.only:
+        only = {s.strip() for s in args.only.split(",") if s.strip()}
+        known = {spec[0] for name in DATASETS for spec in member_specs(name) + candidate_specs(name)}
+        if only - known:
+            raise SystemExit(f"--only: unknown model id(s) {', '.join(sorted(only - known))}; known: {', '.join(sorted(known))}")
+        if previous is None:
+            raise SystemExit(f"--only needs the metrics.json of an earlier full run in {out}")
 
     t0 = time.time()
     metrics = {
@@ -723,18 +876,17 @@ def main():
     }
     for name in DATASETS:
         print(f"{name}:", flush=True)
-        info, members, ens = train_dataset(name, out, today)
+        info, members, ens = train_dataset(name, out, today, only, previous)
         metrics["datasets"][name] = info
         metrics["models"] += members
         metrics["ensembles"].append(ens)
-    for m in metrics["models"]:
-        del m["seconds"]  # keep metrics.json free of timings
     # Models added with `fanout models add` are not trained here: keep their entries as they are.
-    previous = out / "metrics.json"
-    if previous.exists():
+    if previous:
         trained = {m["id"] for m in metrics["models"]}
-        metrics["models"] += [m for m in json.loads(previous.read_text()).get("models", [])
+        metrics["models"] += [m for m in previous.get("models", [])
                               if m.get("addedBy") and m["id"] not in trained]
+    # The date the newest file was written: a run that changes nothing keeps the old date.
+    metrics["trainedOn"] = max(m["trainedOn"] for m in metrics["models"] if m.get("trainedOn"))
     write_json(out / "metrics.json", metrics)
     (out / "MODEL_CARD.md").write_text(model_card(metrics))
     print(f"done in {time.time() - t0:.1f} s -> {out}")

@@ -24,11 +24,14 @@ class FakeExecutor implements InferenceExecutor {
     const record: PredictionRecord = {
       id: input.id,
       ensemble: input.ensemble,
+      // As the ensemble step records it when a canary served the request.
+      ...(input.requested !== input.ensemble ? { routedFrom: input.requested } : {}),
       strategy: 'soft-vote',
       degraded: true,
       predictions: input.instances.map(() => ({
         label: 'benign',
         probabilities: { malignant: 0.3, benign: 0.7 },
+        uncertainty: { agreement: 1, margin: 0.4, entropy: 0.881291, spread: 0 },
       })),
       members: input.members.map((m, i) => ({
         model: m.model,

@@ -23,6 +23,8 @@ function manifestWith(edit: (doc: Record<string, any>) => void = () => {}): Mani
   const doc = JSON.parse(readFileSync(MANIFEST, 'utf8'));
   const first = doc.ensembles.find((e: { name: string }) => e.name === CACHED);
   for (const e of doc.ensembles) e.cache = e === first ? { ttlSeconds: 60 } : undefined;
+  // Every request is served by the ensemble it names: a canary would take a share elsewhere.
+  for (const e of doc.ensembles) delete e.canary;
   doc.ensembles.push({ ...first, name: UNCACHED, cache: undefined });
   edit(doc);
   return parseManifest(doc, MANIFEST);
@@ -157,7 +159,10 @@ describe('the result cache on the synchronous API', () => {
       id: expect.not.stringMatching(first.body.id),
       cached: true,
       createdAt: '2026-03-01T10:00:05.000Z',
-      members: first.body.members.map((m: { latencyMs: number }) => ({ ...m, latencyMs: 0 })),
+      // A hit replays the counted members only: shadow members ran with the first request, not this one.
+      members: first.body.members
+        .filter((m: { shadow?: boolean }) => !m.shadow)
+        .map((m: { latencyMs: number }) => ({ ...m, latencyMs: 0 })),
     });
     const stored = await t.call('GET /v1/predictions/{id}', { pathParameters: { id: second.body.id } });
     expect(stored.body).toEqual(second.body);
@@ -268,6 +273,27 @@ describe('the result cache on the synchronous API', () => {
     const again = await t.predict({ instances: [rowA] });
     expect(again.headers['cache-status']).toBe('hit');
     expect(again.body.members[1].version).toMatch(/-retrained$/);
+  });
+
+  it('routes to a canary before the cache: a request its canary serves never gets the primary’s cached answer', async () => {
+    const t = setup();
+    await t.predict({ instances: [rowA] });
+    expect((await t.predict({ instances: [rowA] })).headers['cache-status']).toBe('hit');
+    // Every request to CACHED now goes to its canary (an ensemble without a cache).
+    t.reload(
+      manifestWith((doc) => {
+        doc.ensembles.find((e: { name: string }) => e.name === CACHED).canary = {
+          ensemble: UNCACHED,
+          percent: 100,
+        };
+      }),
+    );
+    const routed = await t.predict({ instances: [rowA] });
+    expect(routed.status).toBe(200);
+    expect(routed.body).toMatchObject({ ensemble: UNCACHED });
+    expect(routed.body.cached).toBeUndefined();
+    expect(routed.headers['cache-status']).toBeUndefined();
+    expect(t.executor.runs.map((r) => r.ensemble)).toEqual([CACHED, UNCACHED]);
   });
 
   it('answers uncached and logs a warning with the reason when the cache cannot be read', async () => {

@@ -1,9 +1,11 @@
 import { handleHttp } from '../../functions/api/handler.js';
 import type { ApiDeps } from '../../functions/api/routes.js';
-import type { PredictionRecord } from '../../functions/core/combine.js';
+import { canaryBucket } from '../../functions/core/canary.js';
+import { combine, memberInfoFrom, type PredictionRecord } from '../../functions/core/combine.js';
 import { QuorumNotMetError } from '../../functions/core/errors.js';
-import { loadManifest } from '../../functions/core/manifest.js';
+import { type EnsembleSpec, getEnsemble, loadManifest } from '../../functions/core/manifest.js';
 import type { InferenceExecutor, InferenceInput } from '../../functions/core/ports.js';
+import { fanOutMembers, resolveTarget } from '../../functions/core/targets.js';
 import { httpEvent } from '../support/http-event.js';
 import { MemoryJobStore, MemoryPredictionStore } from '../support/memory-stores.js';
 
@@ -11,7 +13,10 @@ const manifest = loadManifest('models/manifest.json');
 const features = manifest.ensembles.get('breast-cancer')?.features ?? [];
 const row = features.map((_, i) => i + 0.5);
 
-/** Scores every row as 70% benign, as the state machine would return it, and stores it. */
+/**
+ * Answers like the state machine: every member that ran scores each row 70% on the last label, the
+ * real combine step (strategy, quorum, shadows, uncertainty, canary) makes the record, stored.
+ */
 class FakeExecutor implements InferenceExecutor {
   readonly inputs: InferenceInput[] = [];
   failWith?: Error;
@@ -21,24 +26,22 @@ class FakeExecutor implements InferenceExecutor {
     this.inputs.push(input);
     if (this.delayMs) await new Promise((r) => setTimeout(r, this.delayMs));
     if (this.failWith) throw this.failWith;
-    const record: PredictionRecord = {
+    const served = resolveTarget(manifest, input.ensemble, true);
+    const c = served.labels.length;
+    const scores = served.labels.map((_, i) => (i === c - 1 ? 0.7 : 0.3 / (c - 1)));
+    const outcomes = input.members.map((m) => ({
+      model: m.model,
+      status: 'ok',
+      version: '1.0.0',
+      kind: 'onnx',
+      latencyMs: 1,
+      probabilities: input.instances.map(() => scores),
+    }));
+    const record = combine(served, outcomes, input.instances.length, memberInfoFrom(manifest), {
       id: input.id,
-      ensemble: input.ensemble,
-      strategy: 'soft-vote',
-      degraded: false,
-      predictions: input.instances.map(() => ({
-        label: 'benign',
-        probabilities: { malignant: 0.3, benign: 0.7 },
-      })),
-      members: input.members.map((m) => ({
-        model: m.model,
-        version: '1.0.0',
-        kind: 'onnx',
-        status: 'ok',
-        latencyMs: 1,
-      })),
       createdAt: input.createdAt,
-    };
+      routedFrom: input.requested,
+    });
     return (await this.store.putPrediction(record)).record;
   }
 }
@@ -55,6 +58,8 @@ function setup(overrides: Partial<ApiDeps> = {}) {
     maxInstances: 3,
     maxBodyBytes: 10_000,
     notReady: () => new Map(),
+    // Requests without a client id stay on the ensemble named (0.5 is past any canary below 50%).
+    random: () => 0.5,
     ...overrides,
   };
   const call = async (...args: Parameters<typeof httpEvent>) => {
@@ -75,9 +80,11 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
     expect(res.status).toBe(200);
     expect(res.body.predictions).toHaveLength(2);
     expect(executor.inputs[0]?.instances).toEqual([row, row]);
-    expect(executor.inputs[0]?.members.map((m) => m.model)).toEqual(
-      manifest.ensembles.get('breast-cancer')?.members,
-    );
+    const spec = resolveTarget(manifest, 'breast-cancer', false);
+    expect(executor.inputs[0]?.members.map((m) => m.model)).toEqual([
+      ...spec.members,
+      ...(spec.shadow ?? []),
+    ]);
     expect(executor.inputs[0]?.members.every((m) => m.timeoutSeconds >= 1)).toBe(true);
   });
 
@@ -264,6 +271,148 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
     expect(res.status).toBe(500);
     expect(JSON.stringify(res.body)).not.toContain('secret');
     expect(res.body.error.message).toContain('req-1');
+  });
+});
+
+/** The manifest's ensemble with a canary (and its split), found by reading the manifest. */
+const primary = [...manifest.ensembles.values()].find((e) => e.canary) as EnsembleSpec;
+const canaryName = primary.canary?.ensemble as string;
+const onCanary = (id: string) => canaryBucket(primary.name, id) < (primary.canary?.percent ?? 0) * 100;
+/** The first client ids `prefix-<n>` that the split sends to the canary and to the primary. */
+function idsOnEachSide(prefix: string): { canary: string; primary: string } {
+  let canary: string | undefined;
+  let stay: string | undefined;
+  for (let n = 0; !(canary && stay); n++) {
+    const id = `${prefix}-${n}`;
+    if (onCanary(id)) canary ??= id;
+    else stay ??= id;
+  }
+  return { canary: canary as string, primary: stay as string };
+}
+
+describe('shadow members and canaries', () => {
+  const path = { ensemble: primary.name };
+
+  it('runs shadow members in the same fan-out, records them with shadow: true, never counts them', async () => {
+    const shadowed = [...manifest.ensembles.values()].find((e) => e.shadow?.length) as EnsembleSpec;
+    const { call, executor } = setup();
+    const res = await call(PREDICT, {
+      pathParameters: { ensemble: shadowed.name },
+      body: { instances: [row] },
+    });
+    expect(res.status).toBe(200);
+    expect(executor.inputs[0]?.members).toEqual(fanOutMembers(manifest, shadowed));
+    expect(executor.inputs[0]?.members.filter((m) => m.shadow).map((m) => m.model)).toEqual(shadowed.shadow);
+    const shadows = res.body.members.filter((m: { shadow?: boolean }) => m.shadow === true);
+    expect(shadows.map((m: { model: string }) => m.model)).toEqual(shadowed.shadow);
+    expect(res.body.members.slice(0, shadowed.members.length).map((m: { model: string }) => m.model)).toEqual(
+      shadowed.members,
+    );
+  });
+
+  it('sends the canary its share of requests without a client id, and says which ensemble served', async () => {
+    const { call, executor } = setup({ random: () => 0 });
+    const res = await call(PREDICT, { pathParameters: path, body: { instances: [row] } });
+    expect(res.status).toBe(200);
+    expect(res.body.ensemble).toBe(canaryName);
+    expect(res.body.routedFrom).toBe(primary.name);
+    expect(executor.inputs[0]).toMatchObject({ ensemble: canaryName, requested: primary.name });
+    expect(executor.inputs[0]?.members).toEqual(fanOutMembers(manifest, getEnsemble(manifest, canaryName)));
+    const stays = setup({ random: () => (primary.canary?.percent as number) / 100 });
+    const kept = await stays.call(PREDICT, { pathParameters: path, body: { instances: [row] } });
+    expect(kept.body.ensemble).toBe(primary.name);
+    expect(kept.body.routedFrom).toBeUndefined();
+  });
+
+  it('routes by client id: the same id lands on the same side, and a repeat replays the record', async () => {
+    const { call, executor } = setup({
+      random: () => {
+        throw new Error('a request with a client id must not be routed at random');
+      },
+    });
+    const ids = idsOnEachSide('routes');
+    const toCanary = await call(PREDICT, {
+      pathParameters: path,
+      body: { id: ids.canary, instances: [row] },
+    });
+    expect(toCanary.body).toMatchObject({ ensemble: canaryName, routedFrom: primary.name });
+    const toPrimary = await call(PREDICT, {
+      pathParameters: path,
+      body: { id: ids.primary, instances: [row] },
+    });
+    expect(toPrimary.body.ensemble).toBe(primary.name);
+    // A record the canary served answers a repeat to the primary: not a conflict.
+    const again = await call(PREDICT, { pathParameters: path, body: { id: ids.canary, instances: [row] } });
+    expect(again.status).toBe(200);
+    expect(again.headers['idempotent-replay']).toBe('true');
+    expect(again.body).toEqual(toCanary.body);
+    expect(executor.inputs).toHaveLength(2);
+    // The id is still taken for any other ensemble, and the message names the one it was sent to.
+    const other = [...manifest.ensembles.keys()].find((n) => n !== primary.name && n !== canaryName);
+    const clash = await call(PREDICT, {
+      pathParameters: { ensemble: other as string },
+      body: { id: ids.canary, instances: [row] },
+    });
+    expect(clash.status).toBe(409);
+    expect(clash.body.error.message).toContain(`already used for "${primary.name}"`);
+  });
+
+  it('GET /v1/ensembles lists shadows apart from members, the canary and whose canary it is', async () => {
+    const { call } = setup();
+    const res = await call('GET /v1/ensembles');
+    const find = (name: string) => res.body.ensembles.find((e: { name: string }) => e.name === name);
+    const p = find(primary.name);
+    expect(p.members.map((m: { model: string }) => m.model)).toEqual(primary.members);
+    expect(p.shadow.map((m: { model: string }) => m.model)).toEqual(primary.shadow ?? []);
+    expect(p.shadow[0]).not.toHaveProperty('weight');
+    expect(p.canary).toEqual(primary.canary);
+    expect(find(canaryName).canaryOf).toEqual([primary.name]);
+  });
+
+  it('OIP metadata shows shadows, the canary and the uncertainty output with its columns', async () => {
+    const { call } = setup();
+    const meta = await call('GET /v2/models/{name}', { pathParameters: { name: primary.name } });
+    expect(meta.body.parameters).toMatchObject({
+      members: primary.members,
+      shadow: primary.shadow ?? [],
+      canary: primary.canary,
+      uncertainty_columns: ['agreement', 'margin', 'entropy', 'spread'],
+    });
+    expect(meta.body.outputs[2]).toEqual({ name: 'uncertainty', datatype: 'FP32', shape: [-1, 4] });
+    // Shadows never change an answer, so they are not part of the ensemble's version.
+    for (const s of primary.shadow ?? []) expect(meta.body.versions[0]).not.toContain(s);
+  });
+
+  it('OIP infer follows the split (by the request id), and answers uncertainty only when asked', async () => {
+    const { call } = setup();
+    const ids = idsOnEachSide('oip');
+    const infer = (id: string, outputs?: { name: string }[]) =>
+      call('POST /v2/models/{name}/infer', {
+        pathParameters: { name: primary.name },
+        body: {
+          id,
+          inputs: [{ name: 'input', shape: [2, 30], datatype: 'FP32', data: [row, row] }],
+          outputs,
+        },
+      });
+    const plain = await infer(ids.primary);
+    expect(plain.body.outputs.map((o: { name: string }) => o.name)).toEqual(['probabilities', 'label']);
+    expect(plain.body.parameters.ensemble).toBe(primary.name);
+    const asked = await infer(ids.canary, [{ name: 'label' }, { name: 'uncertainty' }]);
+    expect(asked.body.model_name).toBe(primary.name);
+    expect(asked.body.parameters.ensemble).toBe(canaryName);
+    const u = asked.body.outputs[1];
+    expect(u).toMatchObject({ name: 'uncertainty', datatype: 'FP32', shape: [2, 4] });
+    expect(u.parameters.columns).toEqual(['agreement', 'margin', 'entropy', 'spread']);
+    // Every member said 0.3 / 0.7: full agreement, margin 0.4, no spread.
+    const [agreement, margin, entropy, spread] = u.data.slice(0, 4);
+    expect(agreement).toBe(1);
+    expect(margin).toBeCloseTo(0.4, 12);
+    expect(entropy).toBeCloseTo(-(0.3 * Math.log(0.3) + 0.7 * Math.log(0.7)) / Math.log(2), 12);
+    expect(spread).toBe(0);
+    const bad = await infer('x', [{ name: 'confidence' }]);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details.field).toBe('outputs[0].name');
   });
 });
 

@@ -36,6 +36,7 @@ function rowsOf(n: number): RowResult[] {
     label: 'benign',
     probabilities: { malignant: 0.1, benign: 0.9 },
     degraded: i % 2 === 0,
+    uncertainty: { agreement: 1, margin: 0.8, entropy: 0.469, spread: 0.05 },
     ...(i % 2 === 0 ? { failedMembers: ['bc-mlp'] } : {}),
   }));
 }

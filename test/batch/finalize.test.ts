@@ -7,7 +7,7 @@ import { BC_MEMBERS, csvRows, manifest } from './fixtures.js';
 const JOB = 'job-finalize-test';
 const BUCKET = 'data-bucket';
 const FINISHED = new Date('2026-12-01T10:09:00.000Z');
-const HEADER = 'id,label,probability_malignant,probability_benign,degraded\n';
+const HEADER = 'id,label,probability_malignant,probability_benign,degraded,agreement,margin,entropy,spread\n';
 
 let jobs: MemoryJobStore;
 let objects: MemoryObjectStore;
@@ -47,11 +47,14 @@ const run = (event: Partial<FinalizeEvent>) =>
 
 const put = (key: string, text: string) => objects.objects.set(key, Buffer.from(text));
 
-/** A part of `n` scored rows from `firstLine`, each id `r<line>`; `degraded` rows end with true. */
+/**
+ * A part of `n` scored rows from `firstLine`, each id `r<line>`, `degraded` in its column before
+ * the four uncertainty columns.
+ */
 function part(firstLine: number, n: number, degraded = false): string {
   let text = '';
   for (let line = firstLine; line < firstLine + n; line++) {
-    text += `r${line},benign,0.${line % 10}5,0.${9 - (line % 10)}5,${degraded}\n`;
+    text += `r${line},benign,0.${line % 10}5,0.${9 - (line % 10)}5,${degraded},0.8,0.${line % 10},0.5,0.125\n`;
   }
   return text;
 }
@@ -171,10 +174,19 @@ describe('finalize after the batches ran', () => {
   });
 
   it('keeps quoted ids intact when copying parts', async () => {
-    const line = '"a,""b""",malignant,0.9,0.1,false';
+    const line = '"a,""b""",malignant,0.9,0.1,false,1,0.8,0.469,0';
     put(jobKeys.part(JOB, 2), `${line}\n`);
     await run({ prepared: prepared(1) });
     expect(objects.text(jobKeys.results(JOB))).toBe(`${HEADER}${line}\n`);
+  });
+
+  it('counts degraded rows by the degraded column, whatever the id holds', async () => {
+    put(
+      jobKeys.part(JOB, 2),
+      '"x,true",malignant,0.9,0.1,false,1,0.8,0.469,0\n"y,false",benign,0.2,0.8,true,1,0.6,0.722,0.1\n',
+    );
+    const job = await run({ prepared: prepared(2) });
+    expect(job).toMatchObject({ rowsOk: 2, rowsDegraded: 1 });
   });
 
   it('writes a results file with only the header when no row was valid', async () => {

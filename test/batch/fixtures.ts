@@ -8,8 +8,6 @@ import { scoreMember } from '../../functions/runner/score-member.js';
 import { type Dataset, readDataset } from '../models/data.js';
 
 export const MANIFEST_PATH = fileURLToPath(new URL('../../models/manifest.json', import.meta.url));
-export const BC_LABELS = ['malignant', 'benign'];
-
 export const manifest = (): Manifest => loadManifest(MANIFEST_PATH);
 
 /** The breast-cancer ensemble as the manifest declares it (a model added there joins the tests). */
@@ -19,6 +17,7 @@ const bcEnsemble = () => {
   return e;
 };
 export const BC_MEMBERS = bcEnsemble().members;
+export const BC_LABELS = bcEnsemble().labels;
 export const BC_QUORUM = bcEnsemble().quorum;
 /** Members that must fail to miss the quorum: every one past the first quorum - 1. */
 export const BC_BELOW_QUORUM = BC_MEMBERS.slice(BC_QUORUM - 1);

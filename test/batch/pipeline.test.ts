@@ -153,7 +153,17 @@ describe('batch scoring end to end (core, no AWS)', () => {
     expect(jobs.rows.get(job.jobId)?.size).toBe(569);
 
     const results = csvRows(objects.text(jobKeys.results(job.jobId)) as string);
-    expect(results[0]).toEqual(['id', 'label', 'probability_malignant', 'probability_benign', 'degraded']);
+    expect(results[0]).toEqual([
+      'id',
+      'label',
+      'probability_malignant',
+      'probability_benign',
+      'degraded',
+      'agreement',
+      'margin',
+      'entropy',
+      'spread',
+    ]);
     const rows = results.slice(1);
     expect(rows.map((r) => r[0])).toEqual(breastCancer().rows.map((_, i) => idOf(i)));
     expect(rows.every((r) => r[4] === 'false')).toBe(true);

@@ -22,7 +22,11 @@ const width = target.features.length;
 const row = (v: number) => new Array(width).fill(v);
 const members = target.members.map((model) => ({ model, timeoutSeconds: 5 }));
 const items = (values: number[]) => values.map((v, i) => ({ line: i + 2, id: `r${i}`, features: row(v) }));
-const prediction = (p: number) => ({ label: target.labels[0] as string, probabilities: { x: p } });
+const prediction = (p: number) => ({
+  label: target.labels[0] as string,
+  probabilities: { x: p },
+  uncertainty: { agreement: 1, margin: p, entropy: 0.5, spread: 0 },
+});
 
 /** Stores a fresh entry for the row of value `v`. */
 async function cacheRow(cache: MemoryResultCache, v: number, p: number, at = NOW) {

@@ -2,9 +2,9 @@ import { type PrepareEvent, prepare } from '../../functions/batch-prepare/prepar
 import type { GoodRow } from '../../functions/core/batch-rows.js';
 import { BatchInputError } from '../../functions/core/errors.js';
 import { jobKeys } from '../../functions/core/jobs.js';
+import type { EnsembleSpec } from '../../functions/core/manifest.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import {
-  BC_MEMBERS,
   bcFeatures,
   breastCancer,
   breastCancerCsv,
@@ -63,6 +63,7 @@ async function inputError(e: PrepareEvent): Promise<BatchInputError> {
 
 describe('prepare: the breast cancer data set as CSV with three malformed rows', () => {
   const upload = breastCancerCsv();
+  const bc = manifest().ensembles.get('breast-cancer') as EnsembleSpec;
 
   it('writes the 569 good rows with their lines, ids and features in manifest order', async () => {
     const prepared = await run(event('incoming/breast-cancer/bc.csv', upload.text));
@@ -72,10 +73,18 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
       rowsValid: 569,
       rowsMalformed: 3,
       rowsKey: `jobs/${JOB}/rows.jsonl`,
-      members: BC_MEMBERS.map((model) => ({
-        model,
-        timeoutSeconds: manifest().models.get(model)?.timeoutSeconds,
-      })),
+      // Counted members, then shadows flagged: both run in the batch's fan-out.
+      members: [
+        ...bc.members.map((model) => ({
+          model,
+          timeoutSeconds: manifest().models.get(model)?.timeoutSeconds,
+        })),
+        ...(bc.shadow ?? []).map((model) => ({
+          model,
+          timeoutSeconds: manifest().models.get(model)?.timeoutSeconds,
+          shadow: true,
+        })),
+      ],
     });
     const rows = storedRows();
     const { rows: data } = breastCancer();

@@ -1,8 +1,10 @@
 import { OnnxScorer } from '../../functions/adapters/onnx-scorer.js';
 import { resultsHeader, type StoreBatchEvent, storeBatch } from '../../functions/batch-store/store-batch.js';
+import type { AgreementReport } from '../../functions/core/agreement.js';
 import type { GoodRow } from '../../functions/core/batch-rows.js';
 import { ValidationError } from '../../functions/core/errors.js';
 import { jobKeys } from '../../functions/core/jobs.js';
+import type { EnsembleSpec } from '../../functions/core/manifest.js';
 import type { MemberOutcome } from '../../functions/core/outcomes.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import {
@@ -26,6 +28,7 @@ const COUNT = 40;
 let scorer: OnnxScorer;
 let rows: GoodRow[];
 let outcomes: MemberOutcome[];
+let shadows: string[];
 let jobs: MemoryJobStore;
 let objects: MemoryObjectStore;
 
@@ -35,7 +38,10 @@ beforeAll(async () => {
   rows = data.rows
     .slice(FIRST, FIRST + COUNT)
     .map((features, i) => ({ line: FIRST + i + 2, id: idOf(FIRST + i), features }));
-  outcomes = await scoreMembers(scorer, BC_MEMBERS, rows);
+  // The breast-cancer fan-out as the manifest declares it: counted members, then shadows.
+  const bc = manifest().ensembles.get('breast-cancer') as EnsembleSpec;
+  shadows = bc.shadow ?? [];
+  outcomes = await scoreMembers(scorer, [...bc.members, ...shadows], rows);
 });
 
 afterAll(async () => {
@@ -105,19 +111,37 @@ describe('storeBatch with every member answering', () => {
   it("writes a results part whose columns follow the results file's header", async () => {
     await store(event(outcomes));
     const header = csvRows(resultsHeader(BC_LABELS))[0];
-    expect(header).toEqual(['id', 'label', 'probability_malignant', 'probability_benign', 'degraded']);
+    expect(header).toEqual([
+      'id',
+      'label',
+      'probability_malignant',
+      'probability_benign',
+      'degraded',
+      'agreement',
+      'margin',
+      'entropy',
+      'spread',
+    ]);
     const lines = csvRows(part() as string);
     expect(lines).toHaveLength(COUNT);
     const byId = new Map(stored().map((r) => [r.rowId, r]));
     for (const fields of lines) {
       expect(fields).toHaveLength(header?.length as number);
-      const [id, label, malignant, benign, degraded] = fields;
+      const [id, label, malignant, benign, degraded, agreement, margin, entropy, spread] = fields;
       const row = byId.get(id as string);
       expect(row).toBeDefined();
       expect(label).toBe(row?.label);
       expect(Number(malignant)).toBe(row?.probabilities.malignant);
       expect(Number(benign)).toBe(row?.probabilities.benign);
       expect(degraded).toBe('false');
+      expect([agreement, margin, entropy, spread].map(Number)).toEqual([
+        row?.uncertainty?.agreement,
+        row?.uncertainty?.margin,
+        row?.uncertainty?.entropy,
+        row?.uncertainty?.spread,
+      ]);
+      // Margin: the top probability minus the other one, for two labels.
+      expect(Number(margin)).toBeCloseTo(Math.abs(Number(malignant) - Number(benign)), 12);
     }
     expect(lines.map((f) => f[0])).toEqual(rows.map((r) => r.id));
     expect(batchErrors()).toBeUndefined();
@@ -144,6 +168,46 @@ describe('storeBatch with every member answering', () => {
     expect(stored()).toEqual(firstRows);
     expect(part()).toBe(firstPart);
     expect(await objects.list(jobKeys.partsPrefix(JOB))).toHaveLength(1);
+  });
+});
+
+describe('storeBatch with shadow members', () => {
+  it('never lets a failing shadow degrade a row or appear among its failed members', async () => {
+    expect(shadows.length).toBeGreaterThan(0);
+    const members = outcomes.map((o) => (shadows.includes(o.model) ? failedMember(o.model) : o));
+    const summary = await store(event(members));
+    expect(summary).toMatchObject({ firstLine: FIRST + 2, rows: COUNT, ok: COUNT, failed: 0, degraded: 0 });
+    stored().forEach((r, i) => {
+      expect(r.degraded).toBe(false);
+      expect(r.failedMembers).toBeUndefined();
+      expect(r.probabilities.benign).toBeCloseTo(meanOf(BC_MEMBERS, i)[1] as number, 5);
+    });
+  });
+
+  it('reports how every member, shadows included, agreed with each answer', async () => {
+    const reports: AgreementReport[] = [];
+    await storeBatch(event(outcomes), {
+      manifest: manifest(),
+      jobs,
+      objects,
+      onAgreement: (r) => reports.push(r),
+    });
+    expect(reports).toHaveLength(1);
+    const report = reports[0] as AgreementReport;
+    expect(report.members.map((m) => [m.model, m.shadow])).toEqual([
+      ...BC_MEMBERS.map((m) => [m, false]),
+      ...shadows.map((m) => [m, true]),
+    ]);
+    const answers = stored();
+    for (const m of report.members) {
+      const own = outcomes.find((o) => o.model === m.model)?.probabilities as number[][];
+      const agreed = answers.filter((r, i) => {
+        const p = own[i] as number[];
+        return BC_LABELS[(p[1] as number) > (p[0] as number) ? 1 : 0] === r.label;
+      }).length;
+      expect(m).toMatchObject({ ensemble: 'breast-cancer', rows: COUNT, agreed });
+      expect(m.absDiffSum / COUNT).toBeLessThan(0.2);
+    }
   });
 });
 
@@ -227,7 +291,7 @@ describe('storeBatch with members failing', () => {
           : down.includes(model)
             ? { model, status: 'failed', rows: 0 }
             : { model, status: 'ok', latencyMs: 3.5, rows: COUNT },
-      ),
+      ).concat(shadows.map((model) => ({ model, status: 'ok', latencyMs: 3.5, rows: COUNT }))),
     );
   });
 
@@ -260,7 +324,7 @@ describe('storeBatch with three labels', () => {
     );
     await store({ jobId: JOB, ensemble: 'wine', lines: [2, 3], ids: ['w1', 'w2'], members });
     expect(resultsHeader(['class_0', 'class_1', 'class_2'])).toBe(
-      'id,label,probability_class_0,probability_class_1,probability_class_2,degraded\n',
+      'id,label,probability_class_0,probability_class_1,probability_class_2,degraded,agreement,margin,entropy,spread\n',
     );
     const fields = csvRows(objects.text(jobKeys.part(JOB, 2)) as string);
     expect(fields).toHaveLength(2);
@@ -305,7 +369,11 @@ describe('storeBatch with a plan (repeated and cached rows)', () => {
   it('puts each line back in order: repeats share an answer, cached lines keep their prediction', async () => {
     // Lines 0..3 of the batch: distinct row 0, a cached row, distinct row 1, row 0 again.
     const two = outcomes.map((o) => ({ ...o, probabilities: o.probabilities?.slice(0, 2) }));
-    const cachedPrediction = { label: 'malignant', probabilities: { malignant: 0.75, benign: 0.25 } };
+    const cachedPrediction = {
+      label: 'malignant',
+      probabilities: { malignant: 0.75, benign: 0.25 },
+      uncertainty: { agreement: 0.8, margin: 0.5, entropy: 0.811278, spread: 0.1 },
+    };
     const summary = await store(
       event(two, {
         lines: [10, 11, 12, 13],
@@ -322,17 +390,19 @@ describe('storeBatch with a plan (repeated and cached rows)', () => {
     expect(byId.get('a')?.cached).toBeUndefined();
     expect(byId.get('a')?.probabilities.benign).toBeCloseTo(meanOf(BC_MEMBERS, 0)[1] as number, 6);
     expect(byId.get('c')?.probabilities.benign).toBeCloseTo(meanOf(BC_MEMBERS, 1)[1] as number, 6);
-    expect(csvRows(objects.text(jobKeys.part(JOB, 10)) as string).map((r) => r[0])).toEqual([
-      'a',
-      'b',
-      'c',
-      'd',
-    ]);
+    const part10 = csvRows(objects.text(jobKeys.part(JOB, 10)) as string);
+    expect(part10.map((r) => r[0])).toEqual(['a', 'b', 'c', 'd']);
+    // A cached row keeps the uncertainty stored with its answer.
+    expect(part10[1]?.slice(5).map(Number)).toEqual([0.8, 0.5, 0.811278, 0.1]);
     expect(jobs.jobs.get(JOB)).toMatchObject({ rowsOk: 4, rowsCached: 1, rowsScored: 2 });
   });
 
   it('stores a batch whose every row came from the cache, with no member results at all', async () => {
-    const p = { label: 'benign', probabilities: { malignant: 0.1, benign: 0.9 } };
+    const p = {
+      label: 'benign',
+      probabilities: { malignant: 0.1, benign: 0.9 },
+      uncertainty: { agreement: 1, margin: 0.8, entropy: 0.469, spread: 0.02 },
+    };
     const summary = await store(
       event([], { lines: [5, 6], ids: ['x', 'y'], instances: [], source: [-1, -1], cached: [p] }),
     );

@@ -420,15 +420,23 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
   const manifest = () =>
     JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
       models: { id: string; kind: string }[];
-      ensembles: { name: string; members: string[]; cache?: { ttlSeconds: number } }[];
+      ensembles: {
+        name: string;
+        members: string[];
+        shadow?: string[];
+        canary?: { ensemble: string; percent: number };
+        cache?: { ttlSeconds: number };
+      }[];
     };
   /** The ensembles this package serves: SageMaker members are left out without FANOUT_SAGEMAKER_MEMBERS. */
   const served = () => {
     const m = manifest();
     const kind = new Map(m.models.map((x) => [x.id, x.kind]));
-    return m.ensembles.map((e) => ({
+    return m.ensembles.map(({ canary, ...e }) => ({
       ...e,
       members: e.members.filter((id) => kind.get(id) !== 'sagemaker'),
+      shadow: (e.shadow ?? []).filter((id) => kind.get(id) !== 'sagemaker'),
+      ...(canary ? { canary: canary.ensemble } : {}),
     }));
   };
   const alarms = () =>
@@ -600,6 +608,7 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
     expect(headings.map((h: string) => h.replace(/ ·.*/, ''))).toEqual([
       '## Traffic and latency',
       '## Members side by side',
+      '## Agreement',
       '## Failures',
       '## Batch',
       '## Result cache',
@@ -624,6 +633,21 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
       expect(
         rates?.properties.metrics.filter((m: any[]) => m[0].expression).map((m: any[]) => m[0].label),
       ).toEqual(e.members);
+      // Agreement with the answer: every member, then every shadow, then the canary if there is one.
+      const agreement = body.widgets.find(
+        (w: any) => w.properties.title === `${e.name}: agreement with the answer (share of rows)`,
+      );
+      expect([
+        e.name,
+        agreement?.properties.metrics.filter((m: any[]) => m[0].expression).map((m: any[]) => m[0].label),
+      ]).toEqual([
+        e.name,
+        [
+          ...e.members,
+          ...(e.shadow ?? []).map((s: string) => `${s} (shadow)`),
+          ...(e.canary ? [`canary ${e.canary}`] : []),
+        ],
+      ]);
     }
     // Fn::Sub fills in the region and the alarms' ARNs: each name is a resource of the template.
     const alarmIds = alarms()

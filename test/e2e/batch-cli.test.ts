@@ -76,9 +76,18 @@ describe('fanout batch against the local stack', () => {
     expect(job).toMatchObject({ status: 'SUCCEEDED', rowsTotal: 572, rowsOk: 569, rowsFailed: 3 });
     expect(run.stderr).toContain('rows/s');
     const results = readFileSync(out, 'utf8').trim().split('\n');
-    expect(results[0]).toBe('id,label,probability_malignant,probability_benign,degraded');
+    expect(results[0]).toBe(
+      'id,label,probability_malignant,probability_benign,degraded,agreement,margin,entropy,spread',
+    );
     const scored = results.slice(1).map((l) => l.split(','));
     expect(scored).toHaveLength(569);
+    // Every row says how sure the ensemble is; most rows of this data set are unanimous.
+    for (const r of scored) {
+      const [agreement, margin, entropy, spread] = r.slice(5).map(Number);
+      for (const v of [agreement, margin, entropy, spread]) expect(v).toBeGreaterThanOrEqual(0);
+      expect(Math.abs((margin as number) - Math.abs(Number(r[2]) - Number(r[3])))).toBeLessThan(1e-9);
+    }
+    expect(scored.filter((r) => r[5] === '1').length / scored.length).toBeGreaterThan(0.9);
     const right = scored.filter(([id, label]) => truth.get(id as string) === label).length;
     expect(right / scored.length).toBeGreaterThanOrEqual(0.95);
     // The rejected rows are saved next to the results, and both places are printed as s3:// and

@@ -278,7 +278,9 @@ describe('GET /metrics after real traffic', () => {
   it('shows every member of each busy ensemble side by side, with its latency and outcomes drawn', async () => {
     const manifest = loadManifest(manifestFile);
     for (const ensemble of ['breast-cancer', TRIAL]) {
-      const members = manifest.ensembles.get(ensemble)?.members ?? [];
+      // Counted members, then shadow members (which run, and are watched, beside them).
+      const spec = manifest.ensembles.get(ensemble);
+      const members = [...(spec?.members ?? []), ...(spec?.shadow ?? [])];
       const card = await page.$(`#members article[data-ensemble="${ensemble}"]`);
       expect(card).not.toBeNull();
       const charts = await page.evaluate((name) => {
@@ -304,6 +306,33 @@ describe('GET /metrics after real traffic', () => {
         }
       });
     }
+  });
+
+  it("shows how often each member's top label is the answer's, shadows marked, and the canary's comparison", async () => {
+    const spec = loadManifest(manifestFile).ensembles.get('breast-cancer');
+    const members = [...(spec?.members ?? []), ...(spec?.shadow ?? [])];
+    const seen = await page.evaluate(() => {
+      const { document, Chart } = globalThis as any;
+      const article = document.querySelector('#members article[data-ensemble="breast-cancer"]');
+      const chart = Chart.getChart(article?.querySelector('.agreement canvas'));
+      const card = document.querySelector('#ensembles article[data-ensemble="breast-cancer"]');
+      return {
+        labels: chart.data.labels,
+        rates: chart.data.datasets[0].data,
+        shadows: article?.dataset.shadows,
+        stats: card?.querySelector('.stats')?.textContent,
+        subtitle: card?.querySelector('.subtitle')?.textContent,
+      };
+    });
+    expect(seen.labels).toEqual(members);
+    expect(seen.shadows).toBe((spec?.shadow ?? []).join(','));
+    // Every member and shadow answered rows of the data set: most of them agree with the answer.
+    for (const rate of seen.rates) {
+      expect(rate).toBeGreaterThan(50);
+      expect(rate).toBeLessThanOrEqual(100);
+    }
+    expect(seen.subtitle).toContain(`canary ${spec?.canary?.ensemble} ${spec?.canary?.percent}%`);
+    expect(seen.stats).toContain(`agrees with ${spec?.canary?.ensemble}`);
   });
 
   it("shows each busy ensemble's traffic and latency percentiles, and the idle ones by name", async () => {
@@ -410,6 +439,18 @@ describe('GET /metrics after real traffic', () => {
 
   it('saves a screenshot for the README', async () => {
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
+    // The page may have grown since the viewport was set (a refresh can add a card): fit it again
+    // and let the charts settle, so the full-page capture does not resize them half drawn.
+    const height = await page.evaluate(
+      () => (globalThis as any).document.documentElement.scrollHeight as number,
+    );
+    await page.setViewport({ width: 1400, height });
+    await page.evaluate(
+      () =>
+        new Promise((done) =>
+          (globalThis as any).requestAnimationFrame(() => (globalThis as any).requestAnimationFrame(done)),
+        ),
+    );
     const png = await page.screenshot({ fullPage: true, type: 'png' });
     writeFileSync(SCREENSHOT, png);
     expect(png.length).toBeGreaterThan(50_000);

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OnnxScorer } from '../../functions/adapters/onnx-scorer.js';
 import { loadManifest, localOnnx, type OnnxModelSpec } from '../../functions/core/manifest.js';
+import { fanOutMembers, resolveTarget } from '../../functions/core/targets.js';
+import { clientIdOn } from '../support/canary.js';
 import { http, type StackProcess, startStackProcess } from '../support/stack-process.js';
 
 /** Rows of the vendored data set with their true labels (the file's first line is a count header). */
@@ -17,7 +19,8 @@ function dataset(): { rows: number[][]; labels: string[] } {
 
 const data = dataset();
 const manifest = loadManifest('models/manifest.json');
-const features = manifest.ensembles.get('breast-cancer')?.features ?? [];
+const bc = resolveTarget(manifest, 'breast-cancer', false);
+const features = bc.features;
 const PICK = [0, 1, 19, 20, 21, 40, 46, 50];
 
 let dataDir: string;
@@ -37,6 +40,7 @@ afterAll(async () => {
 describe('the local stack over HTTP (npm start)', () => {
   it('scores real rows with the right labels, every member ok, the SageMaker member included', async () => {
     const res = await http('POST', url('/v1/ensembles/breast-cancer/predictions'), {
+      id: clientIdOn(bc, 'primary', 'e2e-rows'),
       instances: PICK.map((i) => data.rows[i]),
     });
     expect(res.status).toBe(200);
@@ -44,17 +48,20 @@ describe('the local stack over HTTP (npm start)', () => {
       PICK.map((i) => data.labels[i]),
     );
     expect(res.body.degraded).toBe(false);
+    // Every model of the fan-out, counted members then shadows, as the manifest declares them.
     expect(
-      res.body.members.map((m: { model: string; status: string; kind: string }) => [
+      res.body.members.map((m: { model: string; status: string; kind: string; shadow?: boolean }) => [
         m.model,
         m.status,
         m.kind,
+        m.shadow === true,
       ]),
     ).toEqual(
-      (manifest.ensembles.get('breast-cancer')?.members ?? []).map((id) => [
-        id,
+      fanOutMembers(manifest, bc).map((m) => [
+        m.model,
         'ok',
-        manifest.models.get(id)?.kind,
+        manifest.models.get(m.model)?.kind,
+        m.shadow === true,
       ]),
     );
     expect(res.body.members.map((m: { kind: string }) => m.kind)).toContain('sagemaker');

@@ -261,8 +261,19 @@ describe('ensemble handler with DynamoDB (dynalite)', () => {
         context,
       ),
     );
+    // margin 0.7 - 0.2 = 0.5; entropy -(0.1 ln 0.1 + 0.2 ln 0.2 + 0.7 ln 0.7) / ln 3
+    //   = (0.230259 + 0.321888 + 0.249672) / 1.098612 = 0.729847.
     expect(result.record.predictions).toEqual([
-      { label: 'class_2', probabilities: { class_0: 0.1, class_1: 0.2, class_2: 0.7 } },
+      {
+        label: 'class_2',
+        probabilities: { class_0: 0.1, class_1: 0.2, class_2: 0.7 },
+        uncertainty: {
+          agreement: 1,
+          margin: expect.closeTo(0.5, 12),
+          entropy: expect.closeTo(0.729847, 6),
+          spread: 0,
+        },
+      },
     ]);
     expect((await storedItem('solo'))?.ensemble).toBe('wine-mlp');
   });

@@ -117,14 +117,32 @@ describe('the metrics every handler writes', () => {
     expect(value(api, 'DegradedAnswers')).toEqual([0]);
     expect(value(api, 'QuorumMisses')).toEqual([0]);
     expect(value(api, 'RequestLatency')?.[0]).toBeGreaterThan(0);
+    // A member's call line; its agreement line (below) has a `role` dimension besides.
+    const callLine = (rs: typeof mine, model: string) =>
+      rs.find((r) => r.dimensions.model === model && r.dimensions.role === undefined);
     for (const model of manifest.ensembles.get(ENSEMBLE)?.members ?? []) {
-      const member = mine.find((r) => r.dimensions.model === model);
+      const member = callLine(mine, model);
       expect([model, member?.dimensions]).toEqual([model, { stage: 'local', ensemble: ENSEMBLE, model }]);
       expect(value(member, 'MemberOk')).toEqual([1]);
       expect(value(member, 'MemberFailed')).toEqual([0]);
       expect(value(member, 'MemberTimedOut')).toEqual([0]);
       expect(value(member, 'MemberRows')).toEqual([1]);
       expect(value(member, 'MemberLatency')?.[0]).toBeGreaterThan(0);
+    }
+    // How each member, shadows included, agreed with the answer: one compared row each.
+    const spec = manifest.ensembles.get(ENSEMBLE);
+    const roles = [
+      ...(spec?.members ?? []).map((m) => [m, 'counted']),
+      ...(spec?.shadow ?? []).map((m) => [m, 'shadow']),
+    ];
+    for (const [model, role] of roles) {
+      const agreement = mine.find((r) => r.dimensions.model === model && r.dimensions.role === role);
+      expect([model, value(agreement, 'MemberRowsCompared')]).toEqual([model, [1]]);
+      expect(value(agreement, 'MemberRowsAgreed')?.[0]).toBeLessThanOrEqual(1);
+    }
+    if (spec?.canary) {
+      const canary = mine.find((r) => r.dimensions.canary === spec.canary?.ensemble);
+      expect(value(canary, 'CanaryRowsCompared')).toEqual([1]);
     }
   });
 
@@ -183,7 +201,7 @@ describe('the metrics every handler writes', () => {
     expect(value(finished, 'BatchRowsPerSecond')?.[0]).toBeGreaterThan(0);
     expect(value(finished, 'BatchJobDuration')?.[0]).toBeGreaterThan(0);
     for (const model of manifest.ensembles.get(ENSEMBLE)?.members ?? []) {
-      const member = job.find((r) => r.dimensions.model === model);
+      const member = job.find((r) => r.dimensions.model === model && r.dimensions.role === undefined);
       expect([model, value(member, 'MemberRows')]).toEqual([model, [30]]);
       expect(value(member, 'MemberBatchLatency')?.[0]).toBeGreaterThan(0);
       expect(value(member, 'MemberLatency')).toBeUndefined();

@@ -44,7 +44,13 @@ const record = (id: string, ensemble = 'breast-cancer'): PredictionRecord => ({
   ensemble,
   strategy: 'soft-vote',
   degraded: false,
-  predictions: [{ label: 'benign', probabilities: { malignant: 0.1, benign: 0.9 } }],
+  predictions: [
+    {
+      label: 'benign',
+      probabilities: { malignant: 0.1, benign: 0.9 },
+      uncertainty: { agreement: 1, margin: 0.8, entropy: 0.469, spread: 0 },
+    },
+  ],
   members: [],
   createdAt: new Date(T0).toISOString(),
 });

@@ -31,6 +31,7 @@ const ENSEMBLE = {
 const prediction = (yes: number) => ({
   label: yes > 0.5 ? 'yes' : 'no',
   probabilities: { no: 1 - yes, yes },
+  uncertainty: { agreement: 1, margin: Math.abs(2 * yes - 1), entropy: 0.811, spread: 0.05 },
 });
 
 function entry(key: string, cachedAt: Date, ttlSeconds = 600): CacheEntry {

@@ -334,6 +334,61 @@ describe('the dashboard model', () => {
     expect(plain?.recent.cache).toMatchObject({ lookups: 0, hitRate: null, batchHitRate: null });
   });
 
+  it("shows each member's agreement with the answer, shadows marked, and a canary's comparison", () => {
+    const d = model();
+    d.serve([
+      {
+        name: 'live',
+        members: ['a', 'b'],
+        shadow: ['s'],
+        canary: { ensemble: 'next', percent: 10 },
+      },
+    ]);
+    const agreement = (m: string, role: string, compared: number, agreed: number, diff: number) =>
+      one(
+        emf(
+          { stage: 'l', ensemble: 'live', model: m, role },
+          {
+            MemberRowsCompared: { unit: 'Count', values: compared },
+            MemberRowsAgreed: { unit: 'Count', values: agreed },
+            MemberAbsDiffSum: { unit: 'Count', values: diff },
+          },
+        ),
+      );
+    // Two requests: a always agrees; s agrees on 3 of 4 rows, 0.2 off on average.
+    d.add(agreement('a', 'counted', 2, 2, 0.02));
+    d.add(agreement('a', 'counted', 2, 2, 0.02));
+    d.add(agreement('s', 'shadow', 2, 1, 0.5));
+    d.add(agreement('s', 'shadow', 2, 2, 0.3));
+    d.add(
+      one(
+        emf(
+          { stage: 'l', ensemble: 'live', canary: 'next' },
+          {
+            CanaryRowsCompared: { unit: 'Count', values: [2, 2] },
+            CanaryRowsAgreed: { unit: 'Count', values: [2, 1] },
+            CanaryAbsDiffSum: { unit: 'Count', values: [0.1, 0.3] },
+          },
+        ),
+      ),
+    );
+    const live = d.data().ensembles.find((e) => e.name === 'live');
+    expect(live?.members.map((m) => [m.model, m.shadow, m.agreement])).toEqual([
+      ['a', false, { compared: 4, rate: 1, meanAbsDiff: 0.01 }],
+      ['b', false, { compared: 0, rate: null, meanAbsDiff: null }],
+      ['s', true, { compared: 4, rate: 0.75, meanAbsDiff: 0.2 }],
+    ]);
+    expect(live?.shadow).toEqual(['s']);
+    expect(live?.canary).toEqual({
+      ensemble: 'next',
+      percent: 10,
+      agreement: { compared: 4, rate: 0.75, meanAbsDiff: 0.1 },
+    });
+    // Agreement lines are neither member calls nor requests.
+    expect(live?.members.find((m) => m.model === 'a')?.calls).toBe(0);
+    expect(live?.totalRequests).toBe(0);
+  });
+
   it('marks a prediction answered from the cache, and counts the rows a job took from it', () => {
     const d = model();
     d.add(

@@ -2,14 +2,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadManifest } from '../../functions/core/manifest.js';
+import { fanOutMembers, resolveTarget } from '../../functions/core/targets.js';
 import { type LocalStack, startLocalStack } from '../../local/stack.js';
-import { MODELS_DIR, readDataset } from '../models/data.js';
+import { readDataset } from '../models/data.js';
+import { clientIdOn } from '../support/canary.js';
 
 const SAGEMAKER_MEMBER = 'bc-gradient-boosting';
 const ENDPOINT = 'fanout-bc-gradient-boosting';
-// The ensemble's other members, as the manifest lists them.
-const BC = loadManifest(join(MODELS_DIR, 'manifest.json')).ensembles.get('breast-cancer')?.members ?? [];
-const ONNX_MEMBERS = BC.filter((m) => m !== SAGEMAKER_MEMBER);
+const manifest = loadManifest('models/manifest.json');
+const ensemble = resolveTarget(manifest, 'breast-cancer', false);
+/** Every model of the fan-out but the SageMaker one (shadows included): all ONNX. */
+const ONNX_MEMBERS = fanOutMembers(manifest, ensemble)
+  .map((m) => m.model)
+  .filter((m) => m !== SAGEMAKER_MEMBER);
 const { rows } = readDataset('data/breast_cancer.csv');
 
 interface Member {
@@ -38,12 +43,12 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-/** One prediction request over HTTP, as a client makes it. */
+/** One prediction request over HTTP, as a client makes it (with an id the canary leaves alone). */
 async function predict(): Promise<{ status: number; body: Answer }> {
-  const res = await fetch(`${stack.urls.api}/v1/ensembles/breast-cancer/predictions`, {
+  const res = await fetch(`${stack.urls.api}/v1/ensembles/${ensemble.name}/predictions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ instances: rows.slice(0, 5) }),
+    body: JSON.stringify({ id: clientIdOn(ensemble, 'primary', 'degraded'), instances: rows.slice(0, 5) }),
   });
   return { status: res.status, body: (await res.json()) as Answer };
 }
@@ -57,7 +62,7 @@ describe('the breast-cancer ensemble with its SageMaker member (local stack over
     expect(body.degraded).toBe(false);
     expect(body.predictions).toHaveLength(5);
     const members = byModel(body.members);
-    expect(members.size).toBe(BC.length);
+    expect(members.size).toBe(ONNX_MEMBERS.length + 1);
     expect(members.get(SAGEMAKER_MEMBER)).toMatchObject({ status: 'ok', kind: 'sagemaker' });
     for (const id of ONNX_MEMBERS) expect(members.get(id)).toMatchObject({ status: 'ok', kind: 'onnx' });
   });

@@ -421,6 +421,41 @@ describe('servedManifest and parseSageMakerMembers', () => {
     expect(served.notes.join('\n')).toMatch(/ensemble only-sm is not served/);
   });
 
+  it('leaves out a SageMaker shadow without an endpoint, and a canary to an ensemble not served', () => {
+    const spec = (name: string, members: string[], extra: object = {}) => ({
+      name,
+      members,
+      weights: members.map(() => 1),
+      strategy: 'soft-vote' as const,
+      quorum: 1,
+      features: [],
+      labels: [],
+      ...extra,
+    });
+    const withShadow = {
+      ...real,
+      ensembles: new Map([
+        [
+          'live',
+          spec('live', ['bc-logreg'], {
+            shadow: ['bc-gradient-boosting', 'bc-mlp'],
+            canary: { ensemble: 'sm-only', percent: 10 },
+          }),
+        ],
+        ['sm-only', spec('sm-only', ['bc-gradient-boosting'])],
+      ]),
+    };
+    const served = servedManifest(withShadow, new Map());
+    const live = served.manifest.ensembles.get('live');
+    expect(live?.members).toEqual(['bc-logreg']);
+    expect(live?.shadow).toEqual(['bc-mlp']);
+    expect(live?.canary).toBeUndefined();
+    expect(served.notes.join('\n')).toMatch(/live: shadow member\(s\) bc-gradient-boosting left out/);
+    expect(served.notes.join('\n')).toMatch(
+      /live: canary sm-only is not served, so live serves all its traffic/,
+    );
+  });
+
   it('parses bare ids, id=endpoint pairs, spaces and empty parts', () => {
     expect(parseSageMakerMembers(undefined, real)).toEqual(new Map());
     expect(parseSageMakerMembers('', real)).toEqual(new Map());

@@ -30,6 +30,7 @@ function engineWith(handlers: Record<string, LambdaHandler>): StepFunctionsEngin
 interface Member {
   model: string;
   timeoutSeconds: number;
+  shadow?: boolean;
 }
 
 const request = (ensemble: string, members: Member[], instances: unknown[]) => ({
@@ -93,6 +94,24 @@ describe('inference state machine with fake runner and ensemble', () => {
           [0.25, 0.75],
         ],
       });
+  });
+
+  it('hands the ensemble step the ensemble the client asked for, which defaults to the one serving', async () => {
+    use(runnerOk());
+    await run(engine, { ...request('canary-e', FIVE, [[1]]), requested: 'e' });
+    expect(seen).toMatchObject({ ensemble: 'canary-e', requested: 'e' });
+    await run(engine, request('e', FIVE, [[1]]));
+    expect(seen).toMatchObject({ ensemble: 'e', requested: 'e' });
+  });
+
+  it('runs shadow members in the same Map, with the same catch', async () => {
+    use(runnerOk('m6'));
+    const members = [...FIVE, { model: 'm6', timeoutSeconds: 5, shadow: true }];
+    const out = await run(engine, request('e', members, [[1]]));
+    expect(out.status).toBe('SUCCEEDED');
+    const results = seen?.members as Record<string, unknown>[];
+    expect(results.map((m) => m.model)).toEqual(['m1', 'm2', 'm3', 'm4', 'm5', 'm6']);
+    expect(results[5]).toMatchObject({ model: 'm6', status: 'failed', error: { Error: 'ModelRunError' } });
   });
 
   it("turns a failing member into {model, status: failed, error: {Error, Cause}} with Lambda's error in Cause", async () => {
@@ -194,6 +213,13 @@ describe('inference state machine with the real runner (ONNX) and ensemble (Dyna
           members: ['bc-logreg', 'bc-mlp', 'bc-broken'],
           strategy: 'soft-vote',
           quorum: 2,
+        },
+        {
+          name: 'bc-broken-shadow',
+          members: ['bc-logreg', 'bc-mlp'],
+          strategy: 'soft-vote',
+          quorum: 2,
+          shadow: ['bc-broken', 'bc-random-forest'],
         },
         {
           name: 'bc-mostly-broken',
@@ -298,6 +324,47 @@ describe('inference state machine with the real runner (ONNX) and ensemble (Dyna
       expect(cause.details.failed).toContainEqual(
         expect.objectContaining({ model: 'bc-mlp', status: 'timeout' }),
       );
+    } finally {
+      slowModel = undefined;
+    }
+  });
+
+  it('answers from the counted members alone when shadows fail or time out: not degraded, quorum met', async () => {
+    slowModel = 'bc-random-forest';
+    try {
+      const input = request(
+        'bc-broken-shadow',
+        [
+          ...members(['bc-logreg', 'bc-mlp']),
+          { model: 'bc-broken', timeoutSeconds: 5, shadow: true },
+          { model: 'bc-random-forest', timeoutSeconds: 1, shadow: true },
+        ],
+        rows,
+      );
+      const out = await run(engine, input);
+      expect(out.status).toBe('SUCCEEDED');
+      const record = JSON.parse(out.output as string);
+      expect(record.degraded).toBe(false);
+      expect(record.members.map((m: Record<string, unknown>) => [m.model, m.status, m.shadow])).toEqual([
+        ['bc-logreg', 'ok', undefined],
+        ['bc-mlp', 'ok', undefined],
+        ['bc-broken', 'failed', true],
+        ['bc-random-forest', 'timeout', true],
+      ]);
+      rows.forEach((_, i) => {
+        const mean =
+          ((golden('bc-logreg').probabilities[i]?.[1] as number) +
+            (golden('bc-mlp').probabilities[i]?.[1] as number)) /
+          2;
+        expect(record.predictions[i].probabilities.benign).toBeCloseTo(mean, 5);
+        // Agreement counts the two counted members only.
+        const label = record.predictions[i].label;
+        const agreeing = ['bc-logreg', 'bc-mlp'].filter((m) => {
+          const p = golden(m).probabilities[i] as number[];
+          return (p[1] as number) > (p[0] as number) ? label === 'benign' : label === 'malignant';
+        });
+        expect(record.predictions[i].uncertainty.agreement).toBe(agreeing.length / 2);
+      });
     } finally {
       slowModel = undefined;
     }

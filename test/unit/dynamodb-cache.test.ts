@@ -22,7 +22,11 @@ class FakeClient {
 const entry = (key: string): CacheEntry => ({
   key,
   ensemble: 'e',
-  prediction: { label: 'yes', probabilities: { no: 0.2, yes: 0.8 } },
+  prediction: {
+    label: 'yes',
+    probabilities: { no: 0.2, yes: 0.8 },
+    uncertainty: { agreement: 1, margin: 0.6, entropy: 0.722, spread: 0 },
+  },
   members: [],
   cachedAt: '2026-01-01T00:00:00.000Z',
   expiresAt: 1_767_225_600,

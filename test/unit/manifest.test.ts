@@ -138,6 +138,15 @@ describe('the manifest in models/, whatever it declares', () => {
     }
   });
 
+  it('resolves the shadow members and the canary of each ensemble as the file declares them', () => {
+    for (const r of raw.ensembles as Doc[]) {
+      const e = getEnsemble(manifest, r.name);
+      expect({ name: r.name, shadow: e.shadow ?? [] }).toEqual({ name: r.name, shadow: r.shadow ?? [] });
+      for (const s of e.shadow ?? []) expect(e.members).not.toContain(s);
+      expect({ name: r.name, canary: e.canary }).toEqual({ name: r.name, canary: r.canary });
+    }
+  });
+
   it('loads a stacking meta-model trained on exactly the members of each stacked ensemble', () => {
     for (const e of manifest.ensembles.values()) {
       if (e.strategy !== 'stacking') continue;
@@ -364,6 +373,127 @@ describe('loadManifest rejects an invalid manifest, naming the file and the fiel
     const doc = baseDoc();
     doc.ensembles[0] = { ...doc.ensembles[0], strategy: 'stacking', stacking: { file: 'meta-abc.json' } };
     expect(getEnsemble(loadManifest(writeTemp(doc)), 'trio').stacking?.members).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a shadow member that is also a counted member', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].shadow = ['b'];
+    expectNames(doc, 'ensembles[0].shadow[0]', '"b" is also a counted member');
+  });
+
+  it('an unknown shadow member', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].shadow = ['svm'];
+    expectNames(doc, 'ensembles[0].shadow[0]', 'unknown model "svm"');
+  });
+
+  it('a shadow member listed twice', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d'));
+    doc.ensembles[0].shadow = ['d', 'd'];
+    expectNames(doc, 'ensembles[0].shadow[1]', 'duplicate shadow member "d"');
+  });
+
+  it('a shadow member with other features than the members', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d', { features: ['y', 'x'] }));
+    doc.ensembles[0].shadow = ['d'];
+    expectNames(doc, 'ensembles[0].shadow[0]', '"d" has other features than the members');
+  });
+
+  it('a shadow member with other labels than the members', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d', { labels: ['yes', 'no'] }));
+    doc.ensembles[0].shadow = ['d'];
+    expectNames(doc, 'ensembles[0].shadow[0]', '"d" has other labels than the members');
+  });
+
+  it('a weight for a shadow member', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d'));
+    doc.ensembles[0] = {
+      ...doc.ensembles[0],
+      strategy: 'weighted-mean',
+      weights: { a: 1, d: 2 },
+      shadow: ['d'],
+    };
+    expectNames(doc, 'ensembles[0].weights.d', '"d" is a shadow member; shadows are never counted');
+  });
+
+  it('a misspelt ensemble key such as "shadows"', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].shadows = ['a'];
+    expectNames(doc, 'ensembles[0]', /Unrecognized key: "shadows"/);
+  });
+
+  it('a canary to an unknown ensemble', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].canary = { ensemble: 'trio-v2', percent: 10 };
+    expectNames(doc, 'ensembles[0].canary.ensemble', 'unknown ensemble "trio-v2"; ensembles: trio');
+  });
+
+  it('a canary to the ensemble itself', () => {
+    const doc = baseDoc();
+    doc.ensembles[0].canary = { ensemble: 'trio', percent: 10 };
+    expectNames(doc, 'ensembles[0].canary.ensemble', '"trio" cannot be its own canary');
+  });
+
+  it.each([-1, 100.5, '10'])('a canary percent of %p', (percent) => {
+    const doc = baseDoc();
+    doc.ensembles.push({ name: 'duo', members: ['a', 'b'], strategy: 'soft-vote' });
+    doc.ensembles[0].canary = { ensemble: 'duo', percent };
+    expectNames(doc, 'ensembles[0].canary.percent', /from 0 to 100/);
+  });
+
+  it('a canary without a percent', () => {
+    const doc = baseDoc();
+    doc.ensembles.push({ name: 'duo', members: ['a', 'b'], strategy: 'soft-vote' });
+    doc.ensembles[0].canary = { ensemble: 'duo' };
+    expectNames(doc, 'ensembles[0].canary.percent', /from 0 to 100/);
+  });
+
+  it('a canary whose ensemble takes other features', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d', { features: ['x', 'y', 'z'] }));
+    doc.ensembles.push({ name: 'wide', members: ['d'], strategy: 'soft-vote' });
+    doc.ensembles[0].canary = { ensemble: 'wide', percent: 5 };
+    expectNames(doc, 'ensembles[0].canary.ensemble', '"wide" takes other features than "trio"');
+  });
+
+  it('a canary whose ensemble answers with other labels', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d', { labels: ['no', 'yes', 'maybe'] }));
+    doc.ensembles.push({ name: 'three-way', members: ['d'], strategy: 'soft-vote' });
+    doc.ensembles[0].canary = { ensemble: 'three-way', percent: 5 };
+    expectNames(doc, 'ensembles[0].canary.ensemble', '"three-way" answers with other labels than "trio"');
+  });
+
+  it('a chain of canaries, and a cycle', () => {
+    const doc = baseDoc();
+    doc.ensembles.push({ name: 'duo', members: ['a', 'b'], strategy: 'soft-vote' });
+    doc.ensembles.push({ name: 'solo', members: ['c'], strategy: 'soft-vote' });
+    doc.ensembles[0].canary = { ensemble: 'duo', percent: 5 };
+    doc.ensembles[1].canary = { ensemble: 'solo', percent: 5 };
+    expectNames(doc, 'ensembles[0].canary.ensemble', '"duo" has a canary of its own ("solo")');
+    doc.ensembles[1].canary = { ensemble: 'trio', percent: 5 };
+    expectNames(doc, 'ensembles[0].canary.ensemble', '"duo" has a canary of its own ("trio")');
+  });
+
+  it('accepts shadows and a canary, keeping shadows out of the default quorum and the weights', () => {
+    const doc = baseDoc();
+    doc.models.push(model('d'), model('e'));
+    doc.ensembles[0].shadow = ['d', 'e'];
+    doc.ensembles[0].canary = { ensemble: 'quad', percent: 12.5 };
+    doc.ensembles.push({ name: 'quad', members: ['a', 'b', 'c', 'd'], strategy: 'soft-vote' });
+    const m = loadManifest(writeTemp(doc));
+    expect(getEnsemble(m, 'trio')).toMatchObject({
+      members: ['a', 'b', 'c'],
+      shadow: ['d', 'e'],
+      weights: [1, 1, 1],
+      quorum: 2,
+      canary: { ensemble: 'quad', percent: 12.5 },
+    });
+    expect(getEnsemble(m, 'quad').shadow).toBeUndefined();
   });
 
   it('a quorum above the member count', () => {

@@ -24,6 +24,11 @@ const p = (yes: number) => ({
   label: yes >= 0.5 ? 'yes' : 'no',
   probabilities: { no: 1 - yes, yes },
 });
+/** The ensemble's prediction of a row, with its uncertainty, as combine makes it. */
+const ep = (yes: number) => ({
+  ...p(yes),
+  uncertainty: { agreement: 1, margin: Math.abs(2 * yes - 1), entropy: 0.7, spread: 0.05 },
+});
 
 /** A combined two-row answer where both members answered. */
 function record(overrides: Partial<PredictionRecord> = {}): PredictionRecord {
@@ -32,7 +37,7 @@ function record(overrides: Partial<PredictionRecord> = {}): PredictionRecord {
     ensemble: 'pair',
     strategy: 'soft-vote',
     degraded: false,
-    predictions: [p(0.8), p(0.3)],
+    predictions: [ep(0.8), ep(0.3)],
     members: [
       { model: 'a', version: '1', kind: 'onnx', status: 'ok', latencyMs: 1.2, predictions: [p(0.9), p(0.2)] },
       {
@@ -74,7 +79,8 @@ describe('result cache entries', () => {
       {
         key: 'k1',
         ensemble: 'pair',
-        prediction: p(0.8),
+        // The ensemble's prediction as the answer had it, its uncertainty included.
+        prediction: ep(0.8),
         members: [
           // Probabilities in the ensemble's label order (no, yes); label and version are derived.
           { model: 'a', probabilities: [1 - 0.9, 0.9] },
@@ -83,7 +89,7 @@ describe('result cache entries', () => {
         cachedAt: NOW.toISOString(),
         expiresAt: NOW.getTime() / 1000 + 60,
       },
-      expect.objectContaining({ key: 'k2', prediction: p(0.3) }),
+      expect.objectContaining({ key: 'k2', prediction: ep(0.3) }),
     ]);
   });
 
@@ -105,7 +111,7 @@ describe('result cache entries', () => {
   });
 
   it('give a row repeated within a request one entry', () => {
-    const twice = record({ predictions: [p(0.8), p(0.8)] });
+    const twice = record({ predictions: [ep(0.8), ep(0.8)] });
     expect(entriesFor(twice, ENSEMBLE, ['k1', 'k1'], 60, NOW).map((e) => e.key)).toEqual(['k1']);
   });
 

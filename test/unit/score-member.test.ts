@@ -102,10 +102,10 @@ describe('scoreMember with a fake scorer', () => {
 
   it('answers an unknown model with a NotFoundError naming it and the manifest', async () => {
     const scorer = new FakeScorer(half);
-    const run = scoreMember({ model: 'bc-svm', instances: [[1]] }, real, { onnx: scorer });
+    const run = scoreMember({ model: 'bc-knn', instances: [[1]] }, real, { onnx: scorer });
     await expect(run).rejects.toThrow(NotFoundError);
-    await expect(scoreMember({ model: 'bc-svm', instances: [[1]] }, real, { onnx: scorer })).rejects.toThrow(
-      `bc-svm: not in the manifest ${REAL}`,
+    await expect(scoreMember({ model: 'bc-knn', instances: [[1]] }, real, { onnx: scorer })).rejects.toThrow(
+      `bc-knn: not in the manifest ${REAL}`,
     );
     expect(scorer.calls).toHaveLength(0);
   });

@@ -27,6 +27,8 @@ class FakeStore implements PredictionStore {
 }
 
 const BC = ['bc-logreg', 'bc-random-forest', 'bc-gradient-boosting', 'bc-mlp', 'bc-torch-mlp'];
+/** The breast-cancer ensemble's shadow members, as the manifest lists them. */
+const SHADOWS = loadManifest(REAL).ensembles.get('breast-cancer')?.shadow ?? [];
 
 const ok = (model: string, probabilities: number[][]) => ({
   model,
@@ -97,7 +99,13 @@ describe('storeResult', () => {
     expect(result.record.predictions).toHaveLength(1);
     expect(result.record.predictions[0]?.label).toBe('benign');
     expect(result.record.predictions[0]?.probabilities.benign).toBeCloseTo(0.8, 12);
-    expect(result.record.members.map((m) => m.model)).toEqual(BC);
+    // The manifest's shadows follow the counted members; this event carries no result for them,
+    // which the record says without degrading the answer.
+    const shadows = manifest.ensembles.get('breast-cancer')?.shadow ?? [];
+    expect(result.record.members.map((m) => m.model)).toEqual([...BC, ...shadows]);
+    for (const s of result.record.members.slice(BC.length)) {
+      expect(s).toMatchObject({ shadow: true, status: 'failed', error: { name: 'MissingMemberResult' } });
+    }
     expect(store.records.get('client-key-1')).toEqual(result.record);
   });
 
@@ -118,6 +126,8 @@ describe('storeResult', () => {
       { model: 'bc-gradient-boosting', status: 'ok', latencyMs: 2, rows: 1 },
       { model: 'bc-mlp', status: 'ok', latencyMs: 2, rows: 1 },
       { model: 'bc-torch-mlp', status: 'failed', rows: 0 },
+      // The manifest's shadows are observed too (no result here, so failed; they never degrade).
+      ...SHADOWS.map((model) => ({ model, status: 'failed', rows: 0 })),
     ]);
     const byModel = Object.fromEntries(result.record.members.map((m) => [m.model, m]));
     expect(byModel['bc-random-forest']).toMatchObject({
@@ -163,6 +173,7 @@ describe('storeResult', () => {
         { model: 'bc-gradient-boosting', status: 'timeout', rows: 0 },
         { model: 'bc-mlp', status: 'failed', latencyMs: 2, rows: 0 },
         { model: 'bc-torch-mlp', status: 'failed', rows: 0 },
+        ...SHADOWS.map((model) => ({ model, status: 'failed', rows: 0 })),
       ],
     });
     if (result.outcome !== 'failed') return;
@@ -210,8 +221,19 @@ describe('storeResult', () => {
     expect(result.outcome).toBe('ok');
     if (result.outcome !== 'ok') return;
     expect(result.record).toMatchObject({ ensemble: 'bc-logreg', strategy: 'soft-vote', degraded: false });
+    // One member: agreement 1, spread 0; margin 0.7 - 0.3 = 0.4;
+    // entropy -(0.7 ln 0.7 + 0.3 ln 0.3) / ln 2 = (0.249672 + 0.361192) / 0.693147 = 0.881291.
     expect(result.record.predictions).toEqual([
-      { label: 'malignant', probabilities: { malignant: 0.7, benign: 0.3 } },
+      {
+        label: 'malignant',
+        probabilities: { malignant: 0.7, benign: 0.3 },
+        uncertainty: {
+          agreement: 1,
+          margin: expect.closeTo(0.4, 12),
+          entropy: expect.closeTo(0.881291, 6),
+          spread: 0,
+        },
+      },
     ]);
     expect(result.record.members).toHaveLength(1);
   });

@@ -1,0 +1,40 @@
+import { createHash } from 'node:crypto';
+import type { EnsembleSpec, Manifest } from './manifest.js';
+
+/** Buckets a request falls into; a canary takes the first `percent * 100` of them. */
+export const CANARY_BUCKETS = 10_000;
+
+/**
+ * The bucket (0..9999) of a client id for an ensemble: the first four bytes of
+ * sha256(`<ensemble>\n<id>`) modulo 10,000. Stable across processes and deployments, so the same
+ * id always lands on the same side, and raising a canary's percent keeps every id that was already
+ * on the canary there. The ensemble's name is part of the hash so that two ensembles' canaries do
+ * not pick the same clients.
+ */
+export function canaryBucket(ensemble: string, clientId: string): number {
+  const digest = createHash('sha256').update(`${ensemble}\n${clientId}`).digest();
+  return digest.readUInt32BE(0) % CANARY_BUCKETS;
+}
+
+/**
+ * Which ensemble serves a request made to `requested`: its canary for `canary.percent` percent of
+ * requests, itself for the rest. With a routing key (the client id) the choice is deterministic
+ * by canaryBucket; without one it is random (`random` in [0, 1), Math.random by default).
+ * Batch jobs do not come here: a whole file is scored by the ensemble it names.
+ */
+export function routeRequest(
+  manifest: Manifest,
+  requested: EnsembleSpec,
+  routingKey: string | undefined,
+  random: () => number = Math.random,
+): EnsembleSpec {
+  const canary = requested.canary;
+  if (!canary) return requested;
+  const target = manifest.ensembles.get(canary.ensemble);
+  if (!target) return requested;
+  const bucket =
+    routingKey === undefined
+      ? Math.floor(random() * CANARY_BUCKETS)
+      : canaryBucket(requested.name, routingKey);
+  return bucket < canary.percent * (CANARY_BUCKETS / 100) ? target : requested;
+}
