@@ -57,6 +57,8 @@ export class LambdaDispatcher {
   /** In-process handlers: one log stream per function, as one warm sandbox would have. */
   private readonly logStreams = new Map<string, string>();
   private pool?: LambdaPool;
+  /** In-process handler modules are imported one after another (see load). */
+  private imports: Promise<unknown> = Promise.resolve();
 
   constructor(
     functions: readonly LambdaFunction[],
@@ -217,8 +219,12 @@ export class LambdaDispatcher {
     const injected = this.options.handlers?.[fn.key];
     if (injected) return injected;
     const file = this.moduleFile(fn);
-    // An absolute path (not a file: URL) imports under both tsx and jest's ESM loader.
-    const mod = (await import(file)) as Record<string, unknown>;
+    // An absolute path (not a file: URL) imports under both tsx and jest's ESM loader. One import at
+    // a time: jest's ESM linker fails ("module not been linked") when two imports of modules that
+    // share dependencies overlap, as prewarming several functions would make them.
+    const imported = this.imports.then(() => import(file) as Promise<Record<string, unknown>>);
+    this.imports = imported.catch(() => undefined);
+    const mod = await imported;
     const handler = mod[fn.handlerExport];
     if (typeof handler !== 'function') {
       throw new Error(`${fn.key}: ${fn.handlerModule} does not export a function "${fn.handlerExport}"`);
