@@ -18,7 +18,7 @@ export interface PredictDeps extends CachedAnswerDeps {
   now?: () => Date;
   /** How long a repeat waits for a running request with its id (tests shorten it). */
   idempotencyWaitMs?: number;
-  /** The canary split's coin for requests without a client id (Math.random by default). */
+  /** The canary split's coin for requests without a client id (canary.evenlySpread by default). */
   random?: () => number;
 }
 

@@ -1,4 +1,4 @@
-import { CANARY_BUCKETS, canaryBucket, routeRequest } from '../../functions/core/canary.js';
+import { CANARY_BUCKETS, canaryBucket, evenlySpread, routeRequest } from '../../functions/core/canary.js';
 import { type EnsembleSpec, type Manifest, parseManifest } from '../../functions/core/manifest.js';
 
 /** Two ensembles over the same model set; `live` sends `percent` to `next`. */
@@ -68,6 +68,28 @@ describe('routeRequest', () => {
     // Binomial(10000, 0.1): sd 30; 4 sd either side.
     expect(onCanary).toBeGreaterThan(880);
     expect(onCanary).toBeLessThan(1120);
+  });
+
+  it('splits requests without a client id evenly: any 200 in a row give a 10% canary 19 to 22', () => {
+    const m = manifestWith(10);
+    const sides = Array.from({ length: 5000 }, () => routeRequest(m, live(m), undefined).name);
+    for (let start = 0; start + 200 <= sides.length; start += 50) {
+      const onCanary = sides.slice(start, start + 200).filter((s) => s === 'next').length;
+      expect(onCanary).toBeGreaterThanOrEqual(19);
+      expect(onCanary).toBeLessThanOrEqual(22);
+    }
+  });
+
+  it('draws each ensemble its own evenly spread coin, uniform over [0, 1)', () => {
+    const points = Array.from({ length: 1000 }, () => evenlySpread('coin-a'));
+    Array.from({ length: 10 }, () => evenlySpread('coin-b'));
+    const more = Array.from({ length: 1000 }, () => evenlySpread('coin-a'));
+    for (const decile of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+      const inDecile = [...points, ...more].filter((p) => Math.floor(p * 10) === decile).length;
+      // Another ensemble's draws in between do not disturb this one's spread.
+      expect(inDecile).toBeGreaterThanOrEqual(198);
+      expect(inDecile).toBeLessThanOrEqual(202);
+    }
   });
 
   it('keeps every id already on the canary there when the percent rises', () => {
