@@ -1,12 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { zipEntries } from './zip.js';
 
-/** One file of a zip archive, as its central directory lists it. */
-export interface ZipEntry {
-  name: string;
-  /** Bytes once extracted. */
-  size: number;
-}
+export { type ZipEntry, zipEntries } from './zip.js';
 
 /** A function's deployment package and what it takes once Lambda unzips it. */
 export interface PackageSize {
@@ -18,41 +14,6 @@ export interface PackageSize {
 
 /** Our budget for any function package, unzipped (Lambda's own limit is 250 MB with layers). */
 export const UNZIPPED_BUDGET_BYTES = 60_000_000;
-
-const EOCD = 0x06054b50;
-const CENTRAL_HEADER = 0x02014b50;
-
-/**
- * Lists a zip archive's files from its central directory (no extraction, no dependency). Zip64
- * archives are refused: a Lambda package never needs one.
- */
-export function zipEntries(zip: Buffer): ZipEntry[] {
-  // The end-of-central-directory record is the last 22 bytes, unless a comment follows it.
-  let eocd = -1;
-  for (let i = zip.length - 22; i >= Math.max(0, zip.length - 22 - 0xffff); i--) {
-    if (zip.readUInt32LE(i) === EOCD) {
-      eocd = i;
-      break;
-    }
-  }
-  if (eocd < 0) throw new Error('not a zip archive (no end of central directory)');
-  const count = zip.readUInt16LE(eocd + 10);
-  const offset = zip.readUInt32LE(eocd + 16);
-  if (count === 0xffff || offset === 0xffffffff) throw new Error('zip64 archives are not supported');
-  const entries: ZipEntry[] = [];
-  let at = offset;
-  for (let n = 0; n < count; n++) {
-    if (zip.readUInt32LE(at) !== CENTRAL_HEADER) throw new Error(`bad central directory entry ${n}`);
-    const size = zip.readUInt32LE(at + 24);
-    const nameLength = zip.readUInt16LE(at + 28);
-    const extraLength = zip.readUInt16LE(at + 30);
-    const commentLength = zip.readUInt16LE(at + 32);
-    if (size === 0xffffffff) throw new Error('zip64 entries are not supported');
-    entries.push({ name: zip.toString('utf8', at + 46, at + 46 + nameLength), size });
-    at += 46 + nameLength + extraLength + commentLength;
-  }
-  return entries;
-}
 
 /** The size of every function package (`<function>.zip`) in a `sls package` output folder. */
 export function packageSizes(dir: string): PackageSize[] {

@@ -6,10 +6,10 @@ import { loadManifest } from '../../functions/core/manifest.js';
 import { parseSageMakerMembers } from '../../functions/core/served.js';
 import { startLocalSageMaker } from '../../local/sagemaker-endpoint.js';
 import { loadServerlessConfig } from '../../local/serverless-config.js';
+import { extractZip, zipEntries } from '../../scripts/zip.js';
 import { MODELS_MANIFEST, ROOT } from '../lib/data.js';
 import { NODE } from '../lib/stack.js';
 import { median, round } from '../lib/stats.js';
-import { extractZip, zipEntries } from '../lib/zip.js';
 
 const CHILD = resolve(ROOT, 'bench/sections/cold-start-child.mjs');
 /** Where `npm run package` (serverless package) leaves the runner's deployment package. */

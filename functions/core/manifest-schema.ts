@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Ensemble strategies the core implements; see strategies.ts for the exact rules. */
 export const STRATEGIES = ['soft-vote', 'weighted-mean', 'hard-vote', 'max', 'median', 'stacking'] as const;

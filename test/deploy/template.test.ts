@@ -1,9 +1,12 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${AWS::Region}` is how rendered ARNs read.
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix } from 'node:path';
 import { TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
 import { METRICS, type MetricSpec } from '../../functions/adapters/metrics.js';
 import { packageSizes, UNZIPPED_BUDGET_BYTES, zipEntries } from '../../scripts/package-sizes.js';
+import { extractZip } from '../../scripts/zip.js';
 import {
   allStatements,
   definitionOf,
@@ -181,6 +184,104 @@ describe('npm run package (offline, no credentials)', () => {
       else expect(names.filter((n) => n.endsWith('.onnx'))).toEqual([]);
     }
   });
+});
+
+describe('the packages as Lambda loads them', () => {
+  const unpacked = new Map<string, string>();
+  const unpack = (key: string) => {
+    let dir = unpacked.get(key);
+    if (!dir) {
+      dir = mkdtempSync(join(tmpdir(), `fanout-unpacked-${key}-`));
+      extractZip(readFileSync(join(pkg.dir, `${key}.zip`)), dir);
+      unpacked.set(key, dir);
+    }
+    return dir;
+  };
+  afterAll(() => {
+    for (const dir of unpacked.values()) rmSync(dir, { recursive: true, force: true });
+  });
+
+  // Bundles are split into chunks (esbuild's splitting), all built into one folder: a package that
+  // missed a chunk would fail on Lambda only, at the import that needs it.
+  it("hold each function's bundle and every chunk it imports, and no other function's code", () => {
+    for (const [key, handler] of Object.entries(HANDLERS)) {
+      const own = dirname(handler);
+      const names = new Set(zipEntries(readFileSync(join(pkg.dir, `${key}.zip`))).map((e) => e.name));
+      const code = [...names].filter((n) => n.startsWith('functions/'));
+      expect({ key, foreign: code.filter((n) => !n.startsWith(`${own}/`)) }).toEqual({ key, foreign: [] });
+      const dir = unpack(key);
+      const missing: string[] = [];
+      for (const file of code.filter((n) => n.endsWith('.mjs'))) {
+        const text = readFileSync(join(dir, file), 'utf8');
+        for (const m of text.matchAll(/(?:\bfrom|\bimport\s*\(?)\s*"(\.\/[^"]+)"/g)) {
+          const target = posix.join(posix.dirname(file), m[1] as string);
+          if (!names.has(target)) missing.push(`${file} -> ${target}`);
+        }
+      }
+      expect({ key, missing }).toEqual({ key, missing: [] });
+    }
+  });
+
+  it('load from their zip alone, and the packaged runner scores a row with a bundled model', () => {
+    const manifest = JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
+      featureSets: Record<string, string[]>;
+      labelSets: Record<string, string[]>;
+      models: { id: string; kind: string; features: string | string[]; labels: string | string[] }[];
+    };
+    const model = manifest.models.find((m) => m.kind === 'onnx');
+    if (!model) throw new Error('the manifest has no ONNX model');
+    const width = (typeof model.features === 'string' ? manifest.featureSets[model.features] : model.features)
+      ?.length;
+    const labels = typeof model.labels === 'string' ? manifest.labelSets[model.labels] : model.labels;
+    // One Lambda sandbox per function: a fresh node, the package's folder as the task root, the
+    // functions' NODE_OPTIONS, no credentials and nothing from this repository.
+    const script = `
+      const { handler } = await import('./${'HANDLER'}.mjs');
+      if (typeof handler !== 'function') throw new Error('no handler export');
+      const event = JSON.parse(process.env.EVENT ?? 'null');
+      const out = event ? await handler(event, { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 30000 }) : null;
+      console.log(JSON.stringify({ ok: true, out }));`;
+    for (const [key, handler] of Object.entries(HANDLERS)) {
+      const event =
+        key === 'runner'
+          ? { model: model.id, instances: [Array.from({ length: width ?? 0 }, () => 0.5)] }
+          : null;
+      const run = spawnSync(
+        join(ROOT, 'node_modules/.bin/node'),
+        ['--input-type=module', '-e', script.replace('HANDLER', handler.slice(0, handler.lastIndexOf('.')))],
+        {
+          cwd: unpack(key),
+          encoding: 'utf8',
+          timeout: 60_000,
+          env: {
+            PATH: process.env.PATH,
+            NODE_OPTIONS: '--enable-source-maps',
+            AWS_REGION: REGION,
+            FANOUT_MANIFEST: 'models/manifest.json',
+            FANOUT_TABLE: `fanout-${STAGE}`,
+            FANOUT_BUCKET: BUCKET,
+            FANOUT_STAGE: STAGE,
+            POWERTOOLS_LOG_LEVEL: 'ERROR',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+            EVENT: JSON.stringify(event),
+          },
+        },
+      );
+      const last = run.stdout.trim().split('\n').at(-1) ?? '';
+      expect({ key, status: run.status, stderr: run.stderr.slice(-2000) }).toEqual({
+        key,
+        status: 0,
+        stderr: '',
+      });
+      const { ok, out } = JSON.parse(last) as { ok: boolean; out: any };
+      expect(ok).toBe(true);
+      if (event) {
+        expect(out).toMatchObject({ model: model.id, status: 'ok' });
+        expect(out.probabilities).toHaveLength(1);
+        expect(Object.keys(out.probabilities[0]).length || out.probabilities[0].length).toBe(labels?.length);
+      }
+    }
+  }, 120_000);
 });
 
 describe('functions', () => {
