@@ -222,7 +222,7 @@ describe('the packages as Lambda loads them', () => {
     }
   });
 
-  it('load from their zip alone, and the packaged runner scores a row with a bundled model', () => {
+  it("load from their zip alone in Lambda's environment (tracer on), and the packaged runner scores a row with a bundled model", () => {
     const manifest = JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
       featureSets: Record<string, string[]>;
       labelSets: Record<string, string[]>;
@@ -256,6 +256,14 @@ describe('the packages as Lambda loads them', () => {
           env: {
             PATH: process.env.PATH,
             NODE_OPTIONS: '--enable-source-maps',
+            // As on Lambda: the tracer loads (from the bundle); no daemon listens, nothing waits.
+            AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
+            AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
+            AWS_XRAY_DAEMON_ADDRESS: '127.0.0.1:9',
+            AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
+            LAMBDA_TASK_ROOT: unpack(key),
+            _HANDLER: handler,
+            _X_AMZN_TRACE_ID: 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1',
             AWS_REGION: REGION,
             FANOUT_MANIFEST: 'models/manifest.json',
             FANOUT_TABLE: `fanout-${STAGE}`,
