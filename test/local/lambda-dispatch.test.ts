@@ -6,6 +6,7 @@ import {
   LambdaInvocationError,
   toLambdaError,
 } from '../../local/lambda-dispatch.js';
+import { rejection } from '../support/rejection.js';
 
 const fn = (key: string, extra: Partial<LambdaFunction> = {}): LambdaFunction => ({
   key,
@@ -21,15 +22,7 @@ const fn = (key: string, extra: Partial<LambdaFunction> = {}): LambdaFunction =>
 
 const root = import.meta.dirname;
 
-/** What a rejected invoke threw, for assertions on its shape. */
-async function failure(p: Promise<unknown>): Promise<LambdaInvocationError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as LambdaInvocationError;
-  }
-  throw new Error('expected the invocation to fail');
-}
+const failure = (p: Promise<unknown>) => rejection<LambdaInvocationError>(p);
 
 describe('LambdaDispatcher', () => {
   it('imports the handler module lazily and calls it with a Lambda context', async () => {

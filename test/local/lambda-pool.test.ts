@@ -1,6 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import { LambdaDispatcher, type LambdaFunction, LambdaInvocationError } from '../../local/lambda-dispatch.js';
 import { parseConcurrency } from '../../local/lambda-pool.js';
+import { rejection } from '../support/rejection.js';
 
 const fn = (key: string, handlerExport: string, extra: Partial<LambdaFunction> = {}): LambdaFunction => ({
   key,
@@ -51,14 +52,7 @@ const logged = (lines: Line[]) =>
     .filter((l) => l.line.startsWith('{"level"'))
     .map((l) => JSON.parse(l.line) as Record<string, unknown>);
 
-async function failure(p: Promise<unknown>): Promise<LambdaInvocationError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as LambdaInvocationError;
-  }
-  throw new Error('expected the invocation to fail');
-}
+const failure = (p: Promise<unknown>) => rejection<LambdaInvocationError>(p);
 
 describe('the worker pool behind LambdaDispatcher', () => {
   it('runs a handler module in its own thread, with the environment the stack gives it', async () => {
