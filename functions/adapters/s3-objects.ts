@@ -1,13 +1,14 @@
 import { Readable } from 'node:stream';
 import {
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListObjectsV2Command,
   NoSuchKey,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { NotFoundError, UpstreamError } from '../core/errors.js';
+import { NotFoundError, UploadReplacedError, UpstreamError } from '../core/errors.js';
 import type { ObjectStore } from '../core/ports.js';
 
 /** The data bucket through the S3 API (AWS, or s3rver in the local stack). */
@@ -17,13 +18,24 @@ export class S3ObjectStore implements ObjectStore {
     private readonly bucket: string,
   ) {}
 
-  async read(key: string): Promise<AsyncIterable<Uint8Array>> {
+  async read(key: string, expect: { etag?: string } = {}): Promise<AsyncIterable<Uint8Array>> {
+    let out: GetObjectCommandOutput;
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
-      return out.Body as Readable;
+      out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     } catch (err) {
       throw this.fail('reading', key, err);
     }
+    // The ETag of the bytes this response carries (not a separate HEAD, which could race a PUT).
+    // s3rver has no If-Match on GET, so the comparison is here rather than in the request.
+    const wanted = unquote(expect.etag);
+    const got = unquote(out.ETag);
+    if (wanted && got && wanted !== got) {
+      (out.Body as Readable | undefined)?.destroy();
+      throw new UploadReplacedError(
+        `${this.location(key)} was replaced after this job started: the upload had ETag ${wanted}, the bucket now holds ETag ${got} (the newer upload is scored by a job of its own)`,
+      );
+    }
+    return out.Body as Readable;
   }
 
   async head(key: string, bytes: number): Promise<Uint8Array> {
@@ -98,4 +110,9 @@ export class S3ObjectStore implements ObjectStore {
       cause: err,
     });
   }
+}
+
+/** An ETag without the quotes S3 puts around it in headers (events carry it bare). */
+function unquote(etag: string | undefined): string {
+  return (etag ?? '').replace(/^"|"$/g, '');
 }

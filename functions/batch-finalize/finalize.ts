@@ -34,7 +34,12 @@ export async function finalize(
   const { jobId } = event;
   if (!event.prepared) {
     const reason = causeMessage(event.failure?.Cause ?? 'the job could not be prepared');
-    const code = event.failure?.Error === 'BatchInputError' ? 'invalid_batch_file' : 'batch_failed';
+    const code =
+      event.failure?.Error === 'BatchInputError'
+        ? 'invalid_batch_file'
+        : event.failure?.Error === 'UploadReplacedError'
+          ? 'upload_replaced'
+          : 'batch_failed';
     await deps.jobs.updateJob(jobId, { status: 'FAILED', finishedAt, error: { code, message: reason } });
     return (await deps.jobs.getJob(jobId)) as JobRecord;
   }

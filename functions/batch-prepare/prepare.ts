@@ -8,14 +8,17 @@ import {
   parseCsvRow,
   parseJsonlRow,
 } from '../core/batch-rows.js';
-import { BatchInputError } from '../core/errors.js';
+import { BatchInputError, FanoutError } from '../core/errors.js';
 import { jobKeys } from '../core/jobs.js';
 import { readLines } from '../core/lines.js';
 import type { Manifest } from '../core/manifest.js';
 import type { JobStore, ObjectStore } from '../core/ports.js';
 import { fanOutMembers, resolveTarget } from '../core/targets.js';
 
-/** The batch execution's input, as the trigger started it. */
+/**
+ * The batch execution's input, as the trigger started it (the state machine passes it whole, so a
+ * field the trigger leaves out, such as `etag`, is simply absent).
+ */
 export interface PrepareEvent {
   jobId: string;
   bucket: string;
@@ -48,6 +51,7 @@ export async function prepare(
   event: PrepareEvent,
   deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore; now?: () => Date },
 ): Promise<Prepared> {
+  checkEvent(event);
   const target = resolveTarget(deps.manifest, event.ensemble, true);
   // `input` (which upload this is) is the trigger's to write: it knows the event's identity.
   await deps.jobs.updateJob(event.jobId, {
@@ -71,7 +75,8 @@ export async function prepare(
   let sawHeader = false;
   let bytes = 0;
   try {
-    const source = await deps.objects.read(event.key);
+    // The upload this job is for: a newer PUT of the same key is another job, never these rows.
+    const source = await deps.objects.read(event.key, { etag: event.etag });
     const lines = readLines(
       source,
       (chunk, offset) => {
@@ -123,4 +128,23 @@ export async function prepare(
     // Shadows run on batch rows too (their agreement is measured); a canary never takes a batch.
     members: fanOutMembers(deps.manifest, target),
   };
+}
+
+/** The execution input's fields, named when one is missing (an execution started by hand, say). */
+function checkEvent(event: PrepareEvent): void {
+  for (const field of ['jobId', 'bucket', 'key', 'ensemble', 'createdAt'] as const) {
+    if (typeof event?.[field] !== 'string' || event[field] === '') {
+      throw new FanoutError(
+        `the batch execution input has no "${field}" (a string): it is what the batch trigger sets`,
+      );
+    }
+  }
+  if (event.format !== 'csv' && event.format !== 'jsonl') {
+    throw new FanoutError(
+      `the batch execution input's "format" is ${JSON.stringify(event.format)}: "csv" or "jsonl"`,
+    );
+  }
+  if (event.etag !== undefined && typeof event.etag !== 'string') {
+    throw new FanoutError(`the batch execution input's "etag" is not a string`);
+  }
 }

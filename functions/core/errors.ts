@@ -22,6 +22,16 @@ export class FanoutError extends Error {
   }
 }
 
+/**
+ * A batch upload that was overwritten between its event and the job reading it: the bucket now
+ * holds other bytes under the key (a newer upload, which starts a job of its own).
+ */
+export class UploadReplacedError extends FanoutError {
+  override name = 'UploadReplacedError';
+  override readonly code = 'upload_replaced';
+  override readonly status = 409;
+}
+
 /** A manifest file that cannot be read or does not match its schema. */
 export class ManifestError extends FanoutError {
   override name = 'ManifestError';

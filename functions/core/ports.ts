@@ -89,8 +89,11 @@ export interface JobStore {
 
 /** The data bucket, as the batch functions use it. */
 export interface ObjectStore {
-  /** The object's bytes as a stream; never buffered whole. */
-  read(key: string): Promise<AsyncIterable<Uint8Array>>;
+  /**
+   * The object's bytes as a stream; never buffered whole. With `etag`, the object must still be
+   * the one with that ETag (quotes optional): another is an UploadReplacedError (core/errors).
+   */
+  read(key: string, expect?: { etag?: string }): Promise<AsyncIterable<Uint8Array>>;
   /** The first `bytes` bytes (fewer for a smaller object). */
   head(key: string, bytes: number): Promise<Uint8Array>;
   /** The object's user metadata (`x-amz-meta-*`, names lower-cased); undefined when it is gone. */

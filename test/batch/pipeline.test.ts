@@ -9,7 +9,7 @@ import type { GoodRow } from '../../functions/core/batch-rows.js';
 import { type JobRecord, jobKeys } from '../../functions/core/jobs.js';
 import { readLines } from '../../functions/core/lines.js';
 import { type Manifest, parseManifest } from '../../functions/core/manifest.js';
-import { MemoryJobStore, MemoryObjectStore, MemoryResultCache } from '../support/memory-stores.js';
+import { etagOf, MemoryJobStore, MemoryObjectStore, MemoryResultCache } from '../support/memory-stores.js';
 import {
   BC_BELOW_QUORUM,
   BC_LABELS,
@@ -73,7 +73,7 @@ async function runJob(key: string, upload: Upload, options: RunOptions = {}): Pr
   objects.objects.set(key, Buffer.from(upload.text));
   const starter = new FakeStarter();
   const trigger = await startJob(
-    { bucket: BUCKET, key, etag: `"${upload.text.length}-${key}"`, size: Buffer.byteLength(upload.text) },
+    { bucket: BUCKET, key, etag: etagOf(upload.text), size: Buffer.byteLength(upload.text) },
     { manifest: served, jobs, objects, starter },
   );
   expect(trigger.result).toBe('started');

@@ -1,9 +1,10 @@
 import { type PrepareEvent, prepare } from '../../functions/batch-prepare/prepare.js';
 import type { GoodRow } from '../../functions/core/batch-rows.js';
-import { BatchInputError } from '../../functions/core/errors.js';
+import { BatchInputError, UploadReplacedError } from '../../functions/core/errors.js';
 import { jobKeys } from '../../functions/core/jobs.js';
 import type { EnsembleSpec } from '../../functions/core/manifest.js';
-import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
+import { etagOf, MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
+import { rejection } from '../support/rejection.js';
 import {
   bcFeatures,
   breastCancer,
@@ -138,6 +139,36 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
   it('writes the job record even when the trigger has not created it yet', async () => {
     await run(event('incoming/breast-cancer/bc.csv', upload.text));
     expect(jobs.jobs.get(JOB)).toMatchObject({ status: 'RUNNING', rowsTotal: 572, rowsFailed: 3 });
+  });
+});
+
+describe('prepare: the upload it was started for', () => {
+  it('reads the file when it is still the upload of the event (its ETag)', async () => {
+    const body = breastCancerCsv().text;
+    const out = await run(event('incoming/breast-cancer/same.csv', body, { etag: etagOf(body) }));
+    expect(out.rowsValid).toBeGreaterThan(0);
+  });
+
+  it('names a field the execution input lacks, before reading anything', async () => {
+    const { key: _key, ...noKey } = event('incoming/breast-cancer/a.csv', 'x');
+    const err = await rejection(run(noKey as PrepareEvent));
+    expect(err.message).toBe(
+      'the batch execution input has no "key" (a string): it is what the batch trigger sets',
+    );
+    const badFormat = await rejection(
+      run(event('incoming/breast-cancer/a.txt', 'x', { format: 'txt' as 'csv' })),
+    );
+    expect(badFormat.message).toBe('the batch execution input\'s "format" is "txt": "csv" or "jsonl"');
+  });
+
+  it('fails the job, naming both ETags, when the key was overwritten after the event, and writes no rows', async () => {
+    const e = event('incoming/breast-cancer/replaced.csv', 'id,x\n', { etag: etagOf('an older upload') });
+    const err = await rejection(run(e));
+    expect(err).toBeInstanceOf(UploadReplacedError);
+    expect(err.name).toBe('UploadReplacedError');
+    expect(err.message).toContain(etagOf('an older upload'));
+    expect(err.message).toContain(etagOf('id,x\n'));
+    expect(storedRows()).toEqual([]);
   });
 });
 

@@ -6,8 +6,11 @@ import { Readable } from 'node:stream';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Event } from 'aws-lambda';
+import { S3ObjectStore } from '../../functions/adapters/s3-objects.js';
+import { UploadReplacedError } from '../../functions/core/errors.js';
 import type { RunningServer } from '../../local/http-util.js';
 import { matches, S3RVER_CREDENTIALS, startS3 } from '../../local/s3.js';
+import { rejection } from '../support/rejection.js';
 
 const BUCKET = 'fanout-test-data';
 const OTHER_BUCKET = 'fanout-test-other';
@@ -204,6 +207,30 @@ describe('startS3', () => {
       await failing.close(); // waits for the pending invocation
     }
     expect(logs.some((l) => l.includes('broken failed on a.csv: handler exploded'))).toBe(true);
+  });
+
+  it("reads an upload by its event's ETag through the object store, and refuses it once the key holds another upload, naming both", async () => {
+    const store = new S3ObjectStore(s3, BUCKET);
+    const key = 'incoming/breast-cancer/replaced.csv';
+    await put(key, 'first upload\n');
+    const [first] = await invocations(1);
+    const etag = first?.event.Records[0]?.s3.object.eTag as string;
+    const text = async (body: AsyncIterable<Uint8Array>) => {
+      let out = '';
+      for await (const chunk of body) out += Buffer.from(chunk).toString('utf8');
+      return out;
+    };
+    expect(await text(await store.read(key, { etag }))).toBe('first upload\n');
+    expect(await text(await store.read(key, { etag: `"${etag}"` }))).toBe('first upload\n');
+    await put(key, 'second upload\n');
+    const [, second] = await invocations(2);
+    const newer = second?.event.Records[0]?.s3.object.eTag as string;
+    const err = await rejection(store.read(key, { etag }));
+    expect(err).toBeInstanceOf(UploadReplacedError);
+    expect(err.message).toContain(`s3://${BUCKET}/${key} was replaced after this job started`);
+    expect(err.message).toContain(etag);
+    expect(err.message).toContain(newer);
+    expect(await text(await store.read(key, { etag: newer }))).toBe('second upload\n');
   });
 
   it('sends keys URL-encoded as S3 does, so a key with "+" decodes back to the uploaded key', async () => {

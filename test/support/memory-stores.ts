@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import type { PredictionRecord } from '../../functions/core/combine.js';
+import { UploadReplacedError } from '../../functions/core/errors.js';
 import type { JobProgress, JobRecord, RowResult } from '../../functions/core/jobs.js';
 import type {
   Claim,
@@ -107,10 +109,16 @@ export class MemoryObjectStore implements ObjectStore {
     private readonly chunkSize = 7,
   ) {}
 
-  async read(key: string): Promise<AsyncIterable<Uint8Array>> {
+  async read(key: string, expect: { etag?: string } = {}): Promise<AsyncIterable<Uint8Array>> {
     const body = this.objects.get(key);
     if (!body)
       throw Object.assign(new Error(`s3://${this.bucket}/${key} does not exist`), { name: 'NotFoundError' });
+    const wanted = expect.etag?.replace(/^"|"$/g, '');
+    if (wanted && wanted !== etagOf(body)) {
+      throw new UploadReplacedError(
+        `s3://${this.bucket}/${key} was replaced (ETag ${wanted} is now ${etagOf(body)})`,
+      );
+    }
     const size = this.chunkSize;
     return (async function* () {
       for (let i = 0; i < body.length; i += size) yield body.subarray(i, i + size);
@@ -171,4 +179,9 @@ export class MemoryResultCache implements ResultCache {
     this.writes.push(structuredClone([...entries]));
     for (const e of entries) this.entries.set(e.key, structuredClone(e));
   }
+}
+
+/** The ETag S3 gives a single-part upload: the MD5 of its bytes, in hex. */
+export function etagOf(body: Buffer | string): string {
+  return createHash('md5').update(body).digest('hex');
 }
