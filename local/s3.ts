@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import S3rver from 's3rver';
 import { HOST, type RunningServer } from './http-util.js';
+import { makeS3rverWritesAtomic } from './s3rver-atomic.js';
 import type { S3EventConfig } from './serverless-config.js';
 
 /** s3rver accepts this key pair only; the stack signs every S3 call with it. */
@@ -30,6 +31,7 @@ export interface S3Options {
  * serverless.yml (bucket, event type, prefix, suffix) invokes it, as S3 notifications do on AWS.
  */
 export async function startS3(options: S3Options): Promise<RunningServer> {
+  makeS3rverWritesAtomic();
   const directory = join(options.dataDir, 's3');
   mkdirSync(directory, { recursive: true });
   const server = new S3rver({

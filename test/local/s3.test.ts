@@ -209,6 +209,27 @@ describe('startS3', () => {
     expect(logs.some((l) => l.includes('broken failed on a.csv: handler exploded'))).toBe(true);
   });
 
+  it('answers a GET racing PUTs of the same key with one whole upload, never a part (S3 PUTs are atomic)', async () => {
+    const key = 'elsewhere/racing.csv'; // outside incoming/: no trigger events to wait for
+    const size = 512 * 1024;
+    const bodies = ['a', 'b', 'c', 'd'].map((c) => Buffer.alloc(size, c));
+    await put(key, bodies[0] as Buffer);
+    const seen: string[] = [];
+    let writing = true;
+    const writer = (async () => {
+      for (let i = 1; i < 24; i++) await put(key, bodies[i % bodies.length] as Buffer);
+      writing = false;
+    })();
+    while (writing) {
+      const got = await get(key);
+      const whole = bodies.some((b) => b.equals(got));
+      seen.push(whole ? 'whole' : `part of ${got.length} bytes`);
+    }
+    await writer;
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.filter((s) => s !== 'whole')).toEqual([]);
+  });
+
   it("reads an upload by its event's ETag through the object store, and refuses it once the key holds another upload, naming both", async () => {
     const store = new S3ObjectStore(s3, BUCKET);
     const key = 'incoming/breast-cancer/replaced.csv';
