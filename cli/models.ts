@@ -301,7 +301,9 @@ async function scoreData(
   }
   io.err(
     `${model.id}: accuracy ${fixed(whole.accuracy)} on all ${whole.rows} rows of ${name}` +
-      (heldOut ? `, ${fixed(heldOut.accuracy)} on its ${heldOut.rows} held-out rows` : '') +
+      (heldOut
+        ? `, ${fixed(heldOut.accuracy)} on the ${heldOut.rows} rows the bundled models were not trained on (a fair test only if yours was not either)`
+        : '') +
       `; ROC AUC ${fixed(heldOut?.rocAuc ?? whole.rocAuc)}`,
   );
   if (whole.accuracy < chance + 0.1) {
