@@ -5,14 +5,21 @@ import {
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
+  QueryCommand,
+  type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { UpstreamError } from '../core/errors.js';
-import type { JobProgress, JobRecord, RowResult } from '../core/jobs.js';
+import type { BatchCounts, JobProgress, JobRecord, RowResult } from '../core/jobs.js';
 import type { JobStore } from '../core/ports.js';
 
 const jobKey = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' });
 const rowKey = (jobId: string, rowId: string) => ({ pk: `JOB#${jobId}`, sk: `ROW#${rowId}` });
+// Zero-padded so a job's batches sort by line.
+const batchKey = (jobId: string, firstLine: number) => ({
+  pk: `JOB#${jobId}`,
+  sk: `BATCH#${String(firstLine).padStart(12, '0')}`,
+});
 
 /** Options for retrying BatchWriteItem's UnprocessedItems. */
 export interface RetryOptions {
@@ -26,7 +33,10 @@ const defaultRetry: RetryOptions = { maxAttempts: 8, baseDelayMs: 50 };
 /** BatchWriteItem requests one putRows keeps in flight. */
 const PARALLEL_WRITES = 4;
 
-/** Jobs and row results in the single table: `JOB#<id>`/`JOB` and `JOB#<id>`/`ROW#<rowId>`. */
+/**
+ * Jobs, row results and batch counts in the single table: `JOB#<id>` with `JOB`, `ROW#<rowId>` and
+ * `BATCH#<first line>`.
+ */
 export class DynamoJobStore implements JobStore {
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -136,6 +146,54 @@ export class DynamoJobStore implements JobStore {
       while (next < groups.length) await this.writeGroup(jobId, groups[next++] as Record<string, unknown>[]);
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_WRITES, groups.length) }, lane));
+  }
+
+  /** One item per batch, written with BatchWriteItem (the permission the store already has). */
+  async putBatchCounts(jobId: string, counts: BatchCounts): Promise<void> {
+    await this.writeGroup(jobId, [
+      {
+        PutRequest: {
+          Item: {
+            ...batchKey(jobId, counts.firstLine),
+            type: 'batch',
+            jobId,
+            firstLine: counts.firstLine,
+            cached: counts.cached,
+            scored: counts.scored,
+          },
+        },
+      },
+    ]);
+  }
+
+  async batchCounts(jobId: string): Promise<BatchCounts[]> {
+    const counts: BatchCounts[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      let page: QueryCommandOutput;
+      try {
+        page = await this.client.send(
+          new QueryCommand({
+            TableName: this.table,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :batch)',
+            ExpressionAttributeValues: { ':pk': `JOB#${jobId}`, ':batch': 'BATCH#' },
+            ProjectionExpression: 'firstLine, cached, scored',
+            ExclusiveStartKey: start,
+          }),
+        );
+      } catch (err) {
+        throw this.fail(`reading the batch counts of job ${jobId}`, err);
+      }
+      for (const item of page.Items ?? []) {
+        counts.push({
+          firstLine: Number(item.firstLine),
+          cached: Number(item.cached ?? 0),
+          scored: Number(item.scored ?? 0),
+        });
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return counts;
   }
 
   private async writeGroup(jobId: string, group: Record<string, unknown>[]): Promise<void> {

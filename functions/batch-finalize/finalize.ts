@@ -22,8 +22,8 @@ export interface FinalizeEvent {
  * Ends a job. After a failed preparation the job is FAILED with the reason. Otherwise the parts
  * written by the batches are joined, in line order, into one results file and one error file
  * (malformed rows, batches below the quorum, batches whose child execution failed), and the
- * job's counters are set to exact figures: the per-batch progress updates may have counted a
- * retried batch twice. A Distributed Map that failed past its tolerance still keeps every row
+ * job's counters are set to exact figures (rows from the files, cached and scored rows from each
+ * batch's stored counts): the per-batch progress updates may have counted a retried batch twice. A Distributed Map that failed past its tolerance still keeps every row
  * already scored.
  */
 export async function finalize(
@@ -84,6 +84,10 @@ export async function finalize(
   }
   // A results file that failed to store must not be reported as written.
   await Promise.all([results.close(), errors.close()]);
+  // Once per stored batch, whatever the live progress counted for retried ones.
+  const batches = await deps.jobs.batchCounts(jobId);
+  const rowsCached = batches.reduce((sum, b) => sum + b.cached, 0);
+  const rowsScored = batches.reduce((sum, b) => sum + b.scored, 0);
   const mapFailed = event.failure !== undefined;
   await deps.jobs.updateJob(jobId, {
     status: mapFailed ? 'FAILED' : 'SUCCEEDED',
@@ -91,6 +95,8 @@ export async function finalize(
     rowsOk,
     rowsFailed,
     rowsDegraded,
+    rowsCached,
+    rowsScored,
     finishedAt,
     resultsLocation: deps.objects.location(jobKeys.results(jobId)),
     errorsLocation: deps.objects.location(jobKeys.errors(jobId)),

@@ -162,6 +162,9 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
     cached: fromCache,
     scored,
   };
+  // Kept per batch for the job's exact totals (a retried batch replaces its own counts); the
+  // progress below is the live view, which a retry would count twice.
+  await deps.jobs.putBatchCounts(event.jobId, { firstLine, cached: fromCache, scored });
   await deps.jobs.addProgress(event.jobId, {
     rowsOk: summary.ok,
     rowsFailed: summary.failed,

@@ -47,6 +47,17 @@ export interface RowResult {
   cached?: boolean;
 }
 
+/**
+ * What one stored batch counted that the job's files do not show: rows answered from the result
+ * cache, distinct rows the members ran on. Kept per batch (keyed by its first line), so a batch
+ * stored twice (a retry) is counted once when the job finishes.
+ */
+export interface BatchCounts {
+  firstLine: number;
+  cached: number;
+  scored: number;
+}
+
 /** Progress a finished batch adds to its job. */
 export interface JobProgress {
   rowsOk: number;

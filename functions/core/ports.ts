@@ -1,5 +1,5 @@
 import type { PredictionRecord } from './combine.js';
-import type { JobProgress, JobRecord, RowResult } from './jobs.js';
+import type { BatchCounts, JobProgress, JobRecord, RowResult } from './jobs.js';
 import type { ModelSpec } from './manifest.js';
 import type { CacheEntry } from './result-cache.js';
 
@@ -83,8 +83,13 @@ export interface JobStore {
   createJob(job: JobRecord): Promise<boolean>;
   getJob(jobId: string): Promise<JobRecord | undefined>;
   updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void>;
+  /** Live progress: added as batches are stored (a retried batch adds twice; finalize corrects). */
   addProgress(jobId: string, progress: JobProgress): Promise<void>;
   putRows(jobId: string, rows: readonly RowResult[]): Promise<void>;
+  /** Stores one batch's counts, replacing any of the same batch (its first line). */
+  putBatchCounts(jobId: string, counts: BatchCounts): Promise<void>;
+  /** Every stored batch's counts, once per batch. */
+  batchCounts(jobId: string): Promise<BatchCounts[]>;
 }
 
 /** The data bucket, as the batch functions use it. */

@@ -262,3 +262,37 @@ describe('DynamoJobStore job records', () => {
     });
   });
 });
+
+describe('DynamoJobStore batch counts', () => {
+  it('follows LastEvaluatedKey until the last page, with the key condition on the job', async () => {
+    const pages = [
+      {
+        Items: [{ firstLine: 2, cached: 1, scored: 249 }],
+        LastEvaluatedKey: { pk: 'JOB#job-1', sk: 'BATCH#2' },
+      },
+      { Items: [{ firstLine: 252, cached: 0, scored: 250 }] },
+    ];
+    const client = new FakeClient((_command, call) => pages[call - 1]);
+    const counts = await new DynamoJobStore(client.asClient(), TABLE).batchCounts(JOB);
+    expect(counts).toEqual([
+      { firstLine: 2, cached: 1, scored: 249 },
+      { firstLine: 252, cached: 0, scored: 250 },
+    ]);
+    expect(client.sent.map((c) => c.constructor.name)).toEqual(['QueryCommand', 'QueryCommand']);
+    expect(client.sent[0]?.input).toMatchObject({
+      TableName: TABLE,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :batch)',
+      ExpressionAttributeValues: { ':pk': `JOB#${JOB}`, ':batch': 'BATCH#' },
+    });
+    expect(client.sent[1]?.input.ExclusiveStartKey).toEqual({ pk: 'JOB#job-1', sk: 'BATCH#2' });
+  });
+
+  it('names the job and the table when the Query fails', async () => {
+    const client = new FakeClient(() => {
+      throw new Error('throttled');
+    });
+    await expect(new DynamoJobStore(client.asClient(), TABLE).batchCounts(JOB)).rejects.toThrow(
+      `reading the batch counts of job ${JOB} in table ${TABLE} failed: throttled`,
+    );
+  });
+});

@@ -134,10 +134,13 @@ describe('finalize after the batches ran', () => {
   });
 
   it('sets exact counters over the progress the batches added, and marks the job SUCCEEDED', async () => {
-    // A retried batch added its progress twice.
-    await jobs.addProgress(JOB, { rowsOk: 4, rowsFailed: 0, rowsDegraded: 2 });
-    await jobs.addProgress(JOB, { rowsOk: 4, rowsFailed: 0, rowsDegraded: 2 });
-    await jobs.addProgress(JOB, { rowsOk: 0, rowsFailed: 1, rowsDegraded: 0 });
+    // A retried batch added its progress twice, and stored its counts twice (the same item).
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await jobs.addProgress(JOB, { rowsOk: 4, rowsFailed: 0, rowsDegraded: 2, rowsCached: 1, rowsScored: 3 });
+      await jobs.putBatchCounts(JOB, { firstLine: 2, cached: 1, scored: 3 });
+    }
+    await jobs.addProgress(JOB, { rowsOk: 0, rowsFailed: 1, rowsDegraded: 0, rowsCached: 0, rowsScored: 1 });
+    await jobs.putBatchCounts(JOB, { firstLine: 6, cached: 0, scored: 1 });
     put(jobKeys.part(JOB, 2), `${part(2, 2, true)}${part(4, 2)}`);
     put(jobKeys.batchErrors(JOB, 6), '6,r6,q\n');
     put(jobKeys.prepareErrors(JOB), '7,x,bad\n');
@@ -153,9 +156,9 @@ describe('finalize after the batches ran', () => {
       rowsOk: 4,
       rowsFailed: 2,
       rowsDegraded: 2,
-      // Per-batch counts, kept as the batches added them.
-      rowsCached: 0,
-      rowsScored: 0,
+      // From each batch's counts, once per batch.
+      rowsCached: 1,
+      rowsScored: 4,
       createdAt: '2026-12-01T10:00:00.000Z',
       finishedAt: FINISHED.toISOString(),
       resultsLocation: `s3://${BUCKET}/results/${JOB}.csv`,

@@ -80,6 +80,7 @@ const FUNCTION_GRANTS: Record<string, string[]> = {
   ],
   batchFinalize: [
     'dynamodb:GetItem FanoutTable.Arn',
+    'dynamodb:Query FanoutTable.Arn',
     'dynamodb:UpdateItem FanoutTable.Arn',
     `s3:AbortMultipartUpload ${S3}/results/*`,
     `s3:GetObject ${S3}/jobs/*`,

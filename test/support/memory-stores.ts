@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PredictionRecord } from '../../functions/core/combine.js';
 import { UploadReplacedError } from '../../functions/core/errors.js';
-import type { JobProgress, JobRecord, RowResult } from '../../functions/core/jobs.js';
+import type { BatchCounts, JobProgress, JobRecord, RowResult } from '../../functions/core/jobs.js';
 import type {
   Claim,
   IdEntry,
@@ -68,6 +68,7 @@ export class MemoryPredictionStore implements PredictionStore, IdempotencyStore 
 export class MemoryJobStore implements JobStore {
   readonly jobs = new Map<string, JobRecord>();
   readonly rows = new Map<string, Map<string, RowResult>>();
+  readonly batches = new Map<string, Map<number, BatchCounts>>();
 
   async createJob(job: JobRecord) {
     if (this.jobs.has(job.jobId)) return false;
@@ -93,6 +94,14 @@ export class MemoryJobStore implements JobStore {
     job.rowsCached = (job.rowsCached ?? 0) + (p.rowsCached ?? 0);
     job.rowsScored = (job.rowsScored ?? 0) + (p.rowsScored ?? 0);
     this.jobs.set(jobId, job);
+  }
+  async putBatchCounts(jobId: string, counts: BatchCounts) {
+    const table = this.batches.get(jobId) ?? new Map<number, BatchCounts>();
+    table.set(counts.firstLine, { ...counts });
+    this.batches.set(jobId, table);
+  }
+  async batchCounts(jobId: string) {
+    return [...(this.batches.get(jobId)?.values() ?? [])].map((c) => ({ ...c }));
   }
   async putRows(jobId: string, rows: readonly RowResult[]) {
     const table = this.rows.get(jobId) ?? new Map<string, RowResult>();
