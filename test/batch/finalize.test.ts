@@ -136,7 +136,13 @@ describe('finalize after the batches ran', () => {
   it('sets exact counters over the progress the batches added, and marks the job SUCCEEDED', async () => {
     // A retried batch added its progress twice, and stored its counts twice (the same item).
     for (let attempt = 0; attempt < 2; attempt++) {
-      await jobs.addProgress(JOB, { rowsOk: 4, rowsFailed: 0, rowsDegraded: 2, rowsCached: 1, rowsScored: 3 });
+      await jobs.addProgress(JOB, {
+        rowsOk: 4,
+        rowsFailed: 0,
+        rowsDegraded: 2,
+        rowsCached: 1,
+        rowsScored: 3,
+      });
       await jobs.putBatchCounts(JOB, { firstLine: 2, cached: 1, scored: 3 });
     }
     await jobs.addProgress(JOB, { rowsOk: 0, rowsFailed: 1, rowsDegraded: 0, rowsCached: 0, rowsScored: 1 });
