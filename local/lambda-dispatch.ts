@@ -54,6 +54,7 @@ export class LambdaDispatcher {
   private readonly byKey = new Map<string, LambdaFunction>();
   private readonly byRef = new Map<string, string>();
   private readonly loaded = new Map<string, Promise<LambdaHandler>>();
+  private readonly files = new Map<string, string>();
   /** In-process handlers: one log stream per function, as one warm sandbox would have. */
   private readonly logStreams = new Map<string, string>();
   private pool?: LambdaPool;
@@ -193,7 +194,13 @@ export class LambdaDispatcher {
     return this.pool;
   }
 
+  /**
+   * The handler module's file, found once per function (a stat per extension on every invocation
+   * cost 2% of the stack's main thread); a missing one is looked for again next time.
+   */
   private moduleFile(fn: LambdaFunction): string {
+    const known = this.files.get(fn.key);
+    if (known) return known;
     const base = resolve(this.options.root, fn.handlerModule);
     const file = EXTENSIONS.map((ext) => base + ext).find((f) => existsSync(f));
     if (!file) {
@@ -201,6 +208,7 @@ export class LambdaDispatcher {
         `${fn.key}: handler module ${fn.handlerModule}(${EXTENSIONS.join('|')}) does not exist`,
       );
     }
+    this.files.set(fn.key, file);
     return file;
   }
 
