@@ -1,13 +1,12 @@
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
-  BatchWriteCommand,
-  type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { UpstreamError } from '../core/errors.js';
 import type { ResultCache } from '../core/ports.js';
 import type { CacheEntry } from '../core/result-cache.js';
+import { beforeAttempt, type RetryOptions, writeBatch } from './dynamodb-batch.js';
 
 /** Key layout of the single table: one result-cache entry per row under `CACHE#<sha256>`. */
 export const cacheKey = (key: string) => ({ pk: `CACHE#${key}`, sk: 'CACHE' });
@@ -17,10 +16,7 @@ export const cacheKey = (key: string) => ({ pk: `CACHE#${key}`, sk: 'CACHE' });
 export const TTL_ATTRIBUTE = 'ttl';
 
 /** Options for retrying unprocessed keys and items (throttling returns them instead of failing). */
-export interface CacheRetryOptions {
-  maxAttempts: number;
-  baseDelayMs: number;
-  sleep?: (ms: number) => Promise<void>;
+export interface CacheRetryOptions extends RetryOptions {
   /**
    * How long one read may take before it is abandoned (a failed read: the caller answers
    * uncached). Set where a read sits in front of a synchronous answer, so a slow or unreachable
@@ -60,7 +56,10 @@ export class DynamoResultCache implements ResultCache {
       chunks.map(async (chunk) => {
         let pending: Record<string, unknown>[] = chunk.map(cacheKey);
         for (let attempt = 1; pending.length > 0; attempt++) {
-          await this.beforeAttempt(attempt, `reading ${pending.length} result-cache entries`);
+          const left = pending.length;
+          await beforeAttempt(attempt, this.retry, () =>
+            this.exhausted(`reading ${left} result-cache entries`),
+          );
           let out: BatchGetCommandOutput;
           const limit = this.retry.readTimeoutMs;
           try {
@@ -90,34 +89,21 @@ export class DynamoResultCache implements ResultCache {
 
   async put(entries: readonly CacheEntry[]): Promise<void> {
     for (let i = 0; i < entries.length; i += WRITE_LIMIT) {
-      let pending: Record<string, unknown>[] = entries.slice(i, i + WRITE_LIMIT).map((e) => ({
+      const requests = entries.slice(i, i + WRITE_LIMIT).map((e) => ({
         // The key is the partition key already: not stored twice (an entry stays under 1 KB).
         PutRequest: { Item: toItem(e) },
       }));
-      for (let attempt = 1; pending.length > 0; attempt++) {
-        await this.beforeAttempt(attempt, `writing ${pending.length} result-cache entries`);
-        let out: BatchWriteCommandOutput;
-        try {
-          out = await this.client.send(
-            new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
-          );
-        } catch (err) {
-          throw this.fail('writing result-cache entries', err);
-        }
-        pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
-      }
+      await writeBatch(this.client, this.table, requests, this.retry, {
+        exhausted: (left) => this.exhausted(`writing ${left} result-cache entries`),
+        failed: (err) => this.fail('writing result-cache entries', err),
+      });
     }
   }
 
-  private async beforeAttempt(attempt: number, what: string): Promise<void> {
-    if (attempt === 1) return;
-    if (attempt > this.retry.maxAttempts) {
-      throw new UpstreamError(
-        `${what} in table ${this.table}: still unprocessed after ${this.retry.maxAttempts} attempts`,
-      );
-    }
-    const cap = this.retry.baseDelayMs * 2 ** (attempt - 2);
-    await (this.retry.sleep ?? sleep)(Math.random() * cap);
+  private exhausted(what: string): UpstreamError {
+    return new UpstreamError(
+      `${what} in table ${this.table}: still unprocessed after ${this.retry.maxAttempts} attempts`,
+    );
   }
 
   private fail(what: string, err: unknown): UpstreamError {
@@ -149,5 +135,3 @@ function entryOf(item: Record<string, unknown>): CacheEntry | undefined {
   }
   return { key, ensemble, prediction, members, cachedAt, expiresAt } as CacheEntry;
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,7 +1,5 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
-  BatchWriteCommand,
-  type BatchWriteCommandOutput,
   type DynamoDBDocumentClient,
   GetCommand,
   PutCommand,
@@ -12,6 +10,7 @@ import {
 import { UpstreamError } from '../core/errors.js';
 import type { BatchCounts, JobProgress, JobRecord, RowResult } from '../core/jobs.js';
 import type { JobStore } from '../core/ports.js';
+import { type RetryOptions, writeBatch } from './dynamodb-batch.js';
 
 const jobKey = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' });
 const rowKey = (jobId: string, rowId: string) => ({ pk: `JOB#${jobId}`, sk: `ROW#${rowId}` });
@@ -20,13 +19,6 @@ const batchKey = (jobId: string, firstLine: number) => ({
   pk: `JOB#${jobId}`,
   sk: `BATCH#${String(firstLine).padStart(12, '0')}`,
 });
-
-/** Options for retrying BatchWriteItem's UnprocessedItems. */
-export interface RetryOptions {
-  maxAttempts: number;
-  baseDelayMs: number;
-  sleep?: (ms: number) => Promise<void>;
-}
 
 const defaultRetry: RetryOptions = { maxAttempts: 8, baseDelayMs: 50 };
 
@@ -196,28 +188,14 @@ export class DynamoJobStore implements JobStore {
     return counts;
   }
 
-  private async writeGroup(jobId: string, group: Record<string, unknown>[]): Promise<void> {
-    let pending = group;
-    for (let attempt = 1; pending.length > 0; attempt++) {
-      if (attempt > this.retry.maxAttempts) {
-        throw new UpstreamError(
-          `writing rows of job ${jobId}: ${pending.length} rows still unprocessed after ${this.retry.maxAttempts} attempts`,
-        );
-      }
-      if (attempt > 1) {
-        const cap = this.retry.baseDelayMs * 2 ** (attempt - 2);
-        await (this.retry.sleep ?? sleep)(Math.random() * cap);
-      }
-      let out: BatchWriteCommandOutput;
-      try {
-        out = await this.client.send(
-          new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
-        );
-      } catch (err) {
-        throw this.fail(`writing rows of job ${jobId}`, err);
-      }
-      pending = (out.UnprocessedItems?.[this.table] ?? []) as Record<string, unknown>[];
-    }
+  private writeGroup(jobId: string, group: Record<string, unknown>[]): Promise<void> {
+    return writeBatch(this.client, this.table, group, this.retry, {
+      exhausted: (left) =>
+        new UpstreamError(
+          `writing rows of job ${jobId}: ${left} rows still unprocessed after ${this.retry.maxAttempts} attempts`,
+        ),
+      failed: (err) => this.fail(`writing rows of job ${jobId}`, err),
+    });
   }
 
   private fail(what: string, err: unknown): UpstreamError {
@@ -226,5 +204,3 @@ export class DynamoJobStore implements JobStore {
     });
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
