@@ -1,6 +1,5 @@
 import { type AgreementReport, agreementReport } from '../core/agreement.js';
 import { csvField } from '../core/batch-rows.js';
-import { rowCacheKeys } from '../core/cache-key.js';
 import {
   combine,
   type EnsemblePrediction,
@@ -13,7 +12,7 @@ import { jobKeys, type RowResult } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
 import { type MemberObservation, memberObservations } from '../core/outcomes.js';
 import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
-import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
+import { type CacheObserver, hasCache, storeFresh } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
 import { UNCERTAINTY_COLUMNS, uncertaintyRow } from '../core/uncertainty.js';
 
@@ -185,16 +184,21 @@ async function fillCache(
   record: PredictionRecord,
   deps: StoreBatchDeps,
 ): Promise<void> {
-  if (!deps.cache || !hasCache(target) || record.degraded) return;
-  const keys = rowCacheKeys(target, deps.manifest.models, event.instances as number[][]);
-  const entries = entriesFor(record, target, keys, target.cache.ttlSeconds, deps.now?.() ?? new Date());
-  try {
-    await deps.cache.put(entries);
-  } catch (err) {
+  if (!deps.cache || !hasCache(target)) return;
+  const rows = event.instances as number[][];
+  const { error } = await storeFresh(
+    deps.cache,
+    target,
+    deps.manifest.models,
+    record,
+    rows,
+    deps.now?.() ?? new Date(),
+  );
+  if (error) {
     deps.warn?.('result cache write failed; the batch is stored, not cached', {
       jobId: event.jobId,
       ensemble: target.name,
-      reason: (err as Error).message,
+      reason: error,
     });
     deps.onCacheResult?.({ ensemble: target.name, path: 'batch', hits: 0, misses: 0, errors: 1 });
   }

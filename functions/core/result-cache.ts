@@ -1,3 +1,4 @@
+import { rowCacheKeys } from './cache-key.js';
 import {
   type EnsemblePrediction,
   type MemberInfo,
@@ -6,7 +7,7 @@ import {
   type PredictionRecord,
   toPrediction,
 } from './combine.js';
-import type { EnsembleSpec } from './manifest.js';
+import type { EnsembleSpec, ModelSpec } from './manifest.js';
 import type { ResultCache } from './ports.js';
 import { argmax } from './strategies.js';
 
@@ -110,6 +111,29 @@ function sameMembers(entry: CacheEntry, ensemble: EnsembleSpec): boolean {
         m.probabilities.length === ensemble.labels.length,
     )
   );
+}
+
+/**
+ * Caches a record's answers for the rows it scored (nothing for a degraded record). Never throws,
+ * like {@link lookupFresh}: a failed write comes back as `error` for the caller to report, since
+ * the answer itself is already stored.
+ */
+export async function storeFresh(
+  cache: ResultCache,
+  ensemble: EnsembleSpec & { cache: { ttlSeconds: number } },
+  models: ReadonlyMap<string, ModelSpec>,
+  record: PredictionRecord,
+  rows: readonly (readonly number[])[],
+  now: Date,
+): Promise<{ error?: string }> {
+  if (record.degraded) return {};
+  const keys = rowCacheKeys(ensemble, models, rows);
+  try {
+    await cache.put(entriesFor(record, ensemble, keys, ensemble.cache.ttlSeconds, now));
+    return {};
+  } catch (err) {
+    return { error: (err as Error).message };
+  }
 }
 
 /**

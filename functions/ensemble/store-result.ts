@@ -1,11 +1,10 @@
 import { type AgreementReport, agreementReport } from '../core/agreement.js';
-import { rowCacheKeys } from '../core/cache-key.js';
 import { combine, fanOutOutcomes, memberInfoFrom, type PredictionRecord } from '../core/combine.js';
 import { FanoutError, ValidationError } from '../core/errors.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import { type MemberObservation, memberObservations } from '../core/outcomes.js';
 import type { PredictionStore, ResultCache } from '../core/ports.js';
-import { type CacheObserver, entriesFor, hasCache } from '../core/result-cache.js';
+import { type CacheObserver, hasCache, storeFresh } from '../core/result-cache.js';
 import { resolveTarget } from '../core/targets.js';
 
 /** What the state machine hands the ensemble step after the fan-out. */
@@ -108,15 +107,19 @@ async function fillCache(
     });
     return;
   }
-  const keys = rowCacheKeys(ensemble, manifest.models, rows);
-  const entries = entriesFor(record, ensemble, keys, ensemble.cache.ttlSeconds, fill.now?.() ?? new Date());
-  try {
-    await fill.cache.put(entries);
-  } catch (err) {
+  const { error } = await storeFresh(
+    fill.cache,
+    ensemble,
+    manifest.models,
+    record,
+    rows,
+    fill.now?.() ?? new Date(),
+  );
+  if (error) {
     fill.warn('result cache write failed; the answer is stored, not cached', {
       id: event.id,
       ensemble: ensemble.name,
-      reason: (err as Error).message,
+      reason: error,
     });
     fill.onCacheResult?.({ ensemble: ensemble.name, path: 'sync', hits: 0, misses: 0, errors: 1 });
   }
