@@ -1,4 +1,10 @@
-import { collectOutcomes, decide, type EnsemblePrediction, type PredictionRecord } from './combine.js';
+import {
+  collectOutcomes,
+  decide,
+  type EnsemblePrediction,
+  type PredictionRecord,
+  toPrediction,
+} from './combine.js';
 import { QuorumNotMetError } from './errors.js';
 import type { EnsembleSpec, Manifest } from './manifest.js';
 
@@ -62,10 +68,7 @@ export function memberAgreement(record: PredictionRecord): MemberAgreement[] {
   const out: MemberAgreement[] = [];
   for (const m of record.members) {
     if (m.status !== 'ok' || !m.predictions) continue;
-    const c = compareRows(
-      record.predictions,
-      m.predictions.map((p) => ({ label: p.label, probabilities: p.probabilities })),
-    );
+    const c = compareRows(record.predictions, m.predictions);
     out.push({ ensemble: record.ensemble, model: m.model, shadow: m.shadow === true, ...c });
   }
   return out;
@@ -99,10 +102,9 @@ function canaryAgreement(
       collectOutcomes(other.members, rawOutcomes, rows, other.labels.length),
       rows,
     );
-    otherAnswer = combined.probabilities.map((p, i) => ({
-      label: other.labels[combined.labelIndex[i] as number] as string,
-      probabilities: Object.fromEntries(other.labels.map((l, c) => [l, p[c] as number])),
-    }));
+    otherAnswer = combined.probabilities.map((p, i) =>
+      toPrediction(other.labels, p, combined.labelIndex[i] as number),
+    );
   } catch (err) {
     // The other side would not have answered: nothing to compare.
     if (err instanceof QuorumNotMetError) return undefined;
