@@ -5,13 +5,13 @@ import { ValidationError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
 import type { ResultCache } from '../core/ports.js';
 import { type CacheObserver, hasCache, lookupFresh } from '../core/result-cache.js';
-import { resolveTarget } from '../core/targets.js';
+import { type FanOutMember, resolveTarget } from '../core/targets.js';
 
 /** One Distributed Map batch as the child execution hands it over: the job and its rows. */
 export interface PlanEvent {
   jobId: string;
   ensemble: string;
-  members: { model: string; timeoutSeconds: number }[];
+  members: FanOutMember[];
   items: GoodRow[];
 }
 
@@ -23,7 +23,7 @@ export interface PlanEvent {
 export interface BatchPlan {
   jobId: string;
   ensemble: string;
-  members: { model: string; timeoutSeconds: number }[];
+  members: FanOutMember[];
   lines: number[];
   ids: string[];
   /** The distinct rows the members score, in first-seen order. */

@@ -13,7 +13,7 @@ import { jobKeys } from '../core/jobs.js';
 import { readLines } from '../core/lines.js';
 import type { Manifest } from '../core/manifest.js';
 import type { JobStore, ObjectStore } from '../core/ports.js';
-import { fanOutMembers, resolveTarget } from '../core/targets.js';
+import { type FanOutMember, fanOutMembers, resolveTarget } from '../core/targets.js';
 
 /**
  * The batch execution's input, as the trigger started it (the state machine passes it whole, so a
@@ -35,7 +35,7 @@ export interface Prepared {
   rowsValid: number;
   rowsMalformed: number;
   rowsKey: string;
-  members: { model: string; timeoutSeconds: number; shadow?: true }[];
+  members: FanOutMember[];
 }
 
 /**

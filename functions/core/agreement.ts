@@ -7,6 +7,7 @@ import {
 } from './combine.js';
 import { QuorumNotMetError } from './errors.js';
 import type { EnsembleSpec, Manifest } from './manifest.js';
+import { fanOutModels } from './targets.js';
 
 /**
  * How one member's answers compared with the ensemble's on one request (or batch): of `rows`
@@ -92,7 +93,7 @@ function canaryAgreement(
   }
   if (!primary || !canary) return undefined;
   const other = served.name === primary.name ? canary : primary;
-  const ran = new Set([...served.members, ...(served.shadow ?? [])]);
+  const ran = new Set(fanOutModels(served));
   if (!other.members.every((m) => ran.has(m))) return undefined;
   const rows = record.predictions.length;
   let otherAnswer: { label: string; probabilities: Record<string, number> }[];

@@ -8,6 +8,7 @@ import {
 } from './outcomes.js';
 import { checkQuorum } from './quorum.js';
 import { argmax, type Combined, strategies } from './strategies.js';
+import { fanOutModels } from './targets.js';
 import { type Uncertainty, uncertainty } from './uncertainty.js';
 
 /** One scored instance: the chosen label and every label's probability. */
@@ -150,12 +151,7 @@ export function combine(
   meta: { id: string; createdAt: string; routedFrom?: string },
 ): PredictionRecord {
   const shadow = ensemble.shadow ?? [];
-  const outcomes = collectOutcomes(
-    [...ensemble.members, ...shadow],
-    rawOutcomes,
-    rows,
-    ensemble.labels.length,
-  );
+  const outcomes = collectOutcomes(fanOutModels(ensemble), rawOutcomes, rows, ensemble.labels.length);
   const { combined, answered, degraded } = decide(ensemble, outcomes, rows);
   const memberRows = answered.map((a) => a.probabilities as number[][]);
   const predictions = combined.probabilities.map((p, i): EnsemblePrediction => {
@@ -196,7 +192,7 @@ export function fanOutOutcomes(
   rawOutcomes: readonly unknown[],
   rows: number,
 ): MemberOutcome[] {
-  const models = [...ensemble.members, ...(ensemble.shadow ?? [])];
+  const models = fanOutModels(ensemble);
   const byModel = collectOutcomes(models, rawOutcomes, rows, ensemble.labels.length);
   return models.map((m) => byModel.get(m) as MemberOutcome);
 }

@@ -2,6 +2,7 @@ import type { PredictionRecord } from './combine.js';
 import type { BatchCounts, JobProgress, JobRecord, RowResult } from './jobs.js';
 import type { ModelSpec } from './manifest.js';
 import type { CacheEntry } from './result-cache.js';
+import type { FanOutMember } from './targets.js';
 
 /** Scores rows (already in feature order) with one model: `probabilities[row][class]`. */
 export interface Scorer {
@@ -65,7 +66,7 @@ export interface InferenceInput {
   createdAt: string;
   instances: number[][];
   /** Counted members, then shadows (`shadow: true`): all run in the same fan-out. */
-  members: { model: string; timeoutSeconds: number; shadow?: true }[];
+  members: FanOutMember[];
 }
 
 /**

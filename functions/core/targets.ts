@@ -26,11 +26,20 @@ export function resolveTarget(manifest: Manifest, name: string, allowModels: boo
   throw new NotFoundError(`unknown ${what} "${name}"; ensembles served: ${served}`);
 }
 
+/** One member of a fan-out, as the state machines' Maps receive it. */
+export interface FanOutMember {
+  model: string;
+  timeoutSeconds: number;
+  shadow?: true;
+}
+
+/** The models a fan-out runs for an ensemble, in its order: counted members, then shadows. */
+export function fanOutModels(ensemble: EnsembleSpec): string[] {
+  return [...ensemble.members, ...(ensemble.shadow ?? [])];
+}
+
 /** The members a fan-out runs for an ensemble: counted ones, then shadows flagged as such. */
-export function fanOutMembers(
-  manifest: Manifest,
-  ensemble: EnsembleSpec,
-): { model: string; timeoutSeconds: number; shadow?: true }[] {
+export function fanOutMembers(manifest: Manifest, ensemble: EnsembleSpec): FanOutMember[] {
   const timeout = (model: string) => manifest.models.get(model)?.timeoutSeconds ?? 10;
   return [
     ...ensemble.members.map((model) => ({ model, timeoutSeconds: timeout(model) })),
