@@ -66,6 +66,11 @@ export function listEnsembles(manifest: Manifest, notReady: ReadonlyMap<string, 
   };
 }
 
+/** The version an ensemble or a member is served at (a member's own, an ensemble's derived). */
+export function targetVersion(manifest: Manifest, name: string): string {
+  return manifest.models.get(name)?.version ?? versionOf(manifest, resolveTarget(manifest, name, true));
+}
+
 /** `GET /v2/models/{name}`: Open Inference Protocol model metadata for an ensemble or a member. */
 export function modelMetadata(manifest: Manifest, name: string) {
   const target = resolveTarget(manifest, name, true);
@@ -73,7 +78,7 @@ export function modelMetadata(manifest: Manifest, name: string) {
   const of = model ? [] : canaryOf(manifest, target.name);
   return {
     name: target.name,
-    versions: [model?.version ?? versionOf(manifest, target)],
+    versions: [targetVersion(manifest, name)],
     platform: model ? (model.kind === 'onnx' ? 'onnxruntime_onnx' : 'sagemaker') : 'fanout_ensemble',
     inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, target.features.length] }],
     outputs: [

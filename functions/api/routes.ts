@@ -3,7 +3,7 @@ import type { PredictionRecord } from '../core/combine.js';
 import { NotFoundError, ValidationError } from '../core/errors.js';
 import type { JobStore } from '../core/ports.js';
 import { resolveTarget } from '../core/targets.js';
-import { listEnsembles, modelMetadata, targetReadiness } from './catalog.js';
+import { listEnsembles, modelMetadata, targetReadiness, targetVersion } from './catalog.js';
 import { type HttpResponse, json, readJsonBody } from './http.js';
 import { apiLogger as logger } from './log.js';
 import { compileRouteKeys, unroutedError } from './method-check.js';
@@ -101,7 +101,7 @@ export const routes: Record<string, Route> = {
     // No client id (OIP has no idempotency key), but the request id keeps its canary side.
     const { record, cache } = await predict(target, request.rows, undefined, deps, request.id);
     logPrediction(event, record, false, seen);
-    const version = modelMetadata(deps.manifest, record.ensemble).versions[0] as string;
+    const version = targetVersion(deps.manifest, record.ensemble);
     return json(
       200,
       encodeInferResponse(record, target, request, version),
