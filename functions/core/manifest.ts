@@ -170,13 +170,13 @@ export function parseManifest(doc: unknown, absolutePath: string, shownPath = ab
     });
     const first = specs[0] as ModelSpec;
     specs.forEach((s, j) => {
-      if (s.features.join('\u0000') !== first.features.join('\u0000')) {
+      if (!sameNames(s.features, first.features)) {
         fail(
           `${at}.members[${j}]`,
           `"${s.id}" has other features than "${first.id}" (names and order must match)`,
         );
       }
-      if (s.labels.join('\u0000') !== first.labels.join('\u0000')) {
+      if (!sameNames(s.labels, first.labels)) {
         fail(
           `${at}.members[${j}]`,
           `"${s.id}" has other labels than "${first.id}" (names and order must match)`,
