@@ -2,6 +2,7 @@ import { type ObjectSink, openSink } from '../adapters/object-sink.js';
 import type { Prepared } from '../batch-prepare/prepare.js';
 import { isDegradedLine, resultsHeader } from '../batch-store/store-batch.js';
 import { csvField } from '../core/batch-rows.js';
+import { BatchInputError, UploadReplacedError } from '../core/errors.js';
 import { ERRORS_HEADER, type JobRecord, jobKeys } from '../core/jobs.js';
 import { readLines } from '../core/lines.js';
 import type { Manifest } from '../core/manifest.js';
@@ -19,6 +20,14 @@ export interface FinalizeEvent {
 }
 
 /**
+ * The job error code of what Prepare throws about the upload itself, by the error's name (Step
+ * Functions' `Error`), from the error classes; anything else is `batch_failed`.
+ */
+const PREPARE_FAILURES: Record<string, string> = Object.fromEntries(
+  [new BatchInputError(''), new UploadReplacedError('')].map((e) => [e.name, e.code]),
+);
+
+/**
  * Ends a job. After a failed preparation the job is FAILED with the reason. Otherwise the parts
  * written by the batches are joined, in line order, into one results file and one error file
  * (malformed rows, batches below the quorum, batches whose child execution failed), and the
@@ -34,12 +43,7 @@ export async function finalize(
   const { jobId } = event;
   if (!event.prepared) {
     const reason = causeMessage(event.failure?.Cause ?? 'the job could not be prepared');
-    const code =
-      event.failure?.Error === 'BatchInputError'
-        ? 'invalid_batch_file'
-        : event.failure?.Error === 'UploadReplacedError'
-          ? 'upload_replaced'
-          : 'batch_failed';
+    const code = PREPARE_FAILURES[event.failure?.Error ?? ''] ?? 'batch_failed';
     await deps.jobs.updateJob(jobId, { status: 'FAILED', finishedAt, error: { code, message: reason } });
     return (await deps.jobs.getJob(jobId)) as JobRecord;
   }
