@@ -37,18 +37,15 @@ export function snakeCase(name: string): string {
 export class PrometheusExporter {
   readonly registry = new Registry();
   private readonly families = new Map<string, Family>();
+  /** Families by EMF metric name and unit: the lookup every line makes, before any name is built. */
+  private readonly byMetric = new Map<string, { family: Family; extra: Record<string, string> }>();
 
   constructor(private readonly namespace = 'fanout') {}
 
   /** Adds one EMF directive's values. */
   add(record: EmfRecord): void {
     for (const metric of record.metrics) {
-      const spec = (METRICS as Record<string, MetricSpec>)[metric.name];
-      const extra = spec?.prometheus?.labels ?? {};
-      const family = this.family(metric.name, metric.unit, spec, [
-        ...Object.keys(record.dimensions),
-        ...Object.keys(extra),
-      ]);
+      const { family, extra } = this.familyOf(metric.name, metric.unit, record.dimensions);
       const labels: Record<string, string> = {};
       for (const l of family.labelNames) labels[l] = record.dimensions[l] ?? extra[l] ?? '';
       for (const value of metric.values) {
@@ -68,6 +65,27 @@ export class PrometheusExporter {
   /** The content type of {@link text}. */
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /**
+   * The family an EMF metric goes to. Built on the metric's first line (its label names are then
+   * fixed, as Prometheus wants), found by name and unit on every later one.
+   */
+  private familyOf(
+    name: string,
+    unit: string,
+    dimensions: Record<string, string>,
+  ): { family: Family; extra: Record<string, string> } {
+    const key = `${name}\u0000${unit}`;
+    let found = this.byMetric.get(key);
+    if (!found) {
+      const spec = (METRICS as Record<string, MetricSpec>)[name];
+      const extra = spec?.prometheus?.labels ?? {};
+      const family = this.family(name, unit, spec, [...Object.keys(dimensions), ...Object.keys(extra)]);
+      found = { family, extra };
+      this.byMetric.set(key, found);
+    }
+    return found;
   }
 
   private family(name: string, unit: string, spec: MetricSpec | undefined, labelNames: string[]): Family {
