@@ -3,12 +3,14 @@ import { resolve } from 'node:path';
 import { inInvocation } from './invoke-context.js';
 import { type FunctionStats, LambdaPool, type PoolOptions } from './lambda-pool.js';
 import {
+  handlerFrom,
   jsonBoundary,
   type LambdaFunction,
   type LambdaHandler,
   LambdaInvocationError,
   lambdaContext,
   newLogStream,
+  timedOutError,
   toLambdaError,
 } from './lambda-runtime.js';
 
@@ -129,16 +131,7 @@ export class LambdaDispatcher {
     const context = lambdaContext(fn, deadline, logStream);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new LambdaInvocationError(
-              'Sandbox.Timedout',
-              `RequestId: ${context.awsRequestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`,
-            ),
-          ),
-        timeoutMs,
-      );
+      timer = setTimeout(() => reject(timedOutError(fn, context.awsRequestId)), timeoutMs);
       // A watchdog, not work: it must not keep a finished process (or a test run) alive.
       timer.unref();
     });
@@ -233,10 +226,6 @@ export class LambdaDispatcher {
     const imported = this.imports.then(() => import(file) as Promise<Record<string, unknown>>);
     this.imports = imported.catch(() => undefined);
     const mod = await imported;
-    const handler = mod[fn.handlerExport];
-    if (typeof handler !== 'function') {
-      throw new Error(`${fn.key}: ${fn.handlerModule} does not export a function "${fn.handlerExport}"`);
-    }
-    return handler as LambdaHandler;
+    return handlerFrom(mod, fn);
   }
 }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
-import { type LambdaFunction, LambdaInvocationError, newLogStream } from './lambda-runtime.js';
+import { type LambdaFunction, LambdaInvocationError, newLogStream, timedOutError } from './lambda-runtime.js';
 import type { WireSender } from './sdk-transport.js';
 
 /** Where a line a handler wrote goes (by default, the stack's own stdout or stderr, unchanged). */
@@ -248,10 +248,8 @@ class Instance {
     this.worker.ref();
     const timeoutMs = this.fn.timeoutSeconds * 1000;
     this.timer = setTimeout(() => {
-      this.fail(
-        'Sandbox.Timedout',
-        `RequestId: ${job.requestId} Error: Task timed out after ${this.fn.timeoutSeconds.toFixed(2)} seconds`,
-      );
+      const timedOut = timedOutError(this.fn, job.requestId);
+      this.fail(timedOut.errorType, timedOut.errorMessage);
       // Lambda does not reuse a sandbox whose handler is still running: neither does the pool.
       void this.discard();
     }, timeoutMs);

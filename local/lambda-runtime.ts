@@ -33,6 +33,23 @@ export class LambdaInvocationError extends Error {
   }
 }
 
+/** Lambda's error for an invocation that ran past the function's timeout. */
+export function timedOutError(fn: LambdaFunction, requestId: string): LambdaInvocationError {
+  return new LambdaInvocationError(
+    'Sandbox.Timedout',
+    `RequestId: ${requestId} Error: Task timed out after ${fn.timeoutSeconds.toFixed(2)} seconds`,
+  );
+}
+
+/** The function's handler from its imported module, or an error naming what is missing. */
+export function handlerFrom(mod: Record<string, unknown>, fn: LambdaFunction): LambdaHandler {
+  const handler = mod[fn.handlerExport];
+  if (typeof handler !== 'function') {
+    throw new Error(`${fn.key}: ${fn.handlerModule} does not export a function "${fn.handlerExport}"`);
+  }
+  return handler as LambdaHandler;
+}
+
 /** Converts anything a handler threw into AWS's error shape (see {@link LambdaInvocationError}). */
 export function toLambdaError(err: unknown): LambdaInvocationError {
   if (err instanceof LambdaInvocationError) return err;

@@ -5,7 +5,14 @@ import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { registerSdkTransport } from '../functions/adapters/sdk-transport.js';
 import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
-import { jsonBoundary, type LambdaFunction, type LambdaHandler, lambdaContext } from './lambda-runtime.js';
+import {
+  handlerFrom,
+  jsonBoundary,
+  type LambdaFunction,
+  type LambdaHandler,
+  lambdaContext,
+  toLambdaError,
+} from './lambda-runtime.js';
 import { LOCAL_SDK_TRANSPORT, localSdkTransport, type WireResponse } from './sdk-transport.js';
 
 const port = parentPort;
@@ -84,25 +91,15 @@ async function invoke(message: Extract<ToWorker, { type: 'invoke' }>): Promise<v
     flushOutput();
     post({ type: 'result', id: message.id, ok: true, result });
   } catch (err) {
-    const e = err instanceof Error ? err : undefined;
+    const e = toLambdaError(err);
     flushOutput();
-    post({
-      type: 'result',
-      id: message.id,
-      ok: false,
-      errorType: e ? e.name || 'Error' : 'Error',
-      errorMessage: e ? e.message : typeof err === 'string' ? err : (JSON.stringify(err) ?? String(err)),
-    });
+    post({ type: 'result', id: message.id, ok: false, errorType: e.errorType, errorMessage: e.errorMessage });
   }
 }
 
 try {
   const mod = (await import(pathToFileURL(setup.file).href)) as Record<string, unknown>;
-  const exported = mod[fn.handlerExport];
-  if (typeof exported !== 'function') {
-    throw new Error(`${fn.key}: ${fn.handlerModule} does not export a function "${fn.handlerExport}"`);
-  }
-  handler = exported as LambdaHandler;
+  handler = handlerFrom(mod, fn);
   flushOutput();
   post({ type: 'ready' });
 } catch (err) {
