@@ -1,4 +1,5 @@
 import type { Isolation } from './lambda-dispatch.js';
+import { parsePerFunction } from './per-function.js';
 
 /** A state of an ASL definition, loosely typed (definitions come from JSON). */
 type State = Record<string, unknown>;
@@ -50,23 +51,11 @@ export function parseIsolation(
   byDefault: (functionKey: string) => Isolation,
   variable = 'FANOUT_LOCAL_ISOLATION',
 ): (functionKey: string) => Isolation {
-  let all: Isolation | undefined;
-  const each = new Map<string, Isolation>();
-  for (const raw of (spec ?? '').split(',')) {
-    const entry = raw.trim();
-    if (!entry) continue;
-    const eq = entry.indexOf('=');
-    const key = eq < 0 ? undefined : entry.slice(0, eq).trim();
-    const mode = (eq < 0 ? entry : entry.slice(eq + 1)).trim();
+  const { all, each } = parsePerFunction(spec, functionKeys, variable, (mode, entry): Isolation => {
     if (mode !== 'workers' && mode !== 'in-process') {
       throw new Error(`${variable}: "${entry}" is not an isolation (workers or in-process)`);
     }
-    if (key === undefined) all = mode;
-    else if (!functionKeys.includes(key)) {
-      throw new Error(
-        `${variable}: "${entry}" names no function of serverless.yml (${functionKeys.join(', ')})`,
-      );
-    } else each.set(key, mode);
-  }
+    return mode;
+  });
   return (functionKey) => each.get(functionKey) ?? all ?? byDefault(functionKey);
 }

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
 import { type LambdaFunction, LambdaInvocationError, newLogStream, timedOutError } from './lambda-runtime.js';
+import { parsePerFunction } from './per-function.js';
 import type { WireSender } from './sdk-transport.js';
 
 /** Where a line a handler wrote goes (by default, the stack's own stdout or stderr, unchanged). */
@@ -392,23 +393,17 @@ export function parseConcurrency(
   functionKeys: readonly string[],
   variable = 'FANOUT_LOCAL_CONCURRENCY',
 ): (functionKey: string) => number {
-  let all = defaultConcurrency();
-  const each = new Map<string, number>();
-  for (const raw of (spec ?? '').split(',')) {
-    const entry = raw.trim();
-    if (!entry) continue;
-    const eq = entry.indexOf('=');
-    const key = eq < 0 ? undefined : entry.slice(0, eq).trim();
-    const value = Number(eq < 0 ? entry : entry.slice(eq + 1).trim());
-    if (!Number.isInteger(value) || value < 1 || value > 256) {
-      throw new Error(`${variable}: "${entry}" is not a concurrency (a whole number from 1 to 256)`);
-    }
-    if (key === undefined) all = value;
-    else if (!functionKeys.includes(key)) {
-      throw new Error(
-        `${variable}: "${entry}" names no function of serverless.yml (${functionKeys.join(', ')})`,
-      );
-    } else each.set(key, value);
-  }
+  const { all = defaultConcurrency(), each } = parsePerFunction(
+    spec,
+    functionKeys,
+    variable,
+    (raw, entry) => {
+      const value = Number(raw);
+      if (!Number.isInteger(value) || value < 1 || value > 256) {
+        throw new Error(`${variable}: "${entry}" is not a concurrency (a whole number from 1 to 256)`);
+      }
+      return value;
+    },
+  );
   return (functionKey) => each.get(functionKey) ?? all;
 }
