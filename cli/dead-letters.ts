@@ -7,6 +7,8 @@
  * (visible again after its visibility timeout) and is reported with the new error.
  */
 
+import { decodeS3Key } from '../functions/core/jobs.js';
+
 /** One message of the dead-letter queue. */
 export interface DeadLetter {
   messageId: string;
@@ -44,8 +46,7 @@ export interface ReplayOutcome {
 /** `s3://bucket/key` for each object of the event (keys as S3 sends them, URL-encoded). */
 export function uploadsOf(record: DestinationRecord): string[] {
   return (record.requestPayload?.Records ?? []).map(
-    (r) =>
-      `s3://${r.s3?.bucket?.name ?? '?'}/${decodeURIComponent((r.s3?.object?.key ?? '?').replace(/\+/g, ' '))}`,
+    (r) => `s3://${r.s3?.bucket?.name ?? '?'}/${decodeS3Key(r.s3?.object?.key ?? '?')}`,
   );
 }
 

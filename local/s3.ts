@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import S3rver from 's3rver';
+import { decodeS3Key } from '../functions/core/jobs.js';
 import { HOST, type RunningServer } from './http-util.js';
 import { makeS3rverWritesAtomic } from './s3rver-atomic.js';
 import type { S3EventConfig } from './serverless-config.js';
@@ -99,7 +100,7 @@ export function matches(config: S3EventConfig, record: S3Record): boolean {
   const wanted = config.event.replace(/^s3:/, '');
   const type = wanted.endsWith(':*') ? wanted.slice(0, -1) : wanted;
   const ok = wanted.endsWith(':*') ? record.eventName.startsWith(type) : record.eventName === type;
-  const key = decodeURIComponent(record.s3.object.key.replace(/\+/g, ' '));
+  const key = decodeS3Key(record.s3.object.key);
   return ok && key.startsWith(config.prefix ?? '') && key.endsWith(config.suffix ?? '');
 }
 

@@ -2,8 +2,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { zipEntries } from './zip.js';
 
-export { type ZipEntry, zipEntries } from './zip.js';
-
 /** A function's deployment package and what it takes once Lambda unzips it. */
 export interface PackageSize {
   function: string;

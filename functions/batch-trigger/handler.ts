@@ -10,7 +10,7 @@ import { servedModels } from '../adapters/served.js';
 import { SfnBatchStarter } from '../adapters/sfn-batch-starter.js';
 import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
-import { ensembleOfKey } from '../core/jobs.js';
+import { decodeS3Key, ensembleOfKey } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
 import { startJob, type TriggerOutcome } from './start-job.js';
 
@@ -18,8 +18,6 @@ import { startJob, type TriggerOutcome } from './start-job.js';
 const logger = baseLogger.createChild();
 
 /** S3 event keys are URL-encoded with '+' for spaces. */
-const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, ' '));
-
 /** The ensemble an upload is counted under: a served one the key names, else "unknown". */
 function servedEnsembleOf(key: string, manifest: Manifest): string {
   const named = ensembleOfKey(key);
@@ -41,7 +39,7 @@ export const handler = middy(async (event: S3Event, context: Context): Promise<T
     const bucket = record.s3.bucket.name;
     const upload = {
       bucket,
-      key: decodeKey(record.s3.object.key),
+      key: decodeS3Key(record.s3.object.key),
       etag: record.s3.object.eTag ?? '',
       size: record.s3.object.size ?? 0,
       sequencer: record.s3.object.sequencer,

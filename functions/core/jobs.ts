@@ -118,6 +118,11 @@ export const jobKeys = {
   errors: (jobId: string) => `results/${jobId}.errors.csv`,
 };
 
+/** An object key as S3 event notifications carry it (URL-encoded, spaces as `+`), decoded. */
+export function decodeS3Key(key: string): string {
+  return decodeURIComponent(key.replace(/\+/g, ' '));
+}
+
 /** `incoming/<ensemble>/<name>` → the ensemble, or undefined if the key is not under incoming/. */
 export function ensembleOfKey(key: string): string | undefined {
   const m = /^incoming\/([^/]+)\/[^/]+$/.exec(key);

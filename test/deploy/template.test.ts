@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
 import { METRICS, type MetricSpec } from '../../functions/adapters/metrics.js';
-import { packageSizes, UNZIPPED_BUDGET_BYTES, zipEntries } from '../../scripts/package-sizes.js';
-import { extractZip } from '../../scripts/zip.js';
+import { packageSizes, UNZIPPED_BUDGET_BYTES } from '../../scripts/package-sizes.js';
+import { extractZip, zipEntries } from '../../scripts/zip.js';
 import {
   allStatements,
   definitionOf,
