@@ -568,10 +568,6 @@ def write_json(path, obj):
     path.write_text(dumps(plain(obj)) + "\n")
 
 
-def sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 # --------------------------------------------------------------------------------------------
 # Stacking
 # --------------------------------------------------------------------------------------------
@@ -676,8 +672,8 @@ def train_dataset(name, out, today, only=None, previous=None):
             })
             note = "written"
         elif prev:
-            m = prev
             note = "kept" if prev.get("sha256") == m["sha256"] else "kept (this run differs)"
+            m = prev
         else:
             raise SystemExit(f"{member_id} has no entry in metrics.json yet: include it in --only")
         (candidates if is_candidate else members).append(m)
