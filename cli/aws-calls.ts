@@ -1,26 +1,26 @@
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { defaultProvider } from '@aws-sdk/credential-provider-node';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { DeadLetter, ReplayPorts } from './dead-letters.js';
+import { sigV4Fetch } from './signed-fetch.js';
 
-/** A SigV4-signing fetch for one AWS service and region, credentials from the usual chain. */
+/** A SigV4-signing POST for one AWS service and region, credentials from the usual chain. */
 export function signedFetch(service: string, region: string, fetcher: typeof fetch = fetch) {
-  const signer = new SignatureV4({ service, region, credentials: defaultProvider(), sha256: Sha256 });
-  return async (url: string, init: { headers: Record<string, string>; body: string }) => {
-    const u = new URL(url);
-    const signed = await signer.sign(
-      new HttpRequest({
-        method: 'POST',
-        protocol: u.protocol,
-        hostname: u.hostname,
-        path: u.pathname,
-        headers: { host: u.host, ...init.headers },
-        body: init.body,
-      }),
-    );
-    return fetcher(url, { method: 'POST', headers: signed.headers, body: init.body });
-  };
+  const signed = sigV4Fetch(service, region, fetcher);
+  return (url: string, init: { headers: Record<string, string>; body: string }) =>
+    signed(url, { method: 'POST', ...init });
+}
+
+/** The queue's URL from its name (SQS GetQueueUrl). */
+export async function queueUrlOf(
+  region: string,
+  name: string,
+  sqs: Signed = signedFetch('sqs', region),
+): Promise<string> {
+  const res = await sqs(`https://sqs.${region}.amazonaws.com/`, {
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.GetQueueUrl' },
+    body: JSON.stringify({ QueueName: name }),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`no queue ${name} in ${region} (HTTP ${res.status}): ${text}`);
+  return (JSON.parse(text) as { QueueUrl: string }).QueueUrl;
 }
 
 type Signed = ReturnType<typeof signedFetch>;

@@ -2,7 +2,7 @@
 // replays the upload events the batch trigger of a deployed stack could not handle (its
 // dead-letter queue), once their cause is fixed. Exit 0 when every one was replayed, 1 otherwise.
 import { parseArgs } from 'node:util';
-import { awsReplayPorts } from './aws-calls.js';
+import { awsReplayPorts, queueUrlOf } from './aws-calls.js';
 import { type ReplayOutcome, replayDeadLetters } from './dead-letters.js';
 
 const USAGE = `usage: npm run replay-uploads -- --stage <stage> [--region <region>] [--max <n>] [--dry-run]
@@ -67,18 +67,6 @@ async function main(): Promise<number> {
       : `${count('replayed')} replayed, ${count('failed again')} failed again, ${count('unreadable')} unreadable\n`,
   );
   return count('failed again') + count('unreadable') === 0 ? 0 : 1;
-}
-
-/** The queue's URL from its name (SQS GetQueueUrl). */
-async function queueUrlOf(region: string, name: string): Promise<string> {
-  const { signedFetch } = await import('./aws-calls.js');
-  const res = await signedFetch('sqs', region)(`https://sqs.${region}.amazonaws.com/`, {
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.GetQueueUrl' },
-    body: JSON.stringify({ QueueName: name }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`no queue ${name} in ${region} (HTTP ${res.status}): ${text}`);
-  return (JSON.parse(text) as { QueueUrl: string }).QueueUrl;
 }
 
 try {

@@ -16,12 +16,15 @@ export function apiFetch(region: string, token?: string): typeof fetch {
         headers: { ...(init?.headers as Record<string, string>), authorization: `Bearer ${token}` },
       });
   }
-  const signer = new SignatureV4({
-    service: 'execute-api',
-    region,
-    credentials: defaultProvider(),
-    sha256: Sha256,
-  });
+  return sigV4Fetch('execute-api', region);
+}
+
+/**
+ * A fetch that signs each request with SigV4 for one AWS service and region, credentials from the
+ * usual AWS chain (environment, profile, SSO, instance role).
+ */
+export function sigV4Fetch(service: string, region: string, fetcher: typeof fetch = fetch): typeof fetch {
+  const signer = new SignatureV4({ service, region, credentials: defaultProvider(), sha256: Sha256 });
   return async (input, init) => {
     const url = new URL(String(input));
     const request = new HttpRequest({
@@ -35,6 +38,6 @@ export function apiFetch(region: string, token?: string): typeof fetch {
       body: init?.body,
     });
     const signed = await signer.sign(request);
-    return fetch(url, { ...init, headers: signed.headers });
+    return fetcher(url, { ...init, headers: signed.headers });
   };
 }
