@@ -5,25 +5,22 @@ import { parsePerFunction } from './per-function.js';
 type State = Record<string, unknown>;
 
 /**
- * The functions a state machine fans out to: those its inline Map states run for each item (the
- * member runners). They get worker-thread instances by default, so the members of one request
- * compute in parallel on different cores; the functions that orchestrate around them (API,
- * ensemble, batch steps) do little but wait on the emulators, and answer sooner in the stack's own
- * thread (see the README, "Instances and isolation").
+ * The functions the Task states of ASL definitions invoke, each with whether it runs inside an
+ * inline Map (once per item of the Map; a Distributed Map's children are executions of their own).
  */
-export function fanOutFunctions(
+export function taskFunctions(
   definitions: readonly Record<string, unknown>[],
   resolve: (ref: unknown) => string | undefined,
-): Set<string> {
-  const keys = new Set<string>();
+): { key: string; insideInlineMap: boolean }[] {
+  const found: { key: string; insideInlineMap: boolean }[] = [];
   const walk = (def: unknown, insideInlineMap: boolean) => {
     const states = (def as { States?: Record<string, State> } | undefined)?.States;
     if (!states || typeof states !== 'object') return;
     for (const state of Object.values(states)) {
-      if (state.Type === 'Task' && insideInlineMap) {
+      if (state.Type === 'Task') {
         const params = state.Parameters as Record<string, unknown> | undefined;
         const key = resolve(params?.FunctionName ?? state.Resource);
-        if (key) keys.add(key);
+        if (key) found.push({ key, insideInlineMap });
       } else if (state.Type === 'Map') {
         const processor = (state.ItemProcessor ?? state.Iterator) as
           | { ProcessorConfig?: { Mode?: string } }
@@ -36,7 +33,25 @@ export function fanOutFunctions(
     }
   };
   for (const definition of definitions) walk(definition, false);
-  return keys;
+  return found;
+}
+
+/**
+ * The functions a state machine fans out to: those its inline Map states run for each item (the
+ * member runners). They get worker-thread instances by default, so the members of one request
+ * compute in parallel on different cores; the functions that orchestrate around them (API,
+ * ensemble, batch steps) do little but wait on the emulators, and answer sooner in the stack's own
+ * thread (see the README, "Instances and isolation").
+ */
+export function fanOutFunctions(
+  definitions: readonly Record<string, unknown>[],
+  resolve: (ref: unknown) => string | undefined,
+): Set<string> {
+  return new Set(
+    taskFunctions(definitions, resolve)
+      .filter((t) => t.insideInlineMap)
+      .map((t) => t.key),
+  );
 }
 
 /**

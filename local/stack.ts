@@ -15,7 +15,7 @@ import { type RouteTarget, startHttpApi } from './http-api.js';
 import type { RunningServer } from './http-util.js';
 import { type LocalEndpoint, requestListenerEndpoint } from './in-process-http.js';
 import { concurrentInvokeStore } from './invoke-context.js';
-import { fanOutFunctions, parseIsolation } from './isolation.js';
+import { fanOutFunctions, parseIsolation, taskFunctions } from './isolation.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
 import { type OutputSink, parseConcurrency } from './lambda-pool.js';
@@ -319,7 +319,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     // As many warm instances as each function may run: a first request's members all start warm.
     if (options.prewarm ?? true) {
-      await dispatcher.prewarm(syncPathFunctions(config), Number.POSITIVE_INFINITY);
+      await dispatcher.prewarm(
+        syncPathFunctions(config, (ref) => dispatcher.resolve(ref)),
+        Number.POSITIVE_INFINITY,
+      );
     }
     return {
       urls: { api: api.url, sfn: sfn.url, dynamodb: dynamo.url, s3: s3.url, sagemaker: sagemaker.url },
@@ -347,15 +350,13 @@ function resetHandlerCaches(): void {
 }
 
 /** Functions a synchronous request runs: those behind HTTP routes and the Express machines' tasks. */
-function syncPathFunctions(config: ServerlessConfig): string[] {
+function syncPathFunctions(
+  config: ServerlessConfig,
+  resolve: (ref: unknown) => string | undefined,
+): string[] {
   const keys = new Set(config.functions.filter((f) => f.routes.length > 0).map((f) => f.key));
-  const text = config.stateMachines
-    .filter((m) => m.type === 'EXPRESS')
-    .map((m) => JSON.stringify(m.definition))
-    .join('\n');
-  for (const f of config.functions) {
-    if ([f.logicalId, f.arn, f.name].some((ref) => text.includes(`"${ref}"`))) keys.add(f.key);
-  }
+  const express = config.stateMachines.filter((m) => m.type === 'EXPRESS').map((m) => m.definition);
+  for (const task of taskFunctions(express, resolve)) keys.add(task.key);
   return [...keys];
 }
 
