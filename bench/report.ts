@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ROOT } from './lib/data.js';
+import { f, int, signed, table } from './lib/format.js';
 import type { BatchRun } from './sections/batch.js';
 import type { BreakdownResult } from './sections/breakdown.js';
 import { type CacheBench, renderCache } from './sections/cache.js';
@@ -103,18 +104,6 @@ const TARGETS = {
   coldStartPackagedMs: 300,
 };
 const met = (ok: boolean) => (ok ? 'met' : '**not met**');
-
-const f = (v: number | null | undefined, digits = 2) =>
-  v === null || v === undefined || Number.isNaN(v) ? 'n/a' : v.toFixed(digits);
-const signed = (v: number, digits = 2) =>
-  Number.isNaN(v) ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`;
-const int = (v: number) => Math.round(v).toLocaleString('en-US');
-const table = (head: string[], rows: (string | number)[][]) =>
-  [
-    `| ${head.join(' | ')} |`,
-    `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-  ].join('\n');
 
 /** bench/RESULTS.md: every figure of `r` in tables, then the hand-written analysis (bench/ANALYSIS.md). */
 export function renderMarkdown(r: BenchResults): string {

@@ -1,5 +1,6 @@
 import { loadManifest } from '../../functions/core/manifest.js';
 import { PredictClient } from '../lib/client.js';
+import { f } from '../lib/format.js';
 import type { StackProcess } from '../lib/stack.js';
 import { median, percentile, round } from '../lib/stats.js';
 
@@ -106,8 +107,6 @@ export async function measureCache(
     client.close();
   }
 }
-
-const f = (v: number | null, digits = 2) => (v === null || Number.isNaN(v) ? 'n/a' : v.toFixed(digits));
 
 /** The RESULTS.md section for the result cache. */
 export function renderCache(c: CacheBench | undefined): string[] {

@@ -1,14 +1,5 @@
+import { f, signed, table } from '../lib/format.js';
 import type { ObservabilityCost } from './observability.js';
-
-const f = (v: number, digits = 2) => (Number.isFinite(v) ? v.toFixed(digits) : 'n/a');
-const signed = (v: number, digits = 2) =>
-  Number.isFinite(v) ? `${v >= 0 ? '+' : ''}${v.toFixed(digits)}` : 'n/a';
-const table = (head: string[], rows: string[][]) =>
-  [
-    `| ${head.join(' | ')} |`,
-    `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
-    ...rows.map((r) => `| ${r.join(' | ')} |`),
-  ].join('\n');
 
 /** The RESULTS.md section for `observability` in bench/results.json. */
 export function renderObservability(o: ObservabilityCost): string[] {
