@@ -149,3 +149,14 @@ export async function withStack<T>(stack: StackProcess, fn: () => Promise<T>): P
     );
   }
 }
+
+/**
+ * The CPU time (user + system, ms) and the name in a /proc `stat` line of a process or thread. The
+ * name sits in parentheses and may itself hold spaces or ')': the fields start after the last one.
+ */
+export function cpuOfStat(stat: string): { name: string; ms: number } {
+  const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime, fields 14 and 15 of the whole line, in clock ticks (USER_HZ: 100 on Linux).
+  return { name, ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 };
+}

@@ -6,7 +6,7 @@ import { startDynamo } from '../../local/dynamodb.js';
 import { loadServerlessConfig } from '../../local/serverless-config.js';
 import { PredictClient } from '../lib/client.js';
 import { ROOT } from '../lib/data.js';
-import { NODE, startStack, withStack } from '../lib/stack.js';
+import { cpuOfStat, NODE, startStack, withStack } from '../lib/stack.js';
 import { median, percentile, round } from '../lib/stats.js';
 import { measureLoad } from './throughput.js';
 
@@ -277,9 +277,7 @@ function runTracingChild(env: NodeJS.ProcessEnv): Promise<ChildResult> {
 /** A process's CPU time so far (user + system), ms, from /proc; NaN where /proc is not there. */
 function cpuMs(pid: number | undefined): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second on Linux).
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+    return cpuOfStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).ms;
   } catch {
     return Number.NaN;
   }

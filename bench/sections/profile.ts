@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PredictClient, sequentialLatencies } from '../lib/client.js';
-import { startStack } from '../lib/stack.js';
+import { cpuOfStat, startStack } from '../lib/stack.js';
 import { round } from '../lib/stats.js';
 
 /** Where the stack's CPU goes per request: the kernel's accounting per thread, and V8 profiles. */
@@ -206,13 +206,9 @@ function threadCpu(pid: number): Map<string, ThreadCpu> {
   } catch {
     return out;
   }
-  const tick = 1000 / 100; // USER_HZ is 100 on Linux
   for (const tid of tids) {
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      out.set(tid, { name, ms: (Number(fields[11]) + Number(fields[12])) * tick });
+      out.set(tid, cpuOfStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
     } catch {
       // The thread ended in between.
     }
