@@ -2,6 +2,7 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { MetricsRecorder } from '../adapters/metrics.js';
 import { FanoutError } from '../core/errors.js';
 import type { Manifest } from '../core/manifest.js';
+import { servedOrUnknown } from '../core/targets.js';
 import type { RouteSeen } from './routes.js';
 
 /** The routes that score: only these are counted per ensemble. */
@@ -29,8 +30,7 @@ export function ensembleOf(request: AnsweredRequest, manifest: Manifest | undefi
   const served = request.seen.prediction?.record.ensemble;
   if (served) return served;
   const named = request.event.pathParameters?.ensemble ?? request.event.pathParameters?.name;
-  if (named && manifest && (manifest.ensembles.has(named) || manifest.models.has(named))) return named;
-  return 'unknown';
+  return manifest ? servedOrUnknown(manifest, named) : 'unknown';
 }
 
 /**

@@ -12,16 +12,15 @@ import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
 import { decodeS3Key, ensembleOfKey } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
+import { servedOrUnknown } from '../core/targets.js';
 import { startJob, type TriggerOutcome } from './start-job.js';
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
 
-/** S3 event keys are URL-encoded with '+' for spaces. */
 /** The ensemble an upload is counted under: a served one the key names, else "unknown". */
 function servedEnsembleOf(key: string, manifest: Manifest): string {
-  const named = ensembleOfKey(key);
-  return named && (manifest.ensembles.has(named) || manifest.models.has(named)) ? named : 'unknown';
+  return servedOrUnknown(manifest, ensembleOfKey(key));
 }
 
 /** Lambda entry point for `ObjectCreated` under `incoming/`: one job per uploaded object. */

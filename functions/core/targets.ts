@@ -26,6 +26,14 @@ export function resolveTarget(manifest: Manifest, name: string, allowModels: boo
   throw new NotFoundError(`unknown ${what} "${name}"; ensembles served: ${served}`);
 }
 
+/**
+ * `name` when the manifest serves it (an ensemble or a model), else "unknown": what a metric
+ * dimension may hold, since a name from a path or an upload key is a client's text.
+ */
+export function servedOrUnknown(manifest: Manifest, name: string | undefined): string {
+  return name && (manifest.ensembles.has(name) || manifest.models.has(name)) ? name : 'unknown';
+}
+
 /** One member of a fan-out, as the state machines' Maps receive it. */
 export interface FanOutMember {
   model: string;
