@@ -8,26 +8,41 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { UpstreamError } from '../core/errors.js';
-import type { BatchCounts, JobProgress, JobRecord, RowResult } from '../core/jobs.js';
+import type { BatchCounts, JobProgress, JobRecord, RowResult, StoredRows } from '../core/jobs.js';
 import type { JobStore } from '../core/ports.js';
 import { type RetryOptions, writeBatch } from './dynamodb-batch.js';
 
 const jobKey = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' });
-const rowKey = (jobId: string, rowId: string) => ({ pk: `JOB#${jobId}`, sk: `ROW#${rowId}` });
-// Zero-padded so a job's batches sort by line.
+// Zero-padded so a job's batches, and a batch's parts, sort by line.
+const line12 = (line: number) => String(line).padStart(12, '0');
 const batchKey = (jobId: string, firstLine: number) => ({
   pk: `JOB#${jobId}`,
-  sk: `BATCH#${String(firstLine).padStart(12, '0')}`,
+  sk: `BATCH#${line12(firstLine)}`,
+});
+const rowsKey = (jobId: string, firstLine: number, part: number) => ({
+  pk: `JOB#${jobId}`,
+  sk: `ROWS#${line12(firstLine)}#${String(part).padStart(3, '0')}`,
 });
 
 const defaultRetry: RetryOptions = { maxAttempts: 8, baseDelayMs: 50 };
 
-/** BatchWriteItem requests one putRows keeps in flight. */
+/** BatchWriteItem requests one putBatch keeps in flight (a batch of huge rows has many parts). */
 const PARALLEL_WRITES = 4;
 
 /**
- * Jobs, row results and batch counts in the single table: `JOB#<id>` with `JOB`, `ROW#<rowId>` and
- * `BATCH#<first line>`.
+ * The most JSON one rows item holds: DynamoDB's item limit is 400 KB, names and keys included. A
+ * 250-row batch of a two-label ensemble is about 80 KB, one item.
+ */
+export const MAX_PART_BYTES = 350_000;
+
+/**
+ * Jobs, their rows and batch counts in the single table, under `JOB#<id>`: `JOB` (the job),
+ * `BATCH#<first line>` (a batch's counts and how many rows items it has) and
+ * `ROWS#<first line>#<part>` (a batch's rows as a JSON array, in line order).
+ *
+ * A batch's rows are one item, not one item per row: a 250-row batch is one write of about 80 write
+ * units instead of 250 requests of one unit each (a row is about 320 bytes and a unit is 1 KB), and
+ * the row-level output is the job's results file in S3 anyway.
  */
 export class DynamoJobStore implements JobStore {
   constructor(
@@ -119,82 +134,119 @@ export class DynamoJobStore implements JobStore {
   }
 
   /**
-   * Writes rows 25 at a time (BatchWriteItem's limit), up to {@link PARALLEL_WRITES} requests in
-   * flight (one round trip per group one after another made a 250-row batch wait for ten), each
-   * group retrying its UnprocessedItems on its own with exponential backoff and full jitter; gives
-   * up after `maxAttempts` naming how many rows were left.
+   * Writes the batch's counts and its rows items together, 25 items per BatchWriteItem (its
+   * limit; one request for any batch of ordinary rows), up to {@link PARALLEL_WRITES} requests in
+   * flight, each retrying its UnprocessedItems on its own with exponential backoff and full jitter;
+   * gives up after `maxAttempts` naming how many items were left. The counts item says how many
+   * rows items the batch has, so parts left by an earlier, longer copy of the batch are not read.
    */
-  async putRows(jobId: string, rows: readonly RowResult[]): Promise<void> {
+  async putBatch(jobId: string, batch: StoredRows): Promise<void> {
+    const parts = rowParts(jobId, batch);
+    const items: Record<string, unknown>[] = [
+      {
+        ...batchKey(jobId, batch.firstLine),
+        type: 'batch',
+        jobId,
+        firstLine: batch.firstLine,
+        cached: batch.cached,
+        scored: batch.scored,
+        rowItems: parts.length,
+      },
+      ...parts.map((rows, part) => ({
+        ...rowsKey(jobId, batch.firstLine, part),
+        type: 'rows',
+        jobId,
+        firstLine: batch.firstLine,
+        part,
+        count: rows.count,
+        rows: rows.json,
+      })),
+    ];
     const groups: Record<string, unknown>[][] = [];
-    for (let i = 0; i < rows.length; i += 25) {
-      groups.push(
-        rows.slice(i, i + 25).map((r) => ({
-          PutRequest: { Item: { ...rowKey(jobId, r.rowId), type: 'row', jobId, ...r } },
-        })),
-      );
+    for (let i = 0; i < items.length; i += 25) {
+      groups.push(items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })));
     }
     let next = 0;
     const lane = async () => {
-      while (next < groups.length) await this.writeGroup(jobId, groups[next++] as Record<string, unknown>[]);
+      while (next < groups.length) {
+        await this.writeGroup(jobId, batch.firstLine, groups[next++] as Record<string, unknown>[]);
+      }
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL_WRITES, groups.length) }, lane));
   }
 
-  /** One item per batch, written with BatchWriteItem (the permission the store already has). */
-  async putBatchCounts(jobId: string, counts: BatchCounts): Promise<void> {
-    await this.writeGroup(jobId, [
-      {
-        PutRequest: {
-          Item: {
-            ...batchKey(jobId, counts.firstLine),
-            type: 'batch',
-            jobId,
-            firstLine: counts.firstLine,
-            cached: counts.cached,
-            scored: counts.scored,
-          },
-        },
-      },
-    ]);
-  }
-
-  async batchCounts(jobId: string): Promise<BatchCounts[]> {
-    const counts: BatchCounts[] = [];
+  /** Every stored row of the job, batch by batch in line order (for readers of the table). */
+  async *rows(jobId: string): AsyncGenerator<RowResult> {
+    const partsOf = new Map<number, number>();
+    for (const item of await this.queryAll(jobId, 'BATCH#', 'firstLine, rowItems', 'the batches')) {
+      partsOf.set(Number(item.firstLine), Number(item.rowItems ?? 0));
+    }
     let start: Record<string, unknown> | undefined;
     do {
-      let page: QueryCommandOutput;
-      try {
-        page = await this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :batch)',
-            ExpressionAttributeValues: { ':pk': `JOB#${jobId}`, ':batch': 'BATCH#' },
-            ProjectionExpression: 'firstLine, cached, scored',
-            ExclusiveStartKey: start,
-          }),
-        );
-      } catch (err) {
-        throw this.fail(`reading the batch counts of job ${jobId}`, err);
-      }
+      const page = await this.query(jobId, 'ROWS#', undefined, start, 'the rows');
       for (const item of page.Items ?? []) {
-        counts.push({
-          firstLine: Number(item.firstLine),
-          cached: Number(item.cached ?? 0),
-          scored: Number(item.scored ?? 0),
-        });
+        if (Number(item.part) >= (partsOf.get(Number(item.firstLine)) ?? 0)) continue;
+        yield* JSON.parse(String(item.rows)) as RowResult[];
       }
       start = page.LastEvaluatedKey;
     } while (start);
-    return counts;
   }
 
-  private writeGroup(jobId: string, group: Record<string, unknown>[]): Promise<void> {
+  async batchCounts(jobId: string): Promise<BatchCounts[]> {
+    const items = await this.queryAll(jobId, 'BATCH#', 'firstLine, cached, scored', 'the batch counts');
+    return items.map((item) => ({
+      firstLine: Number(item.firstLine),
+      cached: Number(item.cached ?? 0),
+      scored: Number(item.scored ?? 0),
+    }));
+  }
+
+  /** Every item of the job under a sort-key prefix, following LastEvaluatedKey. */
+  private async queryAll(
+    jobId: string,
+    prefix: string,
+    projection: string,
+    what: string,
+  ): Promise<Record<string, unknown>[]> {
+    const items: Record<string, unknown>[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.query(jobId, prefix, projection, start, what);
+      items.push(...(page.Items ?? []));
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  private async query(
+    jobId: string,
+    prefix: string,
+    projection: string | undefined,
+    start: Record<string, unknown> | undefined,
+    what: string,
+  ): Promise<QueryCommandOutput> {
+    try {
+      return await this.client.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': `JOB#${jobId}`, ':prefix': prefix },
+          ...(projection ? { ProjectionExpression: projection } : {}),
+          ExclusiveStartKey: start,
+        }),
+      );
+    } catch (err) {
+      throw this.fail(`reading ${what} of job ${jobId}`, err);
+    }
+  }
+
+  private writeGroup(jobId: string, firstLine: number, group: Record<string, unknown>[]): Promise<void> {
     return writeBatch(this.client, this.table, group, this.retry, {
       exhausted: (left) =>
         new UpstreamError(
-          `writing rows of job ${jobId}: ${left} rows still unprocessed after ${this.retry.maxAttempts} attempts`,
+          `writing the batch at line ${firstLine} of job ${jobId}: ${left} items still unprocessed after ${this.retry.maxAttempts} attempts`,
         ),
-      failed: (err) => this.fail(`writing rows of job ${jobId}`, err),
+      failed: (err) => this.fail(`writing the batch at line ${firstLine} of job ${jobId}`, err),
     });
   }
 
@@ -203,4 +255,32 @@ export class DynamoJobStore implements JobStore {
       cause: err,
     });
   }
+}
+
+/**
+ * A batch's rows as JSON arrays of at most {@link MAX_PART_BYTES} bytes each (one for ordinary
+ * rows). A single row over the limit cannot be stored: the error names it.
+ */
+function rowParts(jobId: string, batch: StoredRows): { json: string; count: number }[] {
+  const parts: { json: string; count: number }[] = [];
+  let current: string[] = [];
+  let bytes = 2;
+  for (const row of batch.rows) {
+    const json = JSON.stringify(row);
+    const size = Buffer.byteLength(json) + 1;
+    if (size + 2 > MAX_PART_BYTES) {
+      throw new UpstreamError(
+        `storing job ${jobId}: row ${row.rowId} (line ${row.line}) is ${size} bytes as JSON, more than the ${MAX_PART_BYTES} a DynamoDB item can hold`,
+      );
+    }
+    if (current.length && bytes + size > MAX_PART_BYTES) {
+      parts.push({ json: `[${current.join(',')}]`, count: current.length });
+      current = [];
+      bytes = 2;
+    }
+    current.push(json);
+    bytes += size;
+  }
+  if (current.length) parts.push({ json: `[${current.join(',')}]`, count: current.length });
+  return parts;
 }

@@ -70,13 +70,13 @@ export interface StoredBatch {
 /**
  * Combines the scored rows with the same strategy and quorum as the synchronous path, puts every
  * row's answer back in line order (a repeated row shares its first copy's answer, a cached row has
- * its stored prediction), then stores the batch: one DynamoDB item per row, a results part file,
- * and the job's progress. Below the quorum the scored rows go to the batch's error part with the
- * reason naming the failed members (cached rows are still answered). A non-degraded batch fills
- * the result cache; a failed cache write only warns. Every write is keyed (rows by job and row id,
- * parts by the batch's first line), so a retried batch overwrites rather than duplicates. Shadow
- * members never count; how they and every member agreed with the scored rows' answers goes to
- * `onAgreement` once the batch is stored.
+ * its stored prediction), then stores the batch: its rows and counts in DynamoDB (one item for a
+ * batch of ordinary rows), a results part file, and the job's progress. Below the quorum the
+ * scored rows go to the batch's error part with the reason naming the failed members (cached rows
+ * are still answered). A non-degraded batch fills the result cache; a failed cache write only
+ * warns. Every write is keyed by the job and the batch's first line, so a retried batch overwrites
+ * rather than duplicates. Shadow members never count; how they and every member agreed with the
+ * scored rows' answers goes to `onAgreement` once the batch is stored.
  */
 export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): Promise<StoredBatch> {
   check(event);
@@ -136,8 +136,10 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
       errorLines.push(`${line},${csvField(rowId ?? '')},${csvField((failure as Error).message)}\n`);
     }
   });
+  // The counts are kept per batch for the job's exact totals (a retried batch replaces its own);
+  // the progress below is the live view, which a retry would count twice.
+  await deps.jobs.putBatch(event.jobId, { firstLine, cached: fromCache, scored, rows: results });
   if (results.length) {
-    await deps.jobs.putRows(event.jobId, results);
     const csv = results
       .map(
         (r) =>
@@ -161,9 +163,6 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
     cached: fromCache,
     scored,
   };
-  // Kept per batch for the job's exact totals (a retried batch replaces its own counts); the
-  // progress below is the live view, which a retry would count twice.
-  await deps.jobs.putBatchCounts(event.jobId, { firstLine, cached: fromCache, scored });
   await deps.jobs.addProgress(event.jobId, {
     rowsOk: summary.ok,
     rowsFailed: summary.failed,

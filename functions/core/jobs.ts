@@ -58,6 +58,11 @@ export interface BatchCounts {
   scored: number;
 }
 
+/** One stored batch: its counts and the rows it answered, in line order. */
+export interface StoredRows extends BatchCounts {
+  rows: readonly RowResult[];
+}
+
 /** Progress a finished batch adds to its job. */
 export interface JobProgress {
   rowsOk: number;

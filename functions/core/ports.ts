@@ -1,5 +1,5 @@
 import type { PredictionRecord } from './combine.js';
-import type { BatchCounts, JobProgress, JobRecord, RowResult } from './jobs.js';
+import type { BatchCounts, JobProgress, JobRecord, StoredRows } from './jobs.js';
 import type { ModelSpec } from './manifest.js';
 import type { CacheEntry } from './result-cache.js';
 import type { FanOutMember } from './targets.js';
@@ -86,9 +86,11 @@ export interface JobStore {
   updateJob(jobId: string, patch: Partial<JobRecord>): Promise<void>;
   /** Live progress: added as batches are stored (a retried batch adds twice; finalize corrects). */
   addProgress(jobId: string, progress: JobProgress): Promise<void>;
-  putRows(jobId: string, rows: readonly RowResult[]): Promise<void>;
-  /** Stores one batch's counts, replacing any of the same batch (its first line). */
-  putBatchCounts(jobId: string, counts: BatchCounts): Promise<void>;
+  /**
+   * Stores one batch's rows and counts, replacing an earlier copy of the same batch (its first
+   * line): a retried batch is stored once.
+   */
+  putBatch(jobId: string, batch: StoredRows): Promise<void>;
   /** Every stored batch's counts, once per batch. */
   batchCounts(jobId: string): Promise<BatchCounts[]>;
 }

@@ -1,9 +1,10 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { jest } from '@jest/globals';
-import { DynamoJobStore } from '../../functions/adapters/dynamodb-jobs.js';
+import { DynamoJobStore, MAX_PART_BYTES } from '../../functions/adapters/dynamodb-jobs.js';
 import { UpstreamError } from '../../functions/core/errors.js';
 import type { JobRecord, RowResult } from '../../functions/core/jobs.js';
+import { rejection } from '../support/rejection.js';
 
 const TABLE = 'fanout-test';
 const JOB = 'job-1';
@@ -52,25 +53,90 @@ afterEach(() => {
   jest.restoreAllMocks();
 });
 
-describe('DynamoJobStore.putRows', () => {
-  it('writes one item per row, 25 per BatchWriteItem, keyed by job and row id', async () => {
+/** Rows of about `bytes` bytes of JSON each: many labels, as a user's large-vocabulary model has. */
+function bigRows(n: number, bytes: number): RowResult[] {
+  const labels = Math.ceil(bytes / 22);
+  const probabilities = Object.fromEntries(
+    Array.from({ length: labels }, (_, k) => [`label-${k}`, 1 / labels]),
+  );
+  return rowsOf(n).map((r) => ({ ...r, probabilities }));
+}
+
+const items = (client: FakeClient) =>
+  client.sent.flatMap((_, n) => client.requests(n).map((r) => r.PutRequest.Item));
+const rowItems = (client: FakeClient) => items(client).filter((i) => i.type === 'rows');
+const batchOf = (rows: RowResult[], firstLine = 2) => ({ firstLine, cached: 1, scored: rows.length, rows });
+
+describe('DynamoJobStore.putBatch', () => {
+  it("writes a batch's counts and its 250 rows as two items in one BatchWriteItem", async () => {
     const client = new FakeClient(() => ({}));
     const store = new DynamoJobStore(client.asClient(), TABLE, { maxAttempts: 3, baseDelayMs: 10 });
-    const rows = rowsOf(60);
-    await store.putRows(JOB, rows);
+    const rows = rowsOf(250);
+    await store.putBatch(JOB, batchOf(rows));
 
-    expect(client.sent.map((c) => c.constructor.name)).toEqual(Array(3).fill('BatchWriteCommand'));
-    expect([0, 1, 2].map((n) => client.requests(n).length)).toEqual([25, 25, 10]);
-    const items = [0, 1, 2].flatMap((n) => client.requests(n).map((r) => r.PutRequest.Item));
-    expect(items).toHaveLength(60);
-    expect(items[0]).toEqual({ pk: `JOB#${JOB}`, sk: 'ROW#r0', type: 'row', jobId: JOB, ...rows[0] });
-    expect(new Set(items.map((i) => i.sk)).size).toBe(60);
+    expect(client.sent.map((c) => c.constructor.name)).toEqual(['BatchWriteCommand']);
+    const [counts, part] = client.requests(0).map((r) => r.PutRequest.Item);
+    expect(counts).toEqual({
+      pk: `JOB#${JOB}`,
+      sk: 'BATCH#000000000002',
+      type: 'batch',
+      jobId: JOB,
+      firstLine: 2,
+      cached: 1,
+      scored: 250,
+      rowItems: 1,
+    });
+    expect(part).toMatchObject({
+      pk: `JOB#${JOB}`,
+      sk: 'ROWS#000000000002#000',
+      type: 'rows',
+      part: 0,
+      count: 250,
+    });
+    expect(JSON.parse(part?.rows as string)).toEqual(rows);
+  });
+
+  it('splits rows over items of at most MAX_PART_BYTES, in line order', async () => {
+    const client = new FakeClient(() => ({}));
+    const rows = bigRows(40, 60_000);
+    await new DynamoJobStore(client.asClient(), TABLE).putBatch(JOB, batchOf(rows, 1002));
+
+    const parts = rowItems(client);
+    expect(parts.length).toBeGreaterThan(5);
+    expect(parts.map((p) => p.sk)).toEqual(
+      parts.map((_, k) => `ROWS#000000001002#${String(k).padStart(3, '0')}`),
+    );
+    for (const p of parts) expect(Buffer.byteLength(p.rows as string)).toBeLessThanOrEqual(MAX_PART_BYTES);
+    expect(parts.flatMap((p) => JSON.parse(p.rows as string))).toEqual(rows);
+    expect(parts.reduce((n, p) => n + (p.count as number), 0)).toBe(40);
+    expect(items(client).find((i) => i.type === 'batch')?.rowItems).toBe(parts.length);
+  });
+
+  it('stores a batch without rows (every row failed) as its counts alone', async () => {
+    const client = new FakeClient(() => ({}));
+    await new DynamoJobStore(client.asClient(), TABLE).putBatch(JOB, batchOf([]));
+    expect(items(client)).toEqual([expect.objectContaining({ type: 'batch', rowItems: 0, scored: 0 })]);
+  });
+
+  it('names the row too large for any item, and writes nothing of its batch', async () => {
+    const client = new FakeClient(() => ({}));
+    const rows = [
+      ...rowsOf(2),
+      { ...bigRows(1, MAX_PART_BYTES + 1000)[0], rowId: 'huge', line: 9 } as RowResult,
+    ];
+    const err = await rejection(new DynamoJobStore(client.asClient(), TABLE).putBatch(JOB, batchOf(rows)));
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^storing job ${JOB}: row huge \\(line 9\\) is \\d+ bytes as JSON, more than the ${MAX_PART_BYTES}`,
+      ),
+    );
+    expect(client.sent).toEqual([]);
   });
 
   it('retries the unprocessed items only, with exponential backoff and full jitter, until written', async () => {
     jest.spyOn(Math, 'random').mockReturnValue(0.5);
     const sleeps: number[] = [];
-    const client = new FakeClient(unprocessedFor(3, 5));
+    const client = new FakeClient(unprocessedFor(3, 2));
     const store = new DynamoJobStore(client.asClient(), TABLE, {
       maxAttempts: 8,
       baseDelayMs: 40,
@@ -78,19 +144,13 @@ describe('DynamoJobStore.putRows', () => {
         sleeps.push(ms);
       },
     });
-    const rows = rowsOf(20);
-    await store.putRows(JOB, rows);
+    const rows = bigRows(8, 100_000);
+    await store.putBatch(JOB, batchOf(rows));
 
     expect(client.sent).toHaveLength(4);
-    expect(client.requests(0)).toHaveLength(20);
+    const first = client.requests(0).map((r) => r.PutRequest.Item.sk);
     for (const n of [1, 2, 3]) {
-      expect(client.requests(n).map((r) => r.PutRequest.Item.rowId)).toEqual([
-        'r15',
-        'r16',
-        'r17',
-        'r18',
-        'r19',
-      ]);
+      expect(client.requests(n).map((r) => r.PutRequest.Item.sk)).toEqual(first.slice(-2));
     }
     // Half of a cap that doubles from the base delay: 40, 80, 160.
     expect(sleeps).toEqual([20, 40, 80]);
@@ -106,7 +166,7 @@ describe('DynamoJobStore.putRows', () => {
         sleeps.push(ms);
       },
     });
-    await store.putRows(JOB, rowsOf(3));
+    await store.putBatch(JOB, batchOf(rowsOf(3)));
     expect(sleeps).toHaveLength(5);
     sleeps.forEach((ms, k) => {
       expect(ms).toBeGreaterThanOrEqual(0);
@@ -114,70 +174,96 @@ describe('DynamoJobStore.putRows', () => {
     });
   });
 
-  it('sends the groups of 25 together and retries each on its own', async () => {
-    const sleeps: number[] = [];
-    // The first group is throttled once, the second group goes through at once.
-    const client = new FakeClient(unprocessedFor(1, 2));
-    const store = new DynamoJobStore(client.asClient(), TABLE, {
-      maxAttempts: 3,
-      baseDelayMs: 10,
-      sleep: async (ms) => {
-        sleeps.push(ms);
-      },
-    });
-    await store.putRows(JOB, rowsOf(30));
-    // Both groups go out before the throttled one's retry.
-    expect(client.sent.map((_, n) => client.requests(n).length)).toEqual([25, 5, 2]);
-    expect(sleeps).toHaveLength(1);
-  });
-
-  it('keeps at most four BatchWriteItem requests in flight', async () => {
+  it('sends groups of 25 items together, each retried on its own, at most four in flight', async () => {
     let inFlight = 0;
     let most = 0;
-    const client = new FakeClient(async () => {
+    const client = new FakeClient(async (command, call) => {
       inFlight++;
       most = Math.max(most, inFlight);
       await new Promise((r) => setTimeout(r, 5));
       inFlight--;
-      return {};
+      // The first request is throttled once.
+      return unprocessedFor(1, 2)(command, call);
     });
-    const store = new DynamoJobStore(client.asClient(), TABLE, { maxAttempts: 3, baseDelayMs: 10 });
-    await store.putRows(JOB, rowsOf(250));
-    expect(client.sent).toHaveLength(10);
+    const store = new DynamoJobStore(client.asClient(), TABLE, {
+      maxAttempts: 3,
+      baseDelayMs: 10,
+      sleep: async () => {},
+    });
+    // One row per item: 80 rows items and the counts, 81 items in four groups.
+    await store.putBatch(JOB, batchOf(bigRows(80, 180_000)));
+    const sizes = client.sent.map((_, n) => client.requests(n).length);
+    // The retry of two items goes out whenever a lane is free.
+    expect(sizes.sort((x, y) => x - y)).toEqual([2, 6, 25, 25, 25]);
     expect(most).toBe(4);
   });
 
-  it('gives up after maxAttempts, naming how many rows were left', async () => {
+  it('gives up after maxAttempts, naming the batch and how many items were left', async () => {
     const sleep = jest.fn(async (_ms: number) => {});
-    const client = new FakeClient(unprocessedFor(Number.POSITIVE_INFINITY, 7));
+    const client = new FakeClient(unprocessedFor(Number.POSITIVE_INFINITY, 1));
     const store = new DynamoJobStore(client.asClient(), TABLE, { maxAttempts: 4, baseDelayMs: 10, sleep });
 
-    const err = await store.putRows(JOB, rowsOf(10)).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
+    const err = await rejection(store.putBatch(JOB, batchOf(rowsOf(10), 252)));
     expect(err).toBeInstanceOf(UpstreamError);
     expect((err as Error).message).toBe(
-      `writing rows of job ${JOB}: 7 rows still unprocessed after 4 attempts`,
+      `writing the batch at line 252 of job ${JOB}: 1 items still unprocessed after 4 attempts`,
     );
     expect(client.sent).toHaveLength(4);
     expect(sleep).toHaveBeenCalledTimes(3);
   });
 
-  it('reports a failed BatchWriteItem as an UpstreamError naming the table', async () => {
+  it('reports a failed BatchWriteItem as an UpstreamError naming the batch and the table', async () => {
     const client = new FakeClient(() => {
       throw new Error('ProvisionedThroughputExceededException');
     });
     const store = new DynamoJobStore(client.asClient(), TABLE, { maxAttempts: 3, baseDelayMs: 10 });
-    await expect(store.putRows(JOB, rowsOf(1))).rejects.toThrow(
-      `writing rows of job ${JOB} in table ${TABLE} failed: ProvisionedThroughputExceededException`,
+    await expect(store.putBatch(JOB, batchOf(rowsOf(1)))).rejects.toThrow(
+      `writing the batch at line 2 of job ${JOB} in table ${TABLE} failed: ProvisionedThroughputExceededException`,
     );
   });
+});
 
-  it('sends nothing for no rows', async () => {
-    const client = new FakeClient(() => ({}));
-    await new DynamoJobStore(client.asClient(), TABLE).putRows(JOB, []);
-    expect(client.sent).toEqual([]);
+describe('DynamoJobStore.rows', () => {
+  it('reads the rows items each batch counts, page by page, and skips parts a longer earlier copy left', async () => {
+    const [a, b, c] = [rowsOf(2), rowsOf(3), rowsOf(1)];
+    const answers = [
+      // The batches: the one at line 2 was stored again with one part where it had two.
+      { Items: [{ firstLine: 2, rowItems: 1 }], LastEvaluatedKey: { sk: 'BATCH#000000000002' } },
+      { Items: [{ firstLine: 252, rowItems: 1 }] },
+      // The rows items.
+      {
+        Items: [
+          { firstLine: 2, part: 0, rows: JSON.stringify(a) },
+          { firstLine: 2, part: 1, rows: JSON.stringify(c) },
+        ],
+        LastEvaluatedKey: { sk: 'ROWS#000000000002#001' },
+      },
+      { Items: [{ firstLine: 252, part: 0, rows: JSON.stringify(b) }] },
+    ];
+    const client = new FakeClient((_command, call) => answers[call - 1]);
+    const got: RowResult[] = [];
+    for await (const row of new DynamoJobStore(client.asClient(), TABLE).rows(JOB)) got.push(row);
+
+    expect(got).toEqual([...a, ...b]);
+    expect(client.sent.map((s) => s.input.ExpressionAttributeValues)).toEqual([
+      { ':pk': `JOB#${JOB}`, ':prefix': 'BATCH#' },
+      { ':pk': `JOB#${JOB}`, ':prefix': 'BATCH#' },
+      { ':pk': `JOB#${JOB}`, ':prefix': 'ROWS#' },
+      { ':pk': `JOB#${JOB}`, ':prefix': 'ROWS#' },
+    ]);
+    expect(client.sent[3]?.input.ExclusiveStartKey).toEqual({ sk: 'ROWS#000000000002#001' });
+  });
+
+  it('names the job and the table when reading fails', async () => {
+    const client = new FakeClient(() => {
+      throw new Error('throttled');
+    });
+    const read = async () => {
+      for await (const _ of new DynamoJobStore(client.asClient(), TABLE).rows(JOB)) void _;
+    };
+    await expect(read()).rejects.toThrow(
+      `reading the batches of job ${JOB} in table ${TABLE} failed: throttled`,
+    );
   });
 });
 
@@ -281,8 +367,8 @@ describe('DynamoJobStore batch counts', () => {
     expect(client.sent.map((c) => c.constructor.name)).toEqual(['QueryCommand', 'QueryCommand']);
     expect(client.sent[0]?.input).toMatchObject({
       TableName: TABLE,
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :batch)',
-      ExpressionAttributeValues: { ':pk': `JOB#${JOB}`, ':batch': 'BATCH#' },
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': `JOB#${JOB}`, ':prefix': 'BATCH#' },
     });
     expect(client.sent[1]?.input.ExclusiveStartKey).toEqual({ pk: 'JOB#job-1', sk: 'BATCH#2' });
   });

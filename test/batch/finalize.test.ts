@@ -143,10 +143,10 @@ describe('finalize after the batches ran', () => {
         rowsCached: 1,
         rowsScored: 3,
       });
-      await jobs.putBatchCounts(JOB, { firstLine: 2, cached: 1, scored: 3 });
+      await jobs.putBatch(JOB, { firstLine: 2, cached: 1, scored: 3, rows: [] });
     }
     await jobs.addProgress(JOB, { rowsOk: 0, rowsFailed: 1, rowsDegraded: 0, rowsCached: 0, rowsScored: 1 });
-    await jobs.putBatchCounts(JOB, { firstLine: 6, cached: 0, scored: 1 });
+    await jobs.putBatch(JOB, { firstLine: 6, cached: 0, scored: 1, rows: [] });
     put(jobKeys.part(JOB, 2), `${part(2, 2, true)}${part(4, 2)}`);
     put(jobKeys.batchErrors(JOB, 6), '6,r6,q\n');
     put(jobKeys.prepareErrors(JOB), '7,x,bad\n');

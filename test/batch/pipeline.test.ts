@@ -150,7 +150,7 @@ describe('batch scoring end to end (core, no AWS)', () => {
       rowsDegraded: 0,
       resultsLocation: `s3://${BUCKET}/results/${job.jobId}.csv`,
     });
-    expect(jobs.rows.get(job.jobId)?.size).toBe(569);
+    expect(jobs.rowsOf(job.jobId)).toHaveLength(569);
 
     const results = csvRows(objects.text(jobKeys.results(job.jobId)) as string);
     expect(results[0]).toEqual([
@@ -171,7 +171,7 @@ describe('batch scoring end to end (core, no AWS)', () => {
     expect(accuracy(rows)).toBeGreaterThanOrEqual(0.95);
 
     // The DynamoDB items agree with the results file.
-    const stored = jobs.rows.get(job.jobId);
+    const stored = new Map(jobs.rowsOf(job.jobId).map((r) => [r.rowId, r]));
     for (const [id, label, malignant] of rows) {
       expect(stored?.get(id as string)).toMatchObject({ label, degraded: false });
       expect(stored?.get(id as string)?.probabilities.malignant).toBe(Number(malignant));
@@ -197,13 +197,13 @@ describe('batch scoring end to end (core, no AWS)', () => {
       rowsFailed: 3 + 69,
       rowsDegraded: 250,
     });
-    expect(jobs.rows.get(job.jobId)?.size).toBe(500);
+    expect(jobs.rowsOf(job.jobId)).toHaveLength(500);
 
     const rows = csvRows(objects.text(jobKeys.results(job.jobId)) as string).slice(1);
     expect(rows).toHaveLength(500);
     expect(rows.slice(0, 250).every((r) => r[4] === 'false')).toBe(true);
     expect(rows.slice(250).every((r) => r[4] === 'true')).toBe(true);
-    expect(jobs.rows.get(job.jobId)?.get(idOf(300))?.failedMembers).toEqual(['bc-mlp']);
+    expect(jobs.rowsOf(job.jobId).find((r) => r.rowId === idOf(300))?.failedMembers).toEqual(['bc-mlp']);
     expect(accuracy(rows)).toBeGreaterThanOrEqual(0.95);
 
     const errors = csvRows(objects.text(jobKeys.errors(job.jobId)) as string).slice(1);
@@ -280,7 +280,7 @@ describe('batch scoring with the result cache', () => {
       accuracy(rows.map((r, k) => [idOf(upload.sourceRow[k] as number), ...r.slice(1)])),
     ).toBeGreaterThan(0.95);
     // Rows read from the cache entries say so in DynamoDB; the counter agrees.
-    const stored = [...(jobs.rows.get(job.jobId)?.values() ?? [])];
+    const stored = jobs.rowsOf(job.jobId);
     expect(stored).toHaveLength(1707);
     expect(stored.filter((r) => r.cached).length).toBe(job.rowsCached);
     expect(job.rowsCached).toBeGreaterThan(0);

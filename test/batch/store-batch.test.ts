@@ -66,7 +66,7 @@ function event(members: unknown[], overrides: Partial<StoreBatchEvent> = {}): St
 
 const storeWithMembers = (e: StoreBatchEvent) => storeBatch(e, { manifest: manifest(), jobs, objects });
 const store = async (e: StoreBatchEvent) => (await storeWithMembers(e)).summary;
-const stored = () => [...(jobs.rows.get(JOB)?.values() ?? [])].sort((a, b) => a.line - b.line);
+const stored = () => jobs.rowsOf(JOB);
 const part = () => objects.text(jobKeys.part(JOB, rows[0]?.line as number));
 const batchErrors = () => objects.text(jobKeys.batchErrors(JOB, rows[0]?.line as number));
 
@@ -258,7 +258,7 @@ describe('storeBatch with members failing', () => {
       cached: 0,
       scored: COUNT,
     });
-    expect(jobs.rows.get(JOB)?.size ?? 0).toBe(0);
+    expect(jobs.rowsOf(JOB)).toHaveLength(0);
     expect(part()).toBeUndefined();
     const errors = csvRows(batchErrors() as string);
     expect(errors).toHaveLength(COUNT);
@@ -344,7 +344,7 @@ describe('storeBatch with a malformed event', () => {
     await expect(store(event(outcomes, { lines: [], ids: [] }))).rejects.toThrow(
       '"lines" must be a non-empty array',
     );
-    expect(jobs.rows.size).toBe(0);
+    expect(jobs.batches.size).toBe(0);
   });
 
   it('rejects a plan whose sources point past the scored rows or the cached predictions', async () => {
@@ -361,7 +361,7 @@ describe('storeBatch with a malformed event', () => {
     await expect(store(event(outcomes, { source: rows.map((_, i) => i) }))).rejects.toThrow(
       '"instances" must be the scored rows; "cached" must be an array of predictions',
     );
-    expect(jobs.rows.size).toBe(0);
+    expect(jobs.batches.size).toBe(0);
   });
 });
 

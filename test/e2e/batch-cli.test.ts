@@ -4,6 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoJobStore } from '../../functions/adapters/dynamodb-jobs.js';
+import type { RowResult } from '../../functions/core/jobs.js';
 import { loadManifest } from '../../functions/core/manifest.js';
 import { http, type StackProcess, startStackProcess } from '../support/stack-process.js';
 
@@ -110,7 +112,7 @@ describe('fanout batch against the local stack', () => {
     expect(got.body.errorsLocation).toBe(job.errorsLocation);
   });
 
-  it('stores one DynamoDB item per scored row', async () => {
+  it('stores every scored row in DynamoDB, one item per batch, in line order', async () => {
     const doc = DynamoDBDocumentClient.from(
       new DynamoDBClient({
         endpoint: stack.dynamodb,
@@ -118,22 +120,20 @@ describe('fanout batch against the local stack', () => {
         credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
       }),
     );
-    let count = 0;
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await doc.send(
-        new QueryCommand({
-          TableName: 'fanout-local',
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :row)',
-          ExpressionAttributeValues: { ':pk': `JOB#${job.jobId}`, ':row': 'ROW#' },
-          ExclusiveStartKey: start,
-        }),
-      );
-      count += page.Count ?? 0;
-      start = page.LastEvaluatedKey;
-    } while (start);
+    const rows: RowResult[] = [];
+    for await (const row of new DynamoJobStore(doc, 'fanout-local').rows(job.jobId as string)) rows.push(row);
+    const items = await doc.send(
+      new QueryCommand({
+        TableName: 'fanout-local',
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :rows)',
+        ExpressionAttributeValues: { ':pk': `JOB#${job.jobId as string}`, ':rows': 'ROWS#' },
+        Select: 'COUNT',
+      }),
+    );
     doc.destroy();
-    expect(count).toBe(569);
+    expect(rows).toHaveLength(569);
+    expect(rows.every((r, i) => i === 0 || r.line > (rows[i - 1] as RowResult).line)).toBe(true);
+    expect(items.Count).toBe(Math.ceil(569 / 250));
   });
 
   it('scores the same file uploaded again as a new job (the manifest may have changed since)', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PredictionRecord } from '../../functions/core/combine.js';
 import { UploadReplacedError } from '../../functions/core/errors.js';
-import type { BatchCounts, JobProgress, JobRecord, RowResult } from '../../functions/core/jobs.js';
+import type { JobProgress, JobRecord, RowResult, StoredRows } from '../../functions/core/jobs.js';
 import type {
   Claim,
   IdEntry,
@@ -67,8 +67,7 @@ export class MemoryPredictionStore implements PredictionStore, IdempotencyStore 
 /** An in-memory JobStore with the same semantics as the DynamoDB one (conditional create, ADD). */
 export class MemoryJobStore implements JobStore {
   readonly jobs = new Map<string, JobRecord>();
-  readonly rows = new Map<string, Map<string, RowResult>>();
-  readonly batches = new Map<string, Map<number, BatchCounts>>();
+  readonly batches = new Map<string, Map<number, StoredRows>>();
 
   async createJob(job: JobRecord) {
     if (this.jobs.has(job.jobId)) return false;
@@ -95,18 +94,21 @@ export class MemoryJobStore implements JobStore {
     job.rowsScored = (job.rowsScored ?? 0) + (p.rowsScored ?? 0);
     this.jobs.set(jobId, job);
   }
-  async putBatchCounts(jobId: string, counts: BatchCounts) {
-    const table = this.batches.get(jobId) ?? new Map<number, BatchCounts>();
-    table.set(counts.firstLine, { ...counts });
+  async putBatch(jobId: string, batch: StoredRows) {
+    const table = this.batches.get(jobId) ?? new Map<number, StoredRows>();
+    table.set(batch.firstLine, structuredClone(batch));
     this.batches.set(jobId, table);
   }
   async batchCounts(jobId: string) {
-    return [...(this.batches.get(jobId)?.values() ?? [])].map((c) => ({ ...c }));
+    return [...(this.batches.get(jobId)?.values() ?? [])]
+      .sort((a, b) => a.firstLine - b.firstLine)
+      .map(({ firstLine, cached, scored }) => ({ firstLine, cached, scored }));
   }
-  async putRows(jobId: string, rows: readonly RowResult[]) {
-    const table = this.rows.get(jobId) ?? new Map<string, RowResult>();
-    for (const r of rows) table.set(r.rowId, structuredClone(r));
-    this.rows.set(jobId, table);
+  /** Every stored row of the job, in line order. */
+  rowsOf(jobId: string): RowResult[] {
+    return [...(this.batches.get(jobId)?.values() ?? [])]
+      .sort((a, b) => a.firstLine - b.firstLine)
+      .flatMap((b) => b.rows);
   }
 }
 
