@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { ROOT } from './lib/data.js';
 import { f, int, signed, table } from './lib/format.js';
 import type { BatchRun } from './sections/batch.js';
+import type { BatchProfileResult } from './sections/batch-profile.js';
 import type { BreakdownResult } from './sections/breakdown.js';
 import { type CacheBench, renderCache } from './sections/cache.js';
 import type { ColdStart } from './sections/cold-start.js';
@@ -80,6 +81,8 @@ export interface BenchResults {
     /** The same file with V8's old space capped: the live memory a job needs. */
     cappedHeap: BatchFigures & { maxOldSpaceMB: number };
     cappedHeapSmaller: BatchFigures & { maxOldSpaceMB: number };
+    /** Where a job's CPU goes per row (absent in results written before it existed; null if it failed). */
+    profile?: BatchProfileResult | null;
     /** Jobs that did not succeed (the figures above are over the others). */
     failures: string[];
   };
@@ -492,6 +495,7 @@ export function renderMarkdown(r: BenchResults): string {
       'live memory than that, whatever its peak RSS without the cap (V8 grows the heap lazily while the ' +
       'allocation rate is high).',
     '',
+    ...renderBatchProfile(r.batch.profile),
     ...(r.batch.failures.length
       ? [
           `**Failed batch jobs** (left out of the figures): ${r.batch.failures.map((x) => `\`${x}\``).join('; ')}`,
@@ -553,4 +557,31 @@ function slowestMember(b: BreakdownResult): string {
   const members = b.layers.filter((l) => l.key.startsWith('member:'));
   const slowest = members.sort((x, y) => y.p50Ms - x.p50Ms)[0];
   return slowest ? slowest.key.slice('member:'.length) : 'n/a';
+}
+
+/** Where a batch job's CPU goes per row: by thread (/proc), and the main thread by component. */
+function renderBatchProfile(p: BatchProfileResult | null | undefined): string[] {
+  if (!p) return [];
+  return [
+    "### A batch job's CPU per row",
+    '',
+    `One more job of ${int(p.rows)} rows on a stack running V8's sampling profiler ` +
+      `(${int(p.rowsPerSec)} rows/s, the profiler slows it): **${f(p.cpuPerRowUs, 0)} µs of CPU per row** ` +
+      `over every thread, **${f(p.mainThreadCpuPerRowUs, 0)} µs on the main thread**, which was busy ` +
+      `${f(p.mainThreadBusyShare * 100, 0)}% of the job: the main thread (the interpreter, the emulators, ` +
+      'the in-process functions) is what a job waits for, the worker instances run the members.',
+    '',
+    table(
+      ['Thread', 'µs per row'],
+      p.threads.map((t) => [t.thread, f(t.usPerRow, 1)]),
+    ),
+    '',
+    "The main thread's time by component: its CPU from /proc split by the shares of its V8 profile.",
+    '',
+    table(
+      ['Component', 'µs per row', 'share'],
+      p.mainThread.map((c) => [c.name, f(c.usPerRow, 1), `${f(c.share * 100, 1)}%`]),
+    ),
+    '',
+  ];
 }

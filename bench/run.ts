@@ -10,6 +10,7 @@ import { startStack, withStack } from './lib/stack.js';
 import { median, round } from './lib/stats.js';
 import { type BenchResults, renderMarkdown } from './report.js';
 import { type BatchRun, measureBatch } from './sections/batch.js';
+import { type BatchProfileResult, measureBatchProfile } from './sections/batch-profile.js';
 import type { BreakdownResult } from './sections/breakdown.js';
 import { type CacheBench, measureCache } from './sections/cache.js';
 import { measureColdStart, RUNNER_ZIP, runnerPackageSize } from './sections/cold-start.js';
@@ -223,6 +224,14 @@ async function main(): Promise<void> {
   const cappedSmall: BatchRun[] = [];
   if (size.batch.cappedSmall) await batchRun(size.batch.smallRows, cappedSmall, size.batch.cappedHeapMB);
   await batchRun(size.batch.rows, capped, size.batch.cappedHeapMB);
+  log(`CPU profile of a batch job of ${size.batch.smallRows} rows`);
+  let batchProfile: BatchProfileResult | null = null;
+  try {
+    batchProfile = await measureBatchProfile({ rows: size.batch.smallRows, workDir: work });
+  } catch (err) {
+    failures.push(`profiled run: ${(err as Error).message}`);
+    log(`  FAILED: ${(err as Error).message}`);
+  }
   const rawBatch = await runChild<{ rowsPerSec: number; seconds: number }>('raw-batch', {
     manifest: MODELS_MANIFEST,
     ensemble: ENSEMBLE,
@@ -289,6 +298,7 @@ async function main(): Promise<void> {
         maxOldSpaceMB: size.batch.cappedHeapMB,
         ...batchFigures(size.batch.smallRows, cappedSmall),
       },
+      profile: batchProfile,
       failures,
     },
     coldStartMs: cold.source.wallMs,

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ROOT } from './data.js';
 
@@ -159,4 +159,55 @@ export function cpuOfStat(stat: string): { name: string; ms: number } {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime, fields 14 and 15 of the whole line, in clock ticks (USER_HZ: 100 on Linux).
   return { name, ms: ((Number(fields[11]) + Number(fields[12])) * 1000) / 100 };
+}
+
+/** A thread's name and CPU time so far (user + system, ms). */
+export interface ThreadCpu {
+  name: string;
+  ms: number;
+}
+
+/** Every thread of a process with its CPU time so far (Linux /proc; empty elsewhere). */
+export function threadCpu(pid: number): Map<string, ThreadCpu> {
+  const out = new Map<string, ThreadCpu>();
+  let tids: string[] = [];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      out.set(tid, cpuOfStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
+    } catch {
+      // The thread ended in between.
+    }
+  }
+  return out;
+}
+
+/**
+ * CPU (ms) each thread spent between two {@link threadCpu} readings: the main thread first, then
+ * the other JavaScript threads (the worker instances and V8's own helpers for compilation and
+ * garbage collection, which Linux names alike) one row each, busiest first, and libuv's pool as
+ * one row.
+ */
+export function threadCpuSince(
+  pid: number,
+  before: Map<string, ThreadCpu>,
+  after: Map<string, ThreadCpu>,
+): { thread: string; ms: number }[] {
+  const rows: { thread: string; ms: number }[] = [];
+  let pool = 0;
+  for (const [tid, t] of after) {
+    const ms = t.ms - (before.get(tid)?.ms ?? 0);
+    if (ms <= 0) continue;
+    if (tid === String(pid)) rows.push({ thread: 'main thread', ms });
+    else if (t.name.startsWith('libuv')) pool += ms;
+    else rows.push({ thread: `thread ${tid}`, ms });
+  }
+  if (pool > 0) rows.push({ thread: 'libuv thread pool', ms: pool });
+  return rows.sort((a, b) =>
+    a.thread === 'main thread' ? -1 : b.thread === 'main thread' ? 1 : b.ms - a.ms,
+  );
 }

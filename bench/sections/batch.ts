@@ -39,6 +39,10 @@ export async function measureBatch(options: {
   root?: string;
   /** Extra environment for the stack (e.g. FANOUT_LOCAL_CONCURRENCY). */
   env?: NodeJS.ProcessEnv;
+  /** Extra node flags for the stack (e.g. --cpu-prof). */
+  nodeFlags?: string[];
+  /** Called with the stack's pid just before the upload starts and once the job is seen finished. */
+  around?: { before(pid: number): void; after(pid: number): void };
 }): Promise<BatchRun> {
   const dir = join(options.workDir, `batch-${options.rows}`);
   rmSync(dir, { recursive: true, force: true });
@@ -48,7 +52,10 @@ export async function measureBatch(options: {
   const stack = await startStack({
     dataDir: join(dir, 'data'),
     logLevel: 'WARN',
-    nodeFlags: options.maxOldSpaceMB ? [`--max-old-space-size=${options.maxOldSpaceMB}`] : [],
+    nodeFlags: [
+      ...(options.maxOldSpaceMB ? [`--max-old-space-size=${options.maxOldSpaceMB}`] : []),
+      ...(options.nodeFlags ?? []),
+    ],
     root: options.root,
     env: options.env,
   });
@@ -69,9 +76,11 @@ export async function measureBatch(options: {
       sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
     };
     const target = await findTarget(args, io);
+    options.around?.before(stack.pid);
     const started = performance.now();
     const job = await runBatch(args, target, io);
     const seconds = (performance.now() - started) / 1000;
+    options.around?.after(stack.pid);
     const sampled = sampler.stop();
     const peak = Math.max(stack.memory()?.peakMB ?? 0, sampled);
     target.s3.destroy();

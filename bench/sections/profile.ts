@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PredictClient, sequentialLatencies } from '../lib/client.js';
-import { cpuOfStat, startStack } from '../lib/stack.js';
+import { startStack, type ThreadCpu, threadCpu, threadCpuSince } from '../lib/stack.js';
 import { round } from '../lib/stats.js';
 
 /** Where the stack's CPU goes per request: the kernel's accounting per thread, and V8 profiles. */
@@ -66,12 +66,15 @@ const COMPONENTS: [string, RegExp][] = [
   ['Other packages', /node_modules\//],
 ];
 
+/** A profile's samples in a window, by component (µs). */
+export interface Attributed {
+  busyUs: number;
+  windowUs: number;
+  by: Map<string, number>;
+}
+
 /** Attributes a profile's samples inside [fromUs, toUs] (CLOCK_MONOTONIC, as process.hrtime) to components. */
-export function attribute(
-  profile: Profile,
-  fromUs: number,
-  toUs: number,
-): { busyUs: number; windowUs: number; by: Map<string, number> } {
+export function attribute(profile: Profile, fromUs: number, toUs: number): Attributed {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
@@ -146,23 +149,16 @@ export async function measureCpuProfile(options: {
   try {
     await sequentialLatencies(client, options.ensemble, options.rows, 0, options.warmup);
     before = threadCpu(stack.pid);
-    from = Number(process.hrtime.bigint() / 1000n);
+    from = monotonicUs();
     await sequentialLatencies(client, options.ensemble, options.rows, options.count);
-    to = Number(process.hrtime.bigint() / 1000n);
+    to = monotonicUs();
     after = threadCpu(stack.pid);
   } finally {
     client.close();
     await stack.stop();
   }
-  // Profiles are written as each thread ends; tsx's loader thread writes one that has no samples
-  // in the window.
-  const profiles = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => attribute(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile, from, to))
-    .filter((p) => p.busyUs > 0)
-    .sort((a, b) => b.busyUs - a.busyUs);
-  const main = profiles[0];
-  if (!main) throw new Error(`no CPU profile in ${dir}`);
+  const profiles = profilesIn(dir, from, to);
+  const main = profiles[0] as Attributed;
   const by = new Map<string, number>();
   let busyUs = 0;
   for (const p of profiles) {
@@ -170,7 +166,10 @@ export async function measureCpuProfile(options: {
     for (const [k, v] of p.by) by.set(k, (by.get(k) ?? 0) + v);
   }
   const perRequest = (us: number) => us / 1000 / options.count;
-  const threads = threadRows(stack.pid, before, after, options.count);
+  const threads = threadCpuSince(stack.pid, before, after).map((t) => ({
+    thread: t.thread,
+    msPerRequest: round(t.ms / options.count, 3),
+  }));
   return {
     requests: options.count,
     windowMs: round(main.windowUs / 1000, 1),
@@ -191,55 +190,20 @@ export async function measureCpuProfile(options: {
   };
 }
 
-interface ThreadCpu {
-  name: string;
-  /** user + system, ms */
-  ms: number;
-}
-
-/** Every thread of a process with its CPU time so far (Linux /proc; empty elsewhere). */
-function threadCpu(pid: number): Map<string, ThreadCpu> {
-  const out = new Map<string, ThreadCpu>();
-  let tids: string[] = [];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return out;
-  }
-  for (const tid of tids) {
-    try {
-      out.set(tid, cpuOfStat(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')));
-    } catch {
-      // The thread ended in between.
-    }
-  }
-  return out;
-}
-
 /**
- * CPU per request by thread: the main thread, libuv's pool, and the other JavaScript threads (the
- * worker instances and V8's own helpers for compilation and garbage collection, which Linux names
- * alike) one row each, busiest first.
+ * The V8 profiles a process wrote into `dir` (one per JavaScript thread, written as each ends),
+ * attributed over [fromUs, toUs], busiest first: the first is the main thread's. Threads with no
+ * sample in the window (tsx's loader thread) are left out.
  */
-function threadRows(
-  pid: number,
-  before: Map<string, ThreadCpu>,
-  after: Map<string, ThreadCpu>,
-  requests: number,
-): { thread: string; msPerRequest: number }[] {
-  const rows: { thread: string; msPerRequest: number }[] = [];
-  let pool = 0;
-  for (const [tid, t] of after) {
-    const ms = t.ms - (before.get(tid)?.ms ?? 0);
-    if (ms <= 0) continue;
-    if (tid === String(pid)) rows.push({ thread: 'main thread', msPerRequest: ms / requests });
-    else if (t.name.startsWith('libuv')) pool += ms;
-    else rows.push({ thread: `thread ${tid}`, msPerRequest: ms / requests });
-  }
-  if (pool > 0) rows.push({ thread: 'libuv thread pool', msPerRequest: pool / requests });
-  return rows
-    .sort((a, b) =>
-      a.thread === 'main thread' ? -1 : b.thread === 'main thread' ? 1 : b.msPerRequest - a.msPerRequest,
-    )
-    .map((r) => ({ thread: r.thread, msPerRequest: round(r.msPerRequest, 3) }));
+export function profilesIn(dir: string, fromUs: number, toUs: number): Attributed[] {
+  const profiles = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => attribute(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile, fromUs, toUs))
+    .filter((p) => p.busyUs > 0)
+    .sort((a, b) => b.busyUs - a.busyUs);
+  if (!profiles.length) throw new Error(`no CPU profile with samples in ${dir}`);
+  return profiles;
 }
+
+/** Now on the clock V8's profiles use (CLOCK_MONOTONIC, µs). */
+export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
