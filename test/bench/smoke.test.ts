@@ -26,6 +26,8 @@ const REQUIRED = [
   'batch.peakRssMB',
   'batch.rawRowsPerSec',
   'batch.ratioToRaw',
+  'batch.profile.cpuPerRowUs',
+  'batch.profile.mainThreadCpuPerRowUs',
   'fanout.ratio8to1',
   'coldStartMs',
   'observability.metrics.costP50Ms',
@@ -57,7 +59,8 @@ beforeAll(async () => {
       output += c;
     });
     // A hard bound of its own (the run's watchdog is 5 min); jest's timeout below is the backstop.
-    const timer = setTimeout(() => child.kill('SIGKILL'), 170_000);
+    // About 140 s alone on 2 cores, up to 170 s beside the other suites.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 240_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       done({ code, output });
@@ -65,7 +68,7 @@ beforeAll(async () => {
   });
   const file = join(dir, 'results.json');
   results = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
-}, 180_000);
+}, 250_000);
 
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
@@ -129,5 +132,16 @@ describe('npm run bench (smoke size)', () => {
     const batch = results.batch as { rows: number; runs: { rowsOk: number; rowsFailed: number }[] };
     expect(batch.rows).toBe(1000);
     for (const r of batch.runs) expect(r).toMatchObject({ rowsOk: 1000, rowsFailed: 0 });
+  });
+
+  it("splits a batch job's main-thread CPU by component, the shares summing to one", () => {
+    const profile = at(results, 'batch.profile') as {
+      mainThread: { name: string; usPerRow: number; share: number }[];
+      threads: { thread: string }[];
+    };
+    expect(profile.threads[0]?.thread).toBe('main thread');
+    expect(profile.mainThread.length).toBeGreaterThan(3);
+    expect(profile.mainThread.reduce((s, c) => s + c.share, 0)).toBeCloseTo(1, 1);
+    expect(readFileSync(join(dir, 'RESULTS.md'), 'utf8')).toContain("### A batch job's CPU per row");
   });
 });
