@@ -7,7 +7,7 @@ import {
   type QueryCommandOutput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { UpstreamError } from '../core/errors.js';
+import { ConfigError, UpstreamError } from '../core/errors.js';
 import type { BatchCounts, JobProgress, JobRecord, RowResult, StoredRows } from '../core/jobs.js';
 import type { JobStore } from '../core/ports.js';
 import { type RetryOptions, writeBatch } from './dynamodb-batch.js';
@@ -269,7 +269,8 @@ function rowParts(jobId: string, batch: StoredRows): { json: string; count: numb
     const json = JSON.stringify(row);
     const size = Buffer.byteLength(json) + 1;
     if (size + 2 > MAX_PART_BYTES) {
-      throw new UpstreamError(
+      // No retry makes it fit: the ensemble's answers are too wide (tens of thousands of labels).
+      throw new ConfigError(
         `storing job ${jobId}: row ${row.rowId} (line ${row.line}) is ${size} bytes as JSON, more than the ${MAX_PART_BYTES} a DynamoDB item can hold`,
       );
     }

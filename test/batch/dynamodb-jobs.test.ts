@@ -2,7 +2,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { jest } from '@jest/globals';
 import { DynamoJobStore, MAX_PART_BYTES } from '../../functions/adapters/dynamodb-jobs.js';
-import { UpstreamError } from '../../functions/core/errors.js';
+import { ConfigError, UpstreamError } from '../../functions/core/errors.js';
 import type { JobRecord, RowResult } from '../../functions/core/jobs.js';
 import { rejection } from '../support/rejection.js';
 
@@ -125,6 +125,7 @@ describe('DynamoJobStore.putBatch', () => {
       { ...bigRows(1, MAX_PART_BYTES + 1000)[0], rowId: 'huge', line: 9 } as RowResult,
     ];
     const err = await rejection(new DynamoJobStore(client.asClient(), TABLE).putBatch(JOB, batchOf(rows)));
+    expect(err).toBeInstanceOf(ConfigError);
     expect((err as Error).message).toMatch(
       new RegExp(
         `^storing job ${JOB}: row huge \\(line 9\\) is \\d+ bytes as JSON, more than the ${MAX_PART_BYTES}`,
