@@ -53,7 +53,8 @@ let cached: Config | undefined;
 /** Parses the environment (once per process) and fails fast naming the bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (cached && env === process.env) return cached;
-  const parsed = schema.safeParse(env);
+  // Parsed once per process: zod's JIT would only slow it (see parseManifest in manifest.ts).
+  const parsed = schema.safeParse(env, { jitless: true });
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`environment variable ${String(issue?.path[0])}: ${issue?.message}`);
