@@ -16,6 +16,12 @@ import { fromFlat, toFloat32 } from '../core/tensor.js';
  * which finds a function's external packages by its entry's `require(...)`/`import` statements,
  * to pack onnxruntime-node with the runner (the bundle's `require` is renamed by esbuild).
  */
+// onnxruntime 1.30 on Linux starts Microsoft's telemetry client when its environment is created
+// (the first session): it reads the machine's identity (/etc/machine-id, /proc/cpuinfo, the PCI
+// devices) and opens and fsyncs a SQLite event store under $HOME/.cache, about 10 ms of CPU at
+// the runner's cold start (fresh processes, interleaved) for something this service does not use.
+// Read then, so set before; an explicit ORT_DISABLE_TELEMETRY=0 in the environment keeps it on.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
 const ort: typeof Ort =
   typeof require === 'function' ? require('onnxruntime-node') : await import('onnxruntime-node');
 
