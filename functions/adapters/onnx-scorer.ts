@@ -1,9 +1,29 @@
-import { InferenceSession, Tensor } from 'onnxruntime-node';
+import type * as Ort from 'onnxruntime-node';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { ModelLoadError, ModelNotReadyError, ModelRunError } from '../core/errors.js';
 import { type ModelSpec, type OnnxModelSpec, shownPath } from '../core/manifest.js';
 import type { Scorer } from '../core/ports.js';
 import { checkSignature, type ModelSignature, type ValueInfo } from '../core/signature.js';
 import { fromFlat, toFloat32 } from '../core/tensor.js';
+
+/**
+ * onnxruntime-node is CommonJS. In the bundles (esbuild, ESM) `require` is the banner's: an ES
+ * import of a CommonJS package makes Node pre-parse its source and, recursively, every file it
+ * re-exports (onnxruntime-common's dozen) with its CommonJS export lexer, then wrap it as an ES
+ * module; a plain require skips all that (about 45 ms of the packaged runner's cold start, measured
+ * with --cpu-prof and interleaved runs). From source (tsx, jest) there is no `require` in an ES
+ * module: the dynamic import serves there, and in the bundle it also tells serverless-esbuild,
+ * which finds a function's external packages by its entry's `require(...)`/`import` statements,
+ * to pack onnxruntime-node with the runner (the bundle's `require` is renamed by esbuild).
+ */
+// onnxruntime 1.30 on Linux starts Microsoft's telemetry client when its environment is created
+// (the first session): it reads the machine's identity (/etc/machine-id, /proc/cpuinfo, the PCI
+// devices) and opens and fsyncs a SQLite event store under $HOME/.cache, about 10 ms of CPU at
+// the runner's cold start (fresh processes, interleaved) for something this service does not use.
+// Read then, so set before; an explicit ORT_DISABLE_TELEMETRY=0 in the environment keeps it on.
+process.env.ORT_DISABLE_TELEMETRY ??= '1';
+const ort: typeof Ort =
+  typeof require === 'function' ? require('onnxruntime-node') : await import('onnxruntime-node');
 
 /** A loaded member: its session and the tensors its signature check chose. */
 interface Loaded {
@@ -50,7 +70,7 @@ export class OnnxScorer implements Scorer {
   private async load(model: OnnxModelSpec): Promise<Loaded> {
     let session: InferenceSession;
     try {
-      session = await InferenceSession.create(model.file, this.options);
+      session = await ort.InferenceSession.create(model.file, this.options);
     } catch (err) {
       throw new ModelLoadError(`${model.id}: cannot load ${model.file}: ${(err as Error).message}`, {
         cause: err,
@@ -75,7 +95,7 @@ export class OnnxScorer implements Scorer {
     const classes = model.labels.length;
     let output: Tensor | undefined;
     try {
-      const feeds = { [input]: new Tensor('float32', toFloat32(rows, width), [rows.length, width]) };
+      const feeds = { [input]: new ort.Tensor('float32', toFloat32(rows, width), [rows.length, width]) };
       // Only the probability output is fetched: an extra `label` output is never computed into JS.
       const result = await session.run(feeds, [name]);
       output = result[name];

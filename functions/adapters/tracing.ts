@@ -1,4 +1,3 @@
-import { createRequire } from 'node:module';
 import type { Tracer } from '@aws-lambda-powertools/tracer';
 // The middleware alone imports no X-Ray code (only the Powertools commons).
 import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
@@ -23,23 +22,11 @@ export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /**
- * The tracer's module, loaded only where it is used. In the bundles (esbuild, ESM) `require` is the
- * banner's and esbuild bundles the CommonJS build here: its `require('http')` runs when the tracer
- * loads. A dynamic `import()` would be bundled as ESM, and esbuild hoists an ESM module's imports of
- * Node's built-ins to the top of the bundle: `import http from 'node:http'` then ran at every cold
- * start, traced or not, and building that ESM view of `node:http` loads undici (33 ms of the
- * runner's 360 ms to its first prediction, measured with --cpu-prof). From source (tsx, the local
- * stack) there is no `require` in an ES module, and tracing is never wanted there anyway.
+ * The process's tracer, or undefined where nothing is traced. Decided once, at load; the tracer's
+ * module is imported only then (tracer-module.ts says why it is a module of its own).
  */
-function loadTracerModule(): typeof import('@aws-lambda-powertools/tracer') {
-  return typeof require === 'function'
-    ? require('@aws-lambda-powertools/tracer')
-    : createRequire(import.meta.url)('@aws-lambda-powertools/tracer');
-}
-
-/** The process's tracer, or undefined where nothing is traced. Decided once, at load. */
 export const tracer: Tracer | undefined = tracingWanted()
-  ? new (loadTracerModule().Tracer)({ serviceName: 'fanout' })
+  ? new (await import('./tracer-module.js')).Tracer({ serviceName: 'fanout' })
   : undefined;
 
 /** A value X-Ray can index: annotations are what a trace search filters on. */

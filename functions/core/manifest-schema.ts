@@ -1,4 +1,8 @@
-import * as z from 'zod';
+// zod's mini build: the same schemas, checks and messages as the classic build, which hangs some
+// fifty methods on every schema object it makes (each `.min()` or `.optional()` makes another).
+// Building these schemas is paid by every function at its cold start (see config.ts for numbers).
+import * as z from 'zod/mini';
+import './zod-setup.js';
 
 /** Ensemble strategies the core implements; see strategies.ts for the exact rules. */
 export const STRATEGIES = ['soft-vote', 'weighted-mean', 'hard-vote', 'max', 'median', 'stacking'] as const;
@@ -9,100 +13,101 @@ export const MAX_CACHE_TTL_SECONDS = 31_536_000;
 
 const slug = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (at most 63)');
+  .check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (at most 63)'));
+
+const nonEmpty = () => z.string().check(z.minLength(1));
 
 /** A list of names, or the name of a shared list declared at the top of the manifest. */
-const namesOrRef = z.union([z.array(z.string().min(1)).min(1), z.string().min(1)]);
+const namesOrRef = z.union([z.array(nonEmpty()).check(z.minLength(1)), nonEmpty()]);
 
 const common = {
   id: slug,
-  version: z.string().min(1),
-  description: z.string().optional(),
+  version: nonEmpty(),
+  description: z.optional(z.string()),
   features: namesOrRef,
   labels: namesOrRef,
-  timeoutSeconds: z.int().min(1).max(300).default(10),
-  memoryMB: z.int().min(128).max(10240).default(1024),
+  timeoutSeconds: z._default(z.int().check(z.gte(1), z.lte(300)), 10),
+  memoryMB: z._default(z.int().check(z.gte(128), z.lte(10240)), 1024),
 };
 
 const onnxModel = z.object({
   ...common,
   kind: z.literal('onnx'),
-  file: z.string().regex(/\.onnx$/, 'must name a .onnx file relative to the manifest'),
+  file: z.string().check(z.regex(/\.onnx$/, 'must name a .onnx file relative to the manifest')),
   /** The graph input fed the features; unset: the graph's only input (see signature.ts). */
-  input: z.string().min(1).optional(),
+  input: z.optional(nonEmpty()),
   /** The graph output read as probabilities; unset: detected (`probabilities`, `output_probability`, ...). */
-  output: z.string().min(1).optional(),
+  output: z.optional(nonEmpty()),
 });
 
 const sagemakerModel = z.object({
   ...common,
   kind: z.literal('sagemaker'),
   endpoint: z.object({
-    name: z.string().min(1),
-    targetVariant: z.string().min(1).optional(),
-    contentType: z.enum(['text/csv', 'application/json']).default('application/json'),
+    name: nonEmpty(),
+    targetVariant: z.optional(nonEmpty()),
+    contentType: z._default(z.enum(['text/csv', 'application/json']), 'application/json'),
     /** How the endpoint's answer becomes per-class probabilities. */
-    response: z
-      .discriminatedUnion('format', [
-        z.object({ format: z.literal('probabilities'), field: z.string().optional() }),
-        z.object({ format: z.literal('positive-score'), field: z.string().optional() }),
-        z.object({ format: z.literal('named-fields'), field: z.string().optional() }),
-      ])
-      .default({ format: 'probabilities' }),
+    response: z._default(
+      z.discriminatedUnion('format', [
+        z.object({ format: z.literal('probabilities'), field: z.optional(z.string()) }),
+        z.object({ format: z.literal('positive-score'), field: z.optional(z.string()) }),
+        z.object({ format: z.literal('named-fields'), field: z.optional(z.string()) }),
+      ]),
+      { format: 'probabilities' },
+    ),
   }),
   /** Local stack only: the bundled ONNX file the local SageMaker-compatible endpoint serves. */
-  localFile: z.string().optional(),
+  localFile: z.optional(z.string()),
 });
 
-const ensemble = z
-  .object({
-    name: slug,
-    description: z.string().optional(),
-    members: z.array(slug).min(1),
-    strategy: z.enum(STRATEGIES),
-    weights: z.record(z.string(), z.number().positive()).optional(),
-    quorum: z.int().min(1).optional(),
-    stacking: z.object({ file: z.string().regex(/\.json$/, 'must name a .json file') }).optional(),
-    /** Models run with every request and recorded, never counted: how a candidate meets real traffic. */
-    shadow: z.array(slug).optional(),
-    /** A share of this ensemble's synchronous traffic served by another ensemble. */
-    canary: z
-      .object({
-        ensemble: slug,
-        percent: z
-          .number({ error: 'must be a number from 0 to 100' })
-          .min(0, 'must be from 0 to 100')
-          .max(100, 'must be from 0 to 100'),
-      })
-      .strict()
-      .optional(),
-    /** Opt-in result cache: repeated rows are answered from the store for this long. */
-    cache: z
-      .strictObject({
-        ttlSeconds: z
-          .int({
-            error: (issue) =>
-              issue.input === undefined ? 'is required (seconds)' : 'must be a whole number of seconds',
-          })
-          .min(1, 'must be at least 1 second')
-          .max(MAX_CACHE_TTL_SECONDS, `must be at most ${MAX_CACHE_TTL_SECONDS} seconds (one year)`),
-      })
-      .optional(),
-    // Strict: a misspelt key ("shadows", "canaries") must be an error, not a feature silently off.
-  })
-  .strict();
+// Strict: a misspelt key ("shadows", "canaries") must be an error, not a feature silently off.
+const ensemble = z.strictObject({
+  name: slug,
+  description: z.optional(z.string()),
+  members: z.array(slug).check(z.minLength(1)),
+  strategy: z.enum(STRATEGIES),
+  weights: z.optional(z.record(z.string(), z.number().check(z.positive()))),
+  quorum: z.optional(z.int().check(z.gte(1))),
+  stacking: z.optional(z.object({ file: z.string().check(z.regex(/\.json$/, 'must name a .json file')) })),
+  /** Models run with every request and recorded, never counted: how a candidate meets real traffic. */
+  shadow: z.optional(z.array(slug)),
+  /** A share of this ensemble's synchronous traffic served by another ensemble. */
+  canary: z.optional(
+    z.strictObject({
+      ensemble: slug,
+      percent: z
+        .number({ error: 'must be a number from 0 to 100' })
+        .check(z.gte(0, 'must be from 0 to 100'), z.lte(100, 'must be from 0 to 100')),
+    }),
+  ),
+  /** Opt-in result cache: repeated rows are answered from the store for this long. */
+  cache: z.optional(
+    z.strictObject({
+      ttlSeconds: z
+        .int({
+          error: (issue) =>
+            issue.input === undefined ? 'is required (seconds)' : 'must be a whole number of seconds',
+        })
+        .check(
+          z.gte(1, 'must be at least 1 second'),
+          z.lte(MAX_CACHE_TTL_SECONDS, `must be at most ${MAX_CACHE_TTL_SECONDS} seconds (one year)`),
+        ),
+    }),
+  ),
+});
 
 export const manifestSchema = z.object({
-  featureSets: z.record(z.string(), z.array(z.string().min(1)).min(1)).default({}),
-  labelSets: z.record(z.string(), z.array(z.string().min(1)).min(2)).default({}),
+  featureSets: z._default(z.record(z.string(), z.array(nonEmpty()).check(z.minLength(1))), {}),
+  labelSets: z._default(z.record(z.string(), z.array(nonEmpty()).check(z.minLength(2))), {}),
   models: z
     .array(
       z.discriminatedUnion('kind', [onnxModel, sagemakerModel], {
         error: 'kind must be "onnx" or "sagemaker"',
       }),
     )
-    .min(1),
-  ensembles: z.array(ensemble).min(1),
+    .check(z.minLength(1)),
+  ensembles: z.array(ensemble).check(z.minLength(1)),
 });
 
 export type RawManifest = z.infer<typeof manifestSchema>;
@@ -112,12 +117,12 @@ export type RawEnsemble = RawManifest['ensembles'][number];
 /** The stacking meta-model file: p = softmax(coef · x + intercept) over concatenated member scores. */
 export const stackingSchema = z.object({
   type: z.literal('softmax-linear'),
-  members: z.array(z.string().min(1)).min(1),
-  labels: z.array(z.string().min(1)).min(2),
+  members: z.array(nonEmpty()).check(z.minLength(1)),
+  labels: z.array(nonEmpty()).check(z.minLength(2)),
   coef: z.array(z.array(z.number())),
   intercept: z.array(z.number()),
   featureMeans: z.array(z.number()),
-  trainedOn: z.string().optional(),
+  trainedOn: z.optional(z.string()),
 });
 
 export type StackingModel = z.infer<typeof stackingSchema>;
