@@ -1,6 +1,6 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${AWS::Region}` is how rendered ARNs read.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
@@ -200,6 +200,20 @@ describe('the packages as Lambda loads them', () => {
   };
   afterAll(() => {
     for (const dir of unpacked.values()) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("ships onnxruntime's JavaScript without source maps, nor comments pointing at them", () => {
+    const dir = unpack('runner');
+    const js: string[] = [];
+    for (const pkgDir of ['onnxruntime-node', 'onnxruntime-common']) {
+      const names = readdirSync(join(dir, 'node_modules', pkgDir, 'dist'), { recursive: true }) as string[];
+      expect(names.filter((n) => n.endsWith('.map'))).toEqual([]);
+      js.push(
+        ...names.filter((n) => n.endsWith('.js')).map((n) => join(dir, 'node_modules', pkgDir, 'dist', n)),
+      );
+    }
+    expect(js.length).toBeGreaterThan(10);
+    expect(js.filter((f) => /^\/\/# sourceMappingURL=/m.test(readFileSync(f, 'utf8')))).toEqual([]);
   });
 
   // Bundles are split into chunks (esbuild's splitting), all built into one folder: a package that
