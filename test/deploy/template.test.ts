@@ -1,6 +1,8 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: `${AWS::Region}` is how rendered ARNs read.
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
@@ -305,6 +307,62 @@ describe('the packages as Lambda loads them', () => {
       }
     }
   }, 120_000);
+
+  // In a split bundle a dynamic import() of a CommonJS module kept only its default export
+  // (scripts/esbuild-plugins.cjs): the SDK's credential chain failed past its first provider
+  // ("n is not a function"), so the packages worked only where the environment has credentials.
+  it("sign their SDK calls with a profile's credentials when the environment has none", async () => {
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      seen.push(String(req.headers.authorization ?? ''));
+      res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const home = mkdtempSync(join(tmpdir(), 'fanout-profile-'));
+    mkdirSync(join(home, '.aws'));
+    writeFileSync(
+      join(home, '.aws', 'credentials'),
+      '[default]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = secret\n',
+    );
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const script = `
+      const { handler } = await import('./functions/batch-trigger/handler.mjs');
+      const key = 'incoming/breast-cancer/a.csv';
+      const object = { key, eTag: 'e', size: 10, sequencer: '01' };
+      const event = { Records: [{ eventSource: 'aws:s3', eventName: 'ObjectCreated:Put', s3: { bucket: { name: 'b' }, object } }] };
+      await handler(event, { functionName: 'f', awsRequestId: 'r', getRemainingTimeInMillis: () => 30000 }).catch(() => {});`;
+    try {
+      const code = await new Promise<number | null>((done) => {
+        const child = spawn(join(ROOT, 'node_modules/.bin/node'), ['--input-type=module', '-e', script], {
+          cwd: unpack('batchTrigger'),
+          stdio: 'ignore',
+          env: {
+            PATH: process.env.PATH,
+            HOME: home,
+            NODE_OPTIONS: '--enable-source-maps',
+            AWS_REGION: REGION,
+            AWS_EC2_METADATA_DISABLED: 'true',
+            AWS_ENDPOINT_URL_S3: endpoint,
+            AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+            AWS_ENDPOINT_URL_SFN: endpoint,
+            FANOUT_TABLE: `fanout-${STAGE}`,
+            FANOUT_BUCKET: BUCKET,
+            FANOUT_STAGE: STAGE,
+            FANOUT_BATCH_STATE_MACHINE_ARN: `arn:aws:states:${REGION}:123456789012:stateMachine:batch`,
+            POWERTOOLS_LOG_LEVEL: 'ERROR',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+          },
+        });
+        child.on('exit', done);
+      });
+      expect(code).toBe(0);
+      expect(seen.length).toBeGreaterThan(0);
+      for (const auth of seen) expect(auth).toContain('Credential=AKIDFROMPROFILE/');
+    } finally {
+      server.close();
+      rmSync(home, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('functions', () => {
