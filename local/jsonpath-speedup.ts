@@ -14,6 +14,12 @@ import { JSONPath } from 'jsonpath-plus';
  *   case no NewError follows (a direct `evaluate` call).
  *
  * Only the ESM copy of jsonpath-plus (the one aws-local-stepfunctions imports) is touched.
+ *
+ * Most of those paths are plain member chains (`$.instances`, `$.Map.Item.Value.model`), for which
+ * jsonpath-plus still parses, traces and wraps each step in result objects; such a path is followed
+ * here directly, with jsonpath-plus's own rule for a step (`val && Object.hasOwn(val, name)`), when
+ * the call is the one aws-local-stepfunctions makes (`{path, json}` with `wrap: false`, values
+ * only). Anything else goes through jsonpath-plus.
  */
 export function speedUpScalarPaths(): void {
   if (applied) return;
@@ -43,8 +49,9 @@ export function speedUpScalarPaths(): void {
     },
   });
   const evaluate = JSONPathClass.prototype.evaluate;
-  JSONPathClass.prototype.evaluate = function (this: unknown, ...args: unknown[]) {
-    const result = evaluate.apply(this, args);
+  JSONPathClass.prototype.evaluate = function (this: JSONPathInstance, ...args: unknown[]) {
+    const direct = memberChain(this, args);
+    const result = direct === NOT_A_CHAIN ? evaluate.apply(this, args) : direct;
     if ((result === null || typeof result !== 'object') && saved === undefined) {
       saved = Error.stackTraceLimit;
       Error.stackTraceLimit = 0;
@@ -60,8 +67,47 @@ export function speedUpScalarPaths(): void {
 // The published types describe the callable form only; the prototype is what the library uses.
 const JSONPathClass = JSONPath as unknown as {
   new (options: object): unknown;
-  prototype: { evaluate: (this: unknown, ...args: unknown[]) => unknown };
+  prototype: { evaluate: (this: JSONPathInstance, ...args: unknown[]) => unknown };
 };
+
+/** The instance settings jsonpath-plus's evaluate reads when its argument does not override them. */
+interface JSONPathInstance {
+  wrap?: unknown;
+  resultType?: unknown;
+  flatten?: unknown;
+  callback?: unknown;
+}
+
+const NOT_A_CHAIN = Symbol('not a member chain');
+const CHAIN = /^\$(?:\.[A-Za-z_][A-Za-z0-9_]*)+$/;
+const chains = new Map<string, string[] | undefined>();
+
+/**
+ * The value of `$.a.b...` in `json` as jsonpath-plus's evaluate answers it with `wrap: false` and
+ * result type `value`: the value when every step exists (by own property), else undefined;
+ * undefined for a falsy document too. NOT_A_CHAIN when the call or the path is anything else.
+ */
+function memberChain(self: JSONPathInstance, args: unknown[]): unknown {
+  const request = args[0] as { path?: unknown; json?: unknown } | null;
+  if (args.length !== 1 || request === null || typeof request !== 'object') return NOT_A_CHAIN;
+  if (self.wrap !== false || self.resultType !== 'value' || self.flatten || self.callback) return NOT_A_CHAIN;
+  for (const key in request) if (key !== 'path' && key !== 'json') return NOT_A_CHAIN;
+  const path = request.path;
+  if (typeof path !== 'string' || !Object.hasOwn(request, 'json')) return NOT_A_CHAIN;
+  let steps = chains.get(path);
+  if (steps === undefined && !chains.has(path)) {
+    steps = CHAIN.test(path) ? path.slice(2).split('.') : undefined;
+    if (chains.size < 10_000) chains.set(path, steps);
+  }
+  if (!steps) return NOT_A_CHAIN;
+  let value = request.json;
+  if (!value) return undefined;
+  for (const step of steps) {
+    if (!value || !Object.hasOwn(value as object, step)) return undefined;
+    value = (value as Record<string, unknown>)[step];
+  }
+  return value;
+}
 
 let applied = false;
 

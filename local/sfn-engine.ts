@@ -11,6 +11,7 @@ import {
 import { type AslDefinition, bindDefinition, type StateBinder, UnsupportedAslError } from './asl-bindings.js';
 import { speedUpScalarPaths } from './jsonpath-speedup.js';
 import { LOCAL_ACCOUNT } from './serverless-config.js';
+import { dropUnreadEventLogs } from './sfn-event-logs.js';
 import { provideStateContext } from './state-context.js';
 
 /** Step Functions' payload limit: execution input, output and every state's data (bytes, UTF-8). */
@@ -94,6 +95,7 @@ export class StepFunctionsEngine {
   constructor(private readonly options: EngineOptions) {
     speedUpScalarPaths();
     provideStateContext();
+    dropUnreadEventLogs();
   }
 
   /**

@@ -345,6 +345,7 @@ function powertools(): Metrics {
     emitter = new Metrics({ namespace: NAMESPACE });
     // The namespace already names the service; `stage` is the dimension that tells stacks apart.
     emitter.clearDefaultDimensions();
+    defaultStage = undefined;
   }
   return emitter;
 }
@@ -361,6 +362,9 @@ export function metricsEnabled(): boolean {
 /** EMF takes at most 100 values per metric in a line; Powertools flushes on its own past that. */
 const MAX_VALUES_PER_LINE = 100;
 
+/** The stage the Powertools instance carries as its default dimension. */
+let defaultStage: string | undefined;
+
 /**
  * Writes what a recorder holds, one EMF line per group (more if a metric has over 100 values).
  * Synchronous from start to end, so no other invocation can add to the shared Powertools instance
@@ -369,15 +373,24 @@ const MAX_VALUES_PER_LINE = 100;
  */
 export function publish(recorder: MetricsRecorder, stage = stageName()): void {
   const m = powertools();
+  // Every line carries the stage: as Powertools' default dimension it is set once, not copied and
+  // checked again for each line (Powertools writes default dimensions first, so the lines are the
+  // same as with the stage added to each).
+  if (stage !== defaultStage) {
+    m.clearDefaultDimensions();
+    m.setDefaultDimensions({ stage });
+    defaultStage = stage;
+  }
   for (const { group, metadata } of recorder.lines()) {
-    const longest = Math.max(...[...group.metrics.values()].map((v) => v.length));
+    let longest = 0;
+    for (const values of group.metrics.values()) longest = Math.max(longest, values.length);
     for (let from = 0; from < longest; from += MAX_VALUES_PER_LINE) {
       try {
-        m.addDimension('stage', stage);
         for (const [k, v] of Object.entries(group.dimensions)) m.addDimension(k, v);
         for (const [name, values] of group.metrics) {
           const spec: MetricSpec = METRICS[name];
-          for (const v of values.slice(from, from + MAX_VALUES_PER_LINE)) m.addMetric(name, spec.unit, v);
+          const to = Math.min(values.length, from + MAX_VALUES_PER_LINE);
+          for (let i = from; i < to; i++) m.addMetric(name, spec.unit, values[i] as number);
         }
         // Powertools types metadata as strings; it writes any JSON value, and numbers stay numbers.
         for (const [k, v] of Object.entries(metadata)) m.addMetadata(k, v as string);

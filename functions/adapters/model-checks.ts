@@ -59,9 +59,19 @@ export function modelChecks(manifest: Manifest): ReadonlyMap<string, SignatureCh
   return checks;
 }
 
-/** Why each served member is not ready, by model id (empty when all are). */
-export function notReady(manifest: Manifest): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const [id, check] of modelChecks(manifest)) if (!check.ok) out.set(id, check.reason);
+const reasons = new WeakMap<Manifest, ReadonlyMap<string, string>>();
+
+/**
+ * Why each served member is not ready, by model id (empty when all are). Built once per served
+ * manifest, like the checks: the runner asks on every invocation.
+ */
+export function notReady(manifest: Manifest): ReadonlyMap<string, string> {
+  let out = reasons.get(manifest);
+  if (!out) {
+    const found = new Map<string, string>();
+    for (const [id, check] of modelChecks(manifest)) if (!check.ok) found.set(id, check.reason);
+    out = found;
+    reasons.set(manifest, out);
+  }
   return out;
 }
