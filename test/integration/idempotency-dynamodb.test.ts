@@ -1,43 +1,23 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoPredictionStore, predictionKey } from '../../functions/adapters/dynamodb-store.js';
 import type { PredictionRecord } from '../../functions/core/combine.js';
-import { startDynamo } from '../../local/dynamodb.js';
-import type { RunningServer } from '../../local/http-util.js';
-import { loadServerlessConfig } from '../../local/serverless-config.js';
+import { type DynaliteTable, startDynaliteTable, TABLE } from '../support/dynalite-table.js';
 
 // The real table (from serverless.yml) in dynalite, through the real SDK: the conditional writes
 // that make client ids idempotent, as the API and the ensemble step use them.
-const config = loadServerlessConfig({ file: resolve(import.meta.dirname, '../../serverless.yml') });
-const TABLE = config.tables[0]?.tableName as string;
 const T0 = Date.parse('2026-11-28T12:00:00Z');
 
-let dir: string;
-let dynamo: RunningServer;
+let table: DynaliteTable;
 let doc: DynamoDBDocumentClient;
 let store: DynamoPredictionStore;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fanout-idem-'));
-  dynamo = await startDynamo({ dataDir: dir, region: config.region, tables: config.tables });
-  doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: dynamo.url,
-      region: config.region,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-    }),
-  );
+  table = await startDynaliteTable('fanout-idem-');
+  doc = table.doc;
   store = new DynamoPredictionStore(doc, TABLE);
 });
 
-afterAll(async () => {
-  doc.destroy();
-  await dynamo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => table.close());
 
 const record = (id: string, ensemble = 'breast-cancer'): PredictionRecord => ({
   id,

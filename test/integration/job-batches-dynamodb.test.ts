@@ -1,42 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoJobStore } from '../../functions/adapters/dynamodb-jobs.js';
 import type { RowResult } from '../../functions/core/jobs.js';
-import { startDynamo } from '../../local/dynamodb.js';
-import type { RunningServer } from '../../local/http-util.js';
-import { loadServerlessConfig } from '../../local/serverless-config.js';
+import { type DynaliteTable, startDynaliteTable, TABLE } from '../support/dynalite-table.js';
 
 // The real table (from serverless.yml) in dynalite, through the real SDK: each stored batch's rows
 // and counts, from which a finished job's rowsCached and rowsScored are summed once per batch.
-const config = loadServerlessConfig({ file: resolve(import.meta.dirname, '../../serverless.yml') });
-const TABLE = config.tables[0]?.tableName as string;
-
-let dir: string;
-let dynamo: RunningServer;
-let doc: DynamoDBDocumentClient;
+let table: DynaliteTable;
 let jobs: DynamoJobStore;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'fanout-batches-'));
-  dynamo = await startDynamo({ dataDir: dir, region: config.region, tables: config.tables });
-  doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: dynamo.url,
-      region: config.region,
-      credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-    }),
-  );
-  jobs = new DynamoJobStore(doc, TABLE);
+  table = await startDynaliteTable('fanout-batches-');
+  jobs = new DynamoJobStore(table.doc, TABLE);
 });
 
-afterAll(async () => {
-  doc.destroy();
-  await dynamo.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => table.close());
 
 const row = (rowId: string, line: number, probabilities: Record<string, number>): RowResult => ({
   rowId,

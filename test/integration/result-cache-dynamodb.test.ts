@@ -1,21 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoResultCache, TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
 import { UpstreamError } from '../../functions/core/errors.js';
 import type { EnsembleSpec } from '../../functions/core/manifest.js';
 import { type CacheEntry, lookupFresh } from '../../functions/core/result-cache.js';
-import { type LocalDynamo, startDynamo } from '../../local/dynamodb.js';
-import { loadServerlessConfig } from '../../local/serverless-config.js';
-
-// The table exactly as serverless.yml declares it (the local stack creates it the same way).
-const { tables, region } = loadServerlessConfig({
-  file: join(import.meta.dirname, '..', '..', 'serverless.yml'),
-});
-const TABLE = tables[0]?.tableName as string;
+import { type DynaliteTable, startDynaliteTable, TABLE } from '../support/dynalite-table.js';
 
 const ENSEMBLE = {
   name: 'pair',
@@ -48,31 +38,21 @@ function entry(key: string, cachedAt: Date, ttlSeconds = 600): CacheEntry {
   };
 }
 
-let dataDir: string;
-let dynamo: LocalDynamo;
+let table: DynaliteTable;
 let doc: DynamoDBDocumentClient;
 let cache: DynamoResultCache;
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'fanout-cache-ddb-'));
   // No sweeping during the test: expired entries must stay stored, as on AWS before its deletion.
-  dynamo = await startDynamo({ dataDir, region, tables, ttlSweepMs: 3_600_000 });
-  doc = DynamoDBDocumentClient.from(
-    new DynamoDBClient({
-      endpoint: dynamo.url,
-      region,
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    }),
-    { marshallOptions: { removeUndefinedValues: true } },
-  );
+  table = await startDynaliteTable('fanout-cache-ddb-', {
+    ttlSweepMs: 3_600_000,
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  doc = table.doc;
   cache = new DynamoResultCache(doc, TABLE);
 });
 
-afterAll(async () => {
-  doc?.destroy();
-  await dynamo?.close();
-  rmSync(dataDir, { recursive: true, force: true });
-});
+afterAll(() => table?.close());
 
 describe('result cache in DynamoDB (dynalite, the serverless.yml table)', () => {
   it('stores one item per entry under CACHE#<key>, with the TTL attribute in epoch seconds', async () => {
@@ -135,7 +115,7 @@ describe('result cache in DynamoDB (dynalite, the serverless.yml table)', () => 
     const client = DynamoDBDocumentClient.from(
       new DynamoDBClient({
         endpoint: `http://127.0.0.1:${port}`,
-        region,
+        region: 'us-east-1',
         credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
       }),
     );
