@@ -14,16 +14,29 @@ export async function queueUrlOf(
   name: string,
   sqs: Signed = signedFetch('sqs', region),
 ): Promise<string> {
-  const res = await sqs(`https://sqs.${region}.amazonaws.com/`, {
-    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.GetQueueUrl' },
-    body: JSON.stringify({ QueueName: name }),
-  });
-  const text = await res.text();
-  if (!res.ok) throw new Error(`no queue ${name} in ${region} (HTTP ${res.status}): ${text}`);
-  return (JSON.parse(text) as { QueueUrl: string }).QueueUrl;
+  const res = await sqsJson(sqs, region, 'GetQueueUrl', { QueueName: name });
+  if (!res.ok) throw new Error(`no queue ${name} in ${region} (HTTP ${res.status}): ${res.text}`);
+  return (JSON.parse(res.text) as { QueueUrl: string }).QueueUrl;
 }
 
 type Signed = ReturnType<typeof signedFetch>;
+
+/**
+ * One SQS call in its JSON protocol. The body is read whatever the status, since SQS explains a
+ * failure in it; each caller words its own error, naming what it was after.
+ */
+async function sqsJson(
+  sqs: Signed,
+  region: string,
+  action: string,
+  body: Record<string, unknown>,
+): Promise<{ ok: boolean; status: number; text: string }> {
+  const res = await sqs(`https://sqs.${region}.amazonaws.com/`, {
+    headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${action}` },
+    body: JSON.stringify(body),
+  });
+  return { ok: res.ok, status: res.status, text: await res.text() };
+}
 
 /**
  * The dead-letter queue (SQS, JSON protocol) and the trigger function (Lambda Invoke), called with
@@ -40,13 +53,10 @@ export function awsReplayPorts(options: {
   const sqs = options.sqs ?? signedFetch('sqs', options.region);
   const lambda = options.lambda ?? signedFetch('lambda', options.region);
   const call = async (action: string, body: Record<string, unknown>) => {
-    const res = await sqs(`https://sqs.${options.region}.amazonaws.com/`, {
-      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': `AmazonSQS.${action}` },
-      body: JSON.stringify({ QueueUrl: options.queueUrl, ...body }),
-    });
-    const text = await res.text();
-    if (!res.ok) throw new Error(`SQS ${action} on ${options.queueUrl} failed (HTTP ${res.status}): ${text}`);
-    return (text ? JSON.parse(text) : {}) as Record<string, unknown>;
+    const res = await sqsJson(sqs, options.region, action, { QueueUrl: options.queueUrl, ...body });
+    if (!res.ok)
+      throw new Error(`SQS ${action} on ${options.queueUrl} failed (HTTP ${res.status}): ${res.text}`);
+    return (res.text ? JSON.parse(res.text) : {}) as Record<string, unknown>;
   };
   return {
     async receive(): Promise<DeadLetter[]> {
