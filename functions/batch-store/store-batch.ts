@@ -136,9 +136,6 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
       errorLines.push(`${line},${csvField(rowId ?? '')},${csvField((failure as Error).message)}\n`);
     }
   });
-  // The counts are kept per batch for the job's exact totals (a retried batch replaces its own);
-  // the progress below is the live view, which a retry would count twice.
-  await deps.jobs.putBatch(event.jobId, { firstLine, cached: fromCache, scored, rows: results });
   if (results.length) {
     const csv = results
       .map(
@@ -151,6 +148,10 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
   if (errorLines.length) {
     await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), errorLines.join(''), 'text/csv');
   }
+  // After the batch's files: a batch whose files failed is a failed batch, and its counts must not
+  // reach the job's totals. Kept per batch for the job's exact totals (a retried batch replaces its
+  // own); the progress below is the live view, which a retry would count twice.
+  await deps.jobs.putBatch(event.jobId, { firstLine, cached: fromCache, scored, rows: results });
   if (record && event.instances) await fillCache(target, event, record, deps);
   if (record) deps.onAgreement?.(agreementReport(deps.manifest, target, record, event.members));
   const degraded = results.filter((r) => r.degraded).length;

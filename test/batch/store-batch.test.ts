@@ -2,7 +2,7 @@ import { OnnxScorer } from '../../functions/adapters/onnx-scorer.js';
 import { resultsHeader, type StoreBatchEvent, storeBatch } from '../../functions/batch-store/store-batch.js';
 import type { AgreementReport } from '../../functions/core/agreement.js';
 import type { GoodRow } from '../../functions/core/batch-rows.js';
-import { ValidationError } from '../../functions/core/errors.js';
+import { UpstreamError, ValidationError } from '../../functions/core/errors.js';
 import { jobKeys } from '../../functions/core/jobs.js';
 import type { EnsembleSpec } from '../../functions/core/manifest.js';
 import type { MemberOutcome } from '../../functions/core/outcomes.js';
@@ -168,6 +168,18 @@ describe('storeBatch with every member answering', () => {
     expect(stored()).toEqual(firstRows);
     expect(part()).toBe(firstPart);
     expect(await objects.list(jobKeys.partsPrefix(JOB))).toHaveLength(1);
+  });
+  it("keeps a batch whose results part could not be written out of the job's counts", async () => {
+    const failing = Object.assign(Object.create(objects) as MemoryObjectStore, {
+      write: async () => {
+        throw new UpstreamError('writing s3://data-bucket/jobs/part failed: SlowDown');
+      },
+    });
+    await expect(
+      storeBatch(event(outcomes), { manifest: manifest(), jobs, objects: failing }),
+    ).rejects.toThrow('SlowDown');
+    expect(await jobs.batchCounts(JOB)).toEqual([]);
+    expect(jobs.jobs.get(JOB)).toBeUndefined();
   });
 });
 
