@@ -4,6 +4,18 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 
+/** BatchWriteItem's limit: requests per call. */
+export const BATCH_WRITE_LIMIT = 25;
+
+/** Items as BatchWriteItem put requests, in groups of at most {@link BATCH_WRITE_LIMIT}. */
+export function putRequestGroups(items: readonly Record<string, unknown>[]): Record<string, unknown>[][] {
+  const groups: Record<string, unknown>[][] = [];
+  for (let i = 0; i < items.length; i += BATCH_WRITE_LIMIT) {
+    groups.push(items.slice(i, i + BATCH_WRITE_LIMIT).map((Item) => ({ PutRequest: { Item } })));
+  }
+  return groups;
+}
+
 /** Retrying what a batch call leaves unprocessed (throttling returns items instead of failing). */
 export interface RetryOptions {
   maxAttempts: number;
@@ -27,7 +39,7 @@ export async function beforeAttempt(
 }
 
 /**
- * One BatchWriteItem (at most 25 requests) and its retries until every item is written. The
+ * One BatchWriteItem (at most {@link BATCH_WRITE_LIMIT} requests) and its retries until every item is written. The
  * callers name what they write: `exhausted(left)` when items are still unprocessed after the last
  * attempt, `failed(err)` when the call itself fails.
  */

@@ -6,7 +6,7 @@ import {
 import { UpstreamError } from '../core/errors.js';
 import type { ResultCache } from '../core/ports.js';
 import type { CacheEntry } from '../core/result-cache.js';
-import { beforeAttempt, type RetryOptions, writeBatch } from './dynamodb-batch.js';
+import { beforeAttempt, putRequestGroups, type RetryOptions, writeBatch } from './dynamodb-batch.js';
 
 /** Key layout of the single table: one result-cache entry per row under `CACHE#<sha256>`. */
 export const cacheKey = (key: string) => ({ pk: `CACHE#${key}`, sk: 'CACHE' });
@@ -29,7 +29,6 @@ export interface CacheRetryOptions extends RetryOptions {
 const defaultRetry: CacheRetryOptions = { maxAttempts: 3, baseDelayMs: 20 };
 
 const GET_LIMIT = 100; // BatchGetItem's keys per call
-const WRITE_LIMIT = 25; // BatchWriteItem's items per call
 
 /**
  * Result-cache entries in the single DynamoDB table. Reads are eventually consistent (half the
@@ -88,11 +87,7 @@ export class DynamoResultCache implements ResultCache {
   }
 
   async put(entries: readonly CacheEntry[]): Promise<void> {
-    for (let i = 0; i < entries.length; i += WRITE_LIMIT) {
-      const requests = entries.slice(i, i + WRITE_LIMIT).map((e) => ({
-        // The key is the partition key already: not stored twice (an entry stays under 1 KB).
-        PutRequest: { Item: toItem(e) },
-      }));
+    for (const requests of putRequestGroups(entries.map(toItem))) {
       await writeBatch(this.client, this.table, requests, this.retry, {
         exhausted: (left) => this.exhausted(`writing ${left} result-cache entries`),
         failed: (err) => this.fail('writing result-cache entries', err),
@@ -113,6 +108,7 @@ export class DynamoResultCache implements ResultCache {
   }
 }
 
+/** The key is the partition key already: not stored twice (an entry stays under 1 KB). */
 function toItem(entry: CacheEntry): Record<string, unknown> {
   const { key, expiresAt, ...rest } = entry;
   return { ...cacheKey(key), type: 'cache', ...rest, [TTL_ATTRIBUTE]: expiresAt };

@@ -8,20 +8,27 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ConfigError, UpstreamError } from '../core/errors.js';
-import type { BatchCounts, JobProgress, JobRecord, RowResult, StoredRows } from '../core/jobs.js';
+import {
+  type BatchCounts,
+  type JobProgress,
+  type JobRecord,
+  lineKey,
+  type RowResult,
+  type StoredRows,
+} from '../core/jobs.js';
 import type { JobStore } from '../core/ports.js';
-import { type RetryOptions, writeBatch } from './dynamodb-batch.js';
+import { putRequestGroups, type RetryOptions, writeBatch } from './dynamodb-batch.js';
 
-const jobKey = (jobId: string) => ({ pk: `JOB#${jobId}`, sk: 'JOB' });
-// Zero-padded so a job's batches, and a batch's parts, sort by line.
-const line12 = (line: number) => String(line).padStart(12, '0');
+const jobPk = (jobId: string) => `JOB#${jobId}`;
+const jobKey = (jobId: string) => ({ pk: jobPk(jobId), sk: 'JOB' });
 const batchKey = (jobId: string, firstLine: number) => ({
-  pk: `JOB#${jobId}`,
-  sk: `BATCH#${line12(firstLine)}`,
+  pk: jobPk(jobId),
+  sk: `BATCH#${lineKey(firstLine)}`,
 });
+// Zero-padded parts sort in order within their batch.
 const rowsKey = (jobId: string, firstLine: number, part: number) => ({
-  pk: `JOB#${jobId}`,
-  sk: `ROWS#${line12(firstLine)}#${String(part).padStart(3, '0')}`,
+  pk: jobPk(jobId),
+  sk: `ROWS#${lineKey(firstLine)}#${String(part).padStart(3, '0')}`,
 });
 
 const defaultRetry: RetryOptions = { maxAttempts: 8, baseDelayMs: 50 };
@@ -162,10 +169,7 @@ export class DynamoJobStore implements JobStore {
         rows: rows.json,
       })),
     ];
-    const groups: Record<string, unknown>[][] = [];
-    for (let i = 0; i < items.length; i += 25) {
-      groups.push(items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })));
-    }
+    const groups = putRequestGroups(items);
     let next = 0;
     const lane = async () => {
       while (next < groups.length) {
@@ -178,44 +182,40 @@ export class DynamoJobStore implements JobStore {
   /** Every stored row of the job, batch by batch in line order (for readers of the table). */
   async *rows(jobId: string): AsyncGenerator<RowResult> {
     const partsOf = new Map<number, number>();
-    for (const item of await this.queryAll(jobId, 'BATCH#', 'firstLine, rowItems', 'the batches')) {
+    for await (const item of this.items(jobId, 'BATCH#', 'firstLine, rowItems', 'the batches')) {
       partsOf.set(Number(item.firstLine), Number(item.rowItems ?? 0));
     }
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await this.query(jobId, 'ROWS#', undefined, start, 'the rows');
-      for (const item of page.Items ?? []) {
-        if (Number(item.part) >= (partsOf.get(Number(item.firstLine)) ?? 0)) continue;
-        yield* JSON.parse(String(item.rows)) as RowResult[];
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
+    for await (const item of this.items(jobId, 'ROWS#', undefined, 'the rows')) {
+      if (Number(item.part) >= (partsOf.get(Number(item.firstLine)) ?? 0)) continue;
+      yield* JSON.parse(String(item.rows)) as RowResult[];
+    }
   }
 
   async batchCounts(jobId: string): Promise<BatchCounts[]> {
-    const items = await this.queryAll(jobId, 'BATCH#', 'firstLine, cached, scored', 'the batch counts');
-    return items.map((item) => ({
-      firstLine: Number(item.firstLine),
-      cached: Number(item.cached ?? 0),
-      scored: Number(item.scored ?? 0),
-    }));
+    const counts: BatchCounts[] = [];
+    for await (const item of this.items(jobId, 'BATCH#', 'firstLine, cached, scored', 'the batch counts')) {
+      counts.push({
+        firstLine: Number(item.firstLine),
+        cached: Number(item.cached ?? 0),
+        scored: Number(item.scored ?? 0),
+      });
+    }
+    return counts;
   }
 
-  /** Every item of the job under a sort-key prefix, following LastEvaluatedKey. */
-  private async queryAll(
+  /** The job's items under a sort-key prefix, page by page (following LastEvaluatedKey). */
+  private async *items(
     jobId: string,
     prefix: string,
-    projection: string,
+    projection: string | undefined,
     what: string,
-  ): Promise<Record<string, unknown>[]> {
-    const items: Record<string, unknown>[] = [];
+  ): AsyncGenerator<Record<string, unknown>> {
     let start: Record<string, unknown> | undefined;
     do {
       const page = await this.query(jobId, prefix, projection, start, what);
-      items.push(...(page.Items ?? []));
+      yield* page.Items ?? [];
       start = page.LastEvaluatedKey;
     } while (start);
-    return items;
   }
 
   private async query(
@@ -230,7 +230,7 @@ export class DynamoJobStore implements JobStore {
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': `JOB#${jobId}`, ':prefix': prefix },
+          ExpressionAttributeValues: { ':pk': jobPk(jobId), ':prefix': prefix },
           ...(projection ? { ProjectionExpression: projection } : {}),
           ExclusiveStartKey: start,
         }),

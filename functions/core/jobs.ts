@@ -108,16 +108,20 @@ export function jobIdFor(bucket: string, key: string, uploadKey: string): string
   return `job-${createHash('sha256').update(`${bucket}\n${key}\n${uploadKey}`).digest('hex').slice(0, 36)}`;
 }
 
+/**
+ * A batch's first line as keys name it (its files here, its DynamoDB items): zero-padded so a
+ * job's batches sort by line.
+ */
+export const lineKey = (firstLine: number) => String(firstLine).padStart(12, '0');
+
 /** Where a job's files live in the data bucket. */
 export const jobKeys = {
   rows: (jobId: string) => `jobs/${jobId}/rows.jsonl`,
   prepareErrors: (jobId: string) => `jobs/${jobId}/prepare-errors.csv`,
   partsPrefix: (jobId: string) => `jobs/${jobId}/parts/`,
-  part: (jobId: string, firstLine: number) =>
-    `jobs/${jobId}/parts/${String(firstLine).padStart(12, '0')}.csv`,
+  part: (jobId: string, firstLine: number) => `jobs/${jobId}/parts/${lineKey(firstLine)}.csv`,
   batchErrorsPrefix: (jobId: string) => `jobs/${jobId}/batch-errors/`,
-  batchErrors: (jobId: string, firstLine: number) =>
-    `jobs/${jobId}/batch-errors/${String(firstLine).padStart(12, '0')}.csv`,
+  batchErrors: (jobId: string, firstLine: number) => `jobs/${jobId}/batch-errors/${lineKey(firstLine)}.csv`,
   mapResultsPrefix: (jobId: string) => `jobs/${jobId}/map/`,
   results: (jobId: string) => `results/${jobId}.csv`,
   errors: (jobId: string) => `results/${jobId}.errors.csv`,
