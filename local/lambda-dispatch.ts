@@ -172,8 +172,10 @@ export class LambdaDispatcher {
 
   /** Terminates every instance (worker thread); invocations still queued fail. */
   async close(): Promise<void> {
-    await this.pool?.close();
-    this.pool = undefined;
+    // The closed pool is kept (made if there was none): an in-process handler still running while
+    // the stack stops may invoke afterwards, and must get the pool's refusal, not a fresh pool
+    // whose worker threads nothing would terminate.
+    await this.workers().close();
   }
 
   private inWorkers(fn: LambdaFunction): boolean {

@@ -97,6 +97,8 @@ export class LambdaPool {
 
   /** Starts up to `count` instances of `fn` ahead of demand; resolves when they are ready or failed. */
   prewarm(fn: LambdaFunction, file: string, count: number): Promise<void> {
+    // Instances started after close() would outlive the stack: nothing would terminate them.
+    if (this.closed) return Promise.resolve();
     return this.pool(fn, file).prewarm(count);
   }
 

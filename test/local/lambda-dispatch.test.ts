@@ -123,4 +123,19 @@ describe('LambdaDispatcher', () => {
     expect(d.resolve('svc-local-runner')).toBe('runner');
     expect(d.resolve({ 'Fn::GetAtt': ['OtherLambdaFunction', 'Arn'] })).toBeUndefined();
   });
+
+  it('refuses an invocation after close() instead of starting a worker nothing would stop', async () => {
+    const used = new LambdaDispatcher([fn('echo')], { root });
+    await used.invoke('echo', {});
+    await used.close();
+    const never = new LambdaDispatcher([fn('echo')], { root });
+    await never.close();
+    for (const d of [used, never]) {
+      const err = await failure(d.invoke('echo', {}));
+      expect(err.name).toBe('Lambda.ServiceException');
+      expect(err.errorMessage).toContain('stopped');
+      await d.prewarm(['echo']);
+      expect(d.stats()).toEqual({});
+    }
+  });
 });
