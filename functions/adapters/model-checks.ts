@@ -29,7 +29,13 @@ export function checkOnnxModels(manifest: Manifest): Map<string, SignatureCheck>
   return out;
 }
 
-const checked = new WeakMap<Manifest, ReadonlyMap<string, SignatureCheck>>();
+/** A served manifest's start check, and why each member that failed it is not ready. */
+interface Checked {
+  checks: ReadonlyMap<string, SignatureCheck>;
+  notReady: ReadonlyMap<string, string>;
+}
+
+const checked = new WeakMap<Manifest, Checked>();
 
 /**
  * The start check of the members this process serves, run once per served manifest and logged
@@ -37,13 +43,27 @@ const checked = new WeakMap<Manifest, ReadonlyMap<string, SignatureCheck>>();
  * one line listing the ready ones with the tensors chosen. A member that fails is not run.
  */
 export function modelChecks(manifest: Manifest): ReadonlyMap<string, SignatureCheck> {
-  let checks = checked.get(manifest);
-  if (!checks) {
-    checks = checkOnnxModels(manifest);
+  return checkedOnce(manifest).checks;
+}
+
+/**
+ * Why each served member is not ready, by model id (empty when all are). Built with the checks,
+ * once per served manifest: the runner asks on every invocation.
+ */
+export function notReady(manifest: Manifest): ReadonlyMap<string, string> {
+  return checkedOnce(manifest).notReady;
+}
+
+function checkedOnce(manifest: Manifest): Checked {
+  let done = checked.get(manifest);
+  if (!done) {
+    const checks = checkOnnxModels(manifest);
     const ready: Record<string, string> = {};
+    const reasons = new Map<string, string>();
     for (const [id, check] of checks) {
       if (check.ok) ready[id] = `${check.input} -> ${check.output}`;
       else {
+        reasons.set(id, check.reason);
         const model = manifest.models.get(id) as OnnxModelSpec;
         logger.error('model not ready', {
           model: id,
@@ -54,24 +74,8 @@ export function modelChecks(manifest: Manifest): ReadonlyMap<string, SignatureCh
       }
     }
     logger.info('models checked', { ready });
-    checked.set(manifest, checks);
+    done = { checks, notReady: reasons };
+    checked.set(manifest, done);
   }
-  return checks;
-}
-
-const reasons = new WeakMap<Manifest, ReadonlyMap<string, string>>();
-
-/**
- * Why each served member is not ready, by model id (empty when all are). Built once per served
- * manifest, like the checks: the runner asks on every invocation.
- */
-export function notReady(manifest: Manifest): ReadonlyMap<string, string> {
-  let out = reasons.get(manifest);
-  if (!out) {
-    const found = new Map<string, string>();
-    for (const [id, check] of modelChecks(manifest)) if (!check.ok) found.set(id, check.reason);
-    out = found;
-    reasons.set(manifest, out);
-  }
-  return out;
+  return done;
 }
