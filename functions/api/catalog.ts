@@ -78,7 +78,7 @@ export function modelMetadata(manifest: Manifest, name: string) {
   const of = model ? [] : canaryOf(manifest, target.name);
   return {
     name: target.name,
-    versions: [targetVersion(manifest, name)],
+    versions: [model?.version ?? versionOf(manifest, target)],
     platform: model ? (model.kind === 'onnx' ? 'onnxruntime_onnx' : 'sagemaker') : 'fanout_ensemble',
     inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, target.features.length] }],
     outputs: [
