@@ -3,10 +3,9 @@
 // messages.
 import * as z from 'zod/mini';
 import { ConfigError } from './errors.js';
-import './zod-setup.js';
+import { nonEmpty } from './zod-setup.js';
 
 const optionalUrl = z.optional(z.url());
-const nonEmpty = () => z.string().check(z.minLength(1));
 const count = (min: number, max: number, fallback: number) =>
   z._default(z.coerce.number().check(z.int(), z.gte(min), z.lte(max)), fallback);
 

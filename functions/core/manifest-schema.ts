@@ -2,7 +2,7 @@
 // fifty methods on every schema object it makes (each `.min()` or `.optional()` makes another).
 // Building these schemas is paid by every function at its cold start (see config.ts for numbers).
 import * as z from 'zod/mini';
-import './zod-setup.js';
+import { nonEmpty } from './zod-setup.js';
 
 /** Ensemble strategies the core implements; see strategies.ts for the exact rules. */
 export const STRATEGIES = ['soft-vote', 'weighted-mean', 'hard-vote', 'max', 'median', 'stacking'] as const;
@@ -14,8 +14,6 @@ export const MAX_CACHE_TTL_SECONDS = 31_536_000;
 const slug = z
   .string()
   .check(z.regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (at most 63)'));
-
-const nonEmpty = () => z.string().check(z.minLength(1));
 
 /** A list of names, or the name of a shared list declared at the top of the manifest. */
 const namesOrRef = z.union([z.array(nonEmpty()).check(z.minLength(1)), nonEmpty()]);

@@ -5,3 +5,6 @@ import * as z from 'zod/mini';
 // would read "Invalid input"); the classic build sets English when imported. Set here once, so
 // every message stays as it was. Process-wide, as the classic import's was.
 z.config(en());
+
+/** A string of at least one character (the schemas' most common field). */
+export const nonEmpty = () => z.string().check(z.minLength(1));
