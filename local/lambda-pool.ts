@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
 import { type LambdaFunction, LambdaInvocationError, newLogStream, timedOutError } from './lambda-runtime.js';
 import { parsePerFunction } from './per-function.js';
-import type { WireSender } from './sdk-transport.js';
+import type { WireResponse, WireSender } from './sdk-transport.js';
 
 /** Where a line a handler wrote goes (by default, the stack's own stdout or stderr, unchanged). */
 export type OutputSink = (line: string, stream: 'stdout' | 'stderr', functionKey: string) => void;
@@ -319,7 +319,7 @@ class Instance {
       return;
     }
     sdk(m.service, m.request).then(
-      (response) => this.post({ type: 'sdk-reply', id, response }),
+      (response) => this.post({ type: 'sdk-reply', id, response: compact(response) }),
       (err: unknown) =>
         this.post({
           type: 'sdk-reply',
@@ -379,6 +379,18 @@ function instanceEnv(
     AWS_LAMBDA_LOG_STREAM_NAME: logStream,
     AWS_LAMBDA_INITIALIZATION_TYPE: 'on-demand',
   });
+}
+
+/**
+ * postMessage copies a typed array's whole backing ArrayBuffer, not just its view: a short reply
+ * body made by Buffer.from(string) is a view into Node's shared 8 KiB pool, so each SDK reply would
+ * copy 8 KiB. A body that is only part of its buffer is sent as a copy of its own bytes.
+ */
+function compact(response: WireResponse): WireResponse {
+  const { body } = response;
+  if (typeof body === 'string' || body.byteLength === body.buffer.byteLength) return response;
+  // A new Uint8Array copies the bytes (Buffer's own slice() would be another view).
+  return { ...response, body: new Uint8Array(body) };
 }
 
 function defaultSink(line: string, stream: 'stdout' | 'stderr'): void {
