@@ -186,6 +186,9 @@ export function threadCpu(pid: number): Map<string, ThreadCpu> {
   return out;
 }
 
+/** The row {@link threadCpuSince} gives the process's own thread (its tid is the pid). */
+export const MAIN_THREAD = 'main thread';
+
 /**
  * CPU (ms) each thread spent between two {@link threadCpu} readings: the main thread first, then
  * the other JavaScript threads (the worker instances and V8's own helpers for compilation and
@@ -202,12 +205,10 @@ export function threadCpuSince(
   for (const [tid, t] of after) {
     const ms = t.ms - (before.get(tid)?.ms ?? 0);
     if (ms <= 0) continue;
-    if (tid === String(pid)) rows.push({ thread: 'main thread', ms });
+    if (tid === String(pid)) rows.push({ thread: MAIN_THREAD, ms });
     else if (t.name.startsWith('libuv')) pool += ms;
     else rows.push({ thread: `thread ${tid}`, ms });
   }
   if (pool > 0) rows.push({ thread: 'libuv thread pool', ms: pool });
-  return rows.sort((a, b) =>
-    a.thread === 'main thread' ? -1 : b.thread === 'main thread' ? 1 : b.ms - a.ms,
-  );
+  return rows.sort((a, b) => (a.thread === MAIN_THREAD ? -1 : b.thread === MAIN_THREAD ? 1 : b.ms - a.ms));
 }

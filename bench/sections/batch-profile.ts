@@ -1,9 +1,8 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { type ThreadCpu, threadCpu, threadCpuSince } from '../lib/stack.js';
 import { round } from '../lib/stats.js';
 import { measureBatch } from './batch.js';
-import { monotonicUs, profilesIn } from './profile.js';
+import { type CpuWindow, openCpuWindow, profilesIn } from './profile.js';
 
 /** Where a batch job's CPU goes, per row: the kernel's accounting per thread, and V8's profiles. */
 export interface BatchProfileResult {
@@ -36,40 +35,34 @@ export async function measureBatchProfile(options: {
   const dir = join(options.workDir, 'batch-profile');
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  let before = new Map<string, ThreadCpu>();
-  let after = new Map<string, ThreadCpu>();
-  let pid = 0;
-  let from = 0;
-  let to = 0;
+  let window: ReturnType<typeof openCpuWindow> | undefined;
+  let cpu: CpuWindow | undefined;
   const run = await measureBatch({
     rows: options.rows,
     workDir: options.workDir,
     timeoutSec: 900,
     nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
     around: {
-      before(p) {
-        pid = p;
-        before = threadCpu(p);
-        from = monotonicUs();
+      before(pid) {
+        window = openCpuWindow(pid);
       },
-      after(p) {
-        to = monotonicUs();
-        after = threadCpu(p);
+      after() {
+        cpu = window?.close();
       },
     },
   });
-  const threads = threadCpuSince(pid, before, after);
-  const main = profilesIn(dir, from, to)[0];
+  // measureBatch returns only after a job it has run between the two calls.
+  const { threads, mainMs, fromUs, toUs } = cpu as CpuWindow;
+  const main = profilesIn(dir, fromUs, toUs)[0];
   rmSync(dir, { recursive: true, force: true });
   const perRow = (ms: number) => round((ms * 1000) / options.rows, 1);
-  const mainMs = threads.find((t) => t.thread === 'main thread')?.ms ?? Number.NaN;
   const busy = main?.busyUs ?? 0;
   return {
     rows: options.rows,
     rowsPerSec: run.rowsPerSec,
     cpuPerRowUs: perRow(threads.reduce((s, t) => s + t.ms, 0)),
     mainThreadCpuPerRowUs: perRow(mainMs),
-    mainThreadBusyShare: round(busy / Math.max(1, to - from), 3),
+    mainThreadBusyShare: round(busy / Math.max(1, toUs - fromUs), 3),
     threads: threads.map((t) => ({ thread: t.thread, usPerRow: perRow(t.ms) })),
     mainThread: [...(main?.by ?? [])]
       .sort((a, b) => b[1] - a[1])

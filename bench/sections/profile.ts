@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PredictClient, sequentialLatencies } from '../lib/client.js';
-import { startStack, type ThreadCpu, threadCpu, threadCpuSince } from '../lib/stack.js';
+import { MAIN_THREAD, startStack, threadCpu, threadCpuSince } from '../lib/stack.js';
 import { round } from '../lib/stats.js';
 
 /** Where the stack's CPU goes per request: the kernel's accounting per thread, and V8 profiles. */
@@ -142,22 +142,18 @@ export async function measureCpuProfile(options: {
     nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
   });
   const client = new PredictClient(stack.api);
-  let from = 0;
-  let to = 0;
-  let before = new Map<string, ThreadCpu>();
-  let after = new Map<string, ThreadCpu>();
+  let cpu: CpuWindow;
   try {
     await sequentialLatencies(client, options.ensemble, options.rows, 0, options.warmup);
-    before = threadCpu(stack.pid);
-    from = monotonicUs();
+    const window = openCpuWindow(stack.pid);
     await sequentialLatencies(client, options.ensemble, options.rows, options.count);
-    to = monotonicUs();
-    after = threadCpu(stack.pid);
+    cpu = window.close();
   } finally {
     client.close();
     await stack.stop();
   }
-  const profiles = profilesIn(dir, from, to);
+  // V8 writes each thread's profile as the thread ends: only now, after the stack has stopped.
+  const profiles = profilesIn(dir, cpu.fromUs, cpu.toUs);
   const main = profiles[0] as Attributed;
   const by = new Map<string, number>();
   let busyUs = 0;
@@ -166,7 +162,7 @@ export async function measureCpuProfile(options: {
     for (const [k, v] of p.by) by.set(k, (by.get(k) ?? 0) + v);
   }
   const perRequest = (us: number) => us / 1000 / options.count;
-  const threads = threadCpuSince(stack.pid, before, after).map((t) => ({
+  const threads = cpu.threads.map((t) => ({
     thread: t.thread,
     msPerRequest: round(t.ms / options.count, 3),
   }));
@@ -178,7 +174,7 @@ export async function measureCpuProfile(options: {
       threads.reduce((s, t) => s + t.msPerRequest, 0),
       3,
     ),
-    mainThreadCpuPerRequestMs: threads.find((t) => t.thread === 'main thread')?.msPerRequest ?? Number.NaN,
+    mainThreadCpuPerRequestMs: round(cpu.mainMs / options.count, 3),
     threads,
     components: [...by]
       .sort((a, b) => b[1] - a[1])
@@ -207,3 +203,31 @@ export function profilesIn(dir: string, fromUs: number, toUs: number): Attribute
 
 /** Now on the clock V8's profiles use (CLOCK_MONOTONIC, µs). */
 export const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/**
+ * What a process's threads spent over a window (ms, from /proc; `mainMs` NaN if its main thread
+ * spent nothing), and the window on the profiles' clock, to attribute them over the same span.
+ */
+export interface CpuWindow {
+  threads: { thread: string; ms: number }[];
+  mainMs: number;
+  fromUs: number;
+  toUs: number;
+}
+
+/**
+ * Opens a CPU window on `pid`; `close` ends it. The clock is read inside the /proc readings, so the
+ * profiles' window never takes in CPU time that /proc's leaves out.
+ */
+export function openCpuWindow(pid: number): { close(): CpuWindow } {
+  const before = threadCpu(pid);
+  const fromUs = monotonicUs();
+  return {
+    close() {
+      const toUs = monotonicUs();
+      const threads = threadCpuSince(pid, before, threadCpu(pid));
+      const mainMs = threads.find((t) => t.thread === MAIN_THREAD)?.ms ?? Number.NaN;
+      return { threads, mainMs, fromUs, toUs };
+    },
+  };
+}
