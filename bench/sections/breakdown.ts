@@ -1,7 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { dynamoDocClient, sfnClient } from '../../functions/adapters/clients.js';
 import { DynamoPredictionStore } from '../../functions/adapters/dynamodb-store.js';
@@ -139,29 +136,19 @@ export async function measureBreakdown(options: BreakdownOptions): Promise<Break
     // The handlers' clients: FANOUT_SDK_TRANSPORT points them at the emulators in-process.
     const executor = new SfnInferenceExecutor(sfnClient(config), machine.arn);
     const store = new DynamoPredictionStore(dynamoDocClient(config), config.tableName as string);
-    // The same calls as a client outside the stack makes them: a socket and SigV4.
-    const outside = {
-      region: config.region,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    };
-    const socketSfn = new SFNClient({ ...outside, endpoint: stack.urls.sfn, disableHostPrefix: true });
-    const socketExecutor = new SfnInferenceExecutor(socketSfn, machine.arn);
-    const socketStore = new DynamoPredictionStore(
-      DynamoDBDocumentClient.from(new DynamoDBClient({ ...outside, endpoint: stack.urls.dynamodb }), {
-        marshallOptions: { removeUndefinedValues: true },
-      }),
-      config.tableName as string,
-    );
+    // The same calls as a client outside the stack makes them: with no transport named, the
+    // factories give the SDK's socket handler and SigV4 against the emulators' endpoints, signed
+    // with the key pair the stack put in the environment. The stack's stop drops these clients.
+    const outside = { ...config, sdkTransport: undefined };
+    const socketExecutor = new SfnInferenceExecutor(sfnClient(outside), machine.arn);
+    const socketStore = new DynamoPredictionStore(dynamoDocClient(outside), config.tableName as string);
     // A worker instance that answers at once: what one invocation through the pool costs.
     const noop = stack.config.functions[0] as (typeof stack.config.functions)[number];
     const workerNoop = new LambdaDispatcher(
       [{ ...noop, key: 'noop', handlerModule: 'bench/lib/noop-handler', handlerExport: 'handler' }],
       { root: REPO_ROOT, pool: { concurrency: () => 1 } },
     );
-    cleanups.push(
-      () => socketSfn.destroy(),
-      () => workerNoop.close(),
-    );
+    cleanups.push(() => workerNoop.close());
     const startSync = (engine: StepFunctionsEngine) => async () => {
       const out = await engine.startSyncExecution({
         stateMachineArn: machine.arn,
