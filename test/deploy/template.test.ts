@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
 import { TTL_ATTRIBUTE } from '../../functions/adapters/dynamodb-cache.js';
 import { METRICS, type MetricSpec } from '../../functions/adapters/metrics.js';
+import { loadManifest } from '../../functions/core/manifest.js';
 import { packageSizes, UNZIPPED_BUDGET_BYTES } from '../../scripts/package-sizes.js';
 import { extractZip, zipEntries } from '../../scripts/zip.js';
 import {
@@ -203,6 +204,17 @@ describe('the packages as Lambda loads them', () => {
   afterAll(() => {
     for (const dir of unpacked.values()) rmSync(dir, { recursive: true, force: true });
   });
+  // What every sandbox below gets: the functions' NODE_OPTIONS and shared settings, no credentials.
+  const LAMBDA_ENV = {
+    PATH: process.env.PATH,
+    NODE_OPTIONS: '--enable-source-maps',
+    AWS_REGION: REGION,
+    FANOUT_TABLE: `fanout-${STAGE}`,
+    FANOUT_BUCKET: BUCKET,
+    FANOUT_STAGE: STAGE,
+    POWERTOOLS_LOG_LEVEL: 'ERROR',
+    POWERTOOLS_METRICS_DISABLED: 'true',
+  };
 
   it("ships onnxruntime's JavaScript without source maps, nor comments pointing at them", () => {
     const dir = unpack('runner');
@@ -228,28 +240,26 @@ describe('the packages as Lambda loads them', () => {
       expect({ key, foreign: code.filter((n) => !n.startsWith(`${own}/`)) }).toEqual({ key, foreign: [] });
       const dir = unpack(key);
       const missing: string[] = [];
+      let imports = 0;
       for (const file of code.filter((n) => n.endsWith('.mjs'))) {
         const text = readFileSync(join(dir, file), 'utf8');
         for (const m of text.matchAll(/(?:\bfrom|\bimport\s*\(?)\s*"(\.\/[^"]+)"/g)) {
+          imports++;
           const target = posix.join(posix.dirname(file), m[1] as string);
           if (!names.has(target)) missing.push(`${file} -> ${target}`);
         }
       }
       expect({ key, missing }).toEqual({ key, missing: [] });
+      // Every bundle imports chunks: none found would mean the pattern no longer matches esbuild's output.
+      expect({ key, imports: imports > 0 }).toEqual({ key, imports: true });
     }
   });
 
   it("load from their zip alone in Lambda's environment (tracer on), and the packaged runner scores a row with a bundled model", () => {
-    const manifest = JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8')) as {
-      featureSets: Record<string, string[]>;
-      labelSets: Record<string, string[]>;
-      models: { id: string; kind: string; features: string | string[]; labels: string | string[] }[];
-    };
-    const model = manifest.models.find((m) => m.kind === 'onnx');
+    const model = [...loadManifest(join(ROOT, 'models/manifest.json')).models.values()].find(
+      (m) => m.kind === 'onnx',
+    );
     if (!model) throw new Error('the manifest has no ONNX model');
-    const width = (typeof model.features === 'string' ? manifest.featureSets[model.features] : model.features)
-      ?.length;
-    const labels = typeof model.labels === 'string' ? manifest.labelSets[model.labels] : model.labels;
     // One Lambda sandbox per function: a fresh node, the package's folder as the task root, the
     // functions' NODE_OPTIONS, no credentials and nothing from this repository.
     const script = `
@@ -261,7 +271,7 @@ describe('the packages as Lambda loads them', () => {
     for (const [key, handler] of Object.entries(HANDLERS)) {
       const event =
         key === 'runner'
-          ? { model: model.id, instances: [Array.from({ length: width ?? 0 }, () => 0.5)] }
+          ? { model: model.id, instances: [Array.from({ length: model.features.length }, () => 0.5)] }
           : null;
       const run = spawnSync(
         join(ROOT, 'node_modules/.bin/node'),
@@ -271,8 +281,7 @@ describe('the packages as Lambda loads them', () => {
           encoding: 'utf8',
           timeout: 60_000,
           env: {
-            PATH: process.env.PATH,
-            NODE_OPTIONS: '--enable-source-maps',
+            ...LAMBDA_ENV,
             // As on Lambda: the tracer loads (from the bundle); no daemon listens, nothing waits.
             AWS_EXECUTION_ENV: 'AWS_Lambda_nodejs22.x',
             AWS_XRAY_CONTEXT_MISSING: 'IGNORE_ERROR',
@@ -281,13 +290,7 @@ describe('the packages as Lambda loads them', () => {
             LAMBDA_TASK_ROOT: unpack(key),
             _HANDLER: handler,
             _X_AMZN_TRACE_ID: 'Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1',
-            AWS_REGION: REGION,
             FANOUT_MANIFEST: 'models/manifest.json',
-            FANOUT_TABLE: `fanout-${STAGE}`,
-            FANOUT_BUCKET: BUCKET,
-            FANOUT_STAGE: STAGE,
-            POWERTOOLS_LOG_LEVEL: 'ERROR',
-            POWERTOOLS_METRICS_DISABLED: 'true',
             EVENT: JSON.stringify(event),
           },
         },
@@ -303,7 +306,9 @@ describe('the packages as Lambda loads them', () => {
       if (event) {
         expect(out).toMatchObject({ model: model.id, status: 'ok' });
         expect(out.probabilities).toHaveLength(1);
-        expect(Object.keys(out.probabilities[0]).length || out.probabilities[0].length).toBe(labels?.length);
+        expect(Object.keys(out.probabilities[0]).length || out.probabilities[0].length).toBe(
+          model.labels.length,
+        );
       }
     }
   }, 120_000);
@@ -337,20 +342,13 @@ describe('the packages as Lambda loads them', () => {
           cwd: unpack('batchTrigger'),
           stdio: 'ignore',
           env: {
-            PATH: process.env.PATH,
+            ...LAMBDA_ENV,
             HOME: home,
-            NODE_OPTIONS: '--enable-source-maps',
-            AWS_REGION: REGION,
             AWS_EC2_METADATA_DISABLED: 'true',
             AWS_ENDPOINT_URL_S3: endpoint,
             AWS_ENDPOINT_URL_DYNAMODB: endpoint,
             AWS_ENDPOINT_URL_SFN: endpoint,
-            FANOUT_TABLE: `fanout-${STAGE}`,
-            FANOUT_BUCKET: BUCKET,
-            FANOUT_STAGE: STAGE,
             FANOUT_BATCH_STATE_MACHINE_ARN: `arn:aws:states:${REGION}:123456789012:stateMachine:batch`,
-            POWERTOOLS_LOG_LEVEL: 'ERROR',
-            POWERTOOLS_METRICS_DISABLED: 'true',
           },
         });
         child.on('exit', done);
