@@ -1,3 +1,4 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { DynamoJobStore } from '../../functions/adapters/dynamodb-jobs.js';
 import type { RowResult } from '../../functions/core/jobs.js';
 import { type DynaliteTable, startDynaliteTable, TABLE } from '../support/dynalite-table.js';
@@ -78,6 +79,16 @@ describe('batches in the table', () => {
       rows: [row('a', 7, twoLabels), row('a', 8, twoLabels)],
     });
     expect(await rowsOf('job-d')).toEqual([...big, row('a', 7, twoLabels), row('a', 8, twoLabels)]);
+    // The first batch took two items: the case below leaves one behind.
+    const parts = await table.doc.send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :rows)',
+        ExpressionAttributeValues: { ':pk': 'JOB#job-d', ':rows': 'ROWS#000000000002#' },
+        Select: 'COUNT',
+      }),
+    );
+    expect(parts.Count).toBe(2);
 
     // The first batch stored again, shorter: its second item is left behind, and not read.
     await jobs.putBatch('job-d', { firstLine: 2, cached: 0, scored: 1, rows: [row('small', 2, twoLabels)] });
