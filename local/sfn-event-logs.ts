@@ -1,15 +1,4 @@
-import { StateMachine } from 'aws-local-stepfunctions';
-
-interface EventLogger {
-  dispatch(event: unknown): void;
-}
-
-type Execute = (
-  this: unknown,
-  input: unknown,
-  options: { eventLogger: EventLogger },
-  cleanup: unknown,
-) => unknown;
+import { type ExecuteOptions, onExecute } from './sfn-execute-hooks.js';
 
 let applied = false;
 
@@ -25,12 +14,10 @@ let applied = false;
 export function dropUnreadEventLogs(): void {
   if (applied) return;
   applied = true;
-  const proto = StateMachine.prototype as unknown as { execute: Execute };
-  const execute = proto.execute;
-  proto.execute = function (this: unknown, input, options, cleanup) {
+  onExecute((options: ExecuteOptions) => {
     options.eventLogger.dispatch = drop;
-    return execute.call(this, input, options, cleanup);
-  };
+    return options;
+  });
 }
 
 function drop(): void {}

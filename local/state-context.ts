@@ -1,17 +1,10 @@
-import { StateMachine } from 'aws-local-stepfunctions';
+import { type ExecuteOptions, onExecute } from './sfn-execute-hooks.js';
 
 /** `$$.State` as Step Functions fills it in the context object. */
 interface StateContext {
   Name: string;
   EnteredTime: string;
 }
-
-interface ExecuteOptions {
-  runOptions?: { context?: Record<string, unknown> } & Record<string, unknown>;
-  eventLogger: { dispatchStateEnteredEvent: (name: string, ...rest: unknown[]) => unknown };
-}
-
-type Execute = (this: unknown, input: unknown, options: ExecuteOptions, cleanup: unknown) => unknown;
 
 let applied = false;
 
@@ -28,9 +21,7 @@ let applied = false;
 export function provideStateContext(): void {
   if (applied) return;
   applied = true;
-  const proto = StateMachine.prototype as unknown as { execute: Execute };
-  const execute = proto.execute;
-  proto.execute = function (this: unknown, input, options, cleanup) {
+  onExecute((options: ExecuteOptions) => {
     const state: StateContext = { Name: '', EnteredTime: new Date().toISOString() };
     const logger = options.eventLogger;
     const announce = logger.dispatchStateEnteredEvent;
@@ -40,10 +31,6 @@ export function provideStateContext(): void {
       return announce.call(this, name, ...rest);
     };
     const runOptions = options.runOptions ?? {};
-    const withState: ExecuteOptions = {
-      ...options,
-      runOptions: { ...runOptions, context: { ...runOptions.context, State: state } },
-    };
-    return execute.call(this, input, withState, cleanup);
-  };
+    return { ...options, runOptions: { ...runOptions, context: { ...runOptions.context, State: state } } };
+  });
 }
