@@ -57,6 +57,18 @@ const KEPT = [
 ];
 
 /**
+ * Whether a state is a Distributed Map (its children run as executions of their own) rather than
+ * an inline Map: its processor's mode says DISTRIBUTED, or it reads its items with an ItemReader.
+ */
+export function isDistributedMap(state: Record<string, unknown>): boolean {
+  if (state.Type !== 'Map') return false;
+  const processor = (state.ItemProcessor ?? state.Iterator) as
+    | { ProcessorConfig?: { Mode?: string } }
+    | undefined;
+  return processor?.ProcessorConfig?.Mode === 'DISTRIBUTED' || 'ItemReader' in state;
+}
+
+/**
  * Emulates a Distributed Map, which aws-local-stepfunctions does not run: the state is replaced by
  * a Task whose local handler reads the items (ItemReader: JSON Lines from S3, or ItemsPath),
  * groups them (ItemBatcher: MaxItemsPerBatch, MaxInputBytesPerBatch, BatchInput), runs the
@@ -69,12 +81,11 @@ const KEPT = [
 export function distributedMapBinder(options: DistributedMapOptions): StateBinder {
   return {
     bind(state, name, where) {
-      if (state.Type !== 'Map') return undefined;
+      if (!isDistributedMap(state)) return undefined;
       const processor = (state.ItemProcessor ?? state.Iterator) as
         | (AslDefinition & { ProcessorConfig?: { Mode?: string } })
         | undefined;
-      const distributed = processor?.ProcessorConfig?.Mode === 'DISTRIBUTED' || 'ItemReader' in state;
-      if (!distributed || !processor) return undefined;
+      if (!processor) return undefined;
       if ('ItemSelector' in state || 'Parameters' in state) {
         throw new UnsupportedAslError(`${where}: ItemSelector on a Distributed Map is not emulated locally`);
       }

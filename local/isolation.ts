@@ -1,3 +1,4 @@
+import { isDistributedMap } from './distributed-map.js';
 import type { Isolation } from './lambda-dispatch.js';
 import { parsePerFunction } from './per-function.js';
 
@@ -22,11 +23,7 @@ export function taskFunctions(
         const key = resolve(params?.FunctionName ?? state.Resource);
         if (key) found.push({ key, insideInlineMap });
       } else if (state.Type === 'Map') {
-        const processor = (state.ItemProcessor ?? state.Iterator) as
-          | { ProcessorConfig?: { Mode?: string } }
-          | undefined;
-        const distributed = processor?.ProcessorConfig?.Mode === 'DISTRIBUTED' || 'ItemReader' in state;
-        walk(processor, insideInlineMap || !distributed);
+        walk(state.ItemProcessor ?? state.Iterator, insideInlineMap || !isDistributedMap(state));
       } else if (state.Type === 'Parallel' && Array.isArray(state.Branches)) {
         for (const branch of state.Branches) walk(branch, insideInlineMap);
       }
