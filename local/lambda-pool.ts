@@ -114,10 +114,13 @@ export class LambdaPool {
     this.functions.clear();
   }
 
+  /**
+   * A function's instances, made on first use. `file` is read then only: the dispatcher finds a
+   * function's module file once and keeps it, so it does not change under a pool.
+   */
   private pool(fn: LambdaFunction, file: string): FunctionPool {
     let pool = this.functions.get(fn.key);
-    if (!pool || pool.file !== file) {
-      void pool?.close();
+    if (!pool) {
       const limit = this.options.concurrency?.(fn.key) ?? defaultConcurrency();
       pool = new FunctionPool(fn, file, Math.max(1, limit), this.options);
       this.functions.set(fn.key, pool);
@@ -135,7 +138,7 @@ class FunctionPool {
 
   constructor(
     readonly fn: LambdaFunction,
-    readonly file: string,
+    private readonly file: string,
     private readonly limit: number,
     private readonly options: PoolOptions,
   ) {}
