@@ -1,13 +1,14 @@
 /**
- * EMF lines out of this process's stdout. Handlers run in-process in the local stack and write
- * CloudWatch EMF lines to stdout as on Lambda (Powertools Metrics writes through a Console bound
- * to `process.stdout`, calling its `write` each time, so patching `write` sees every line). While
- * any listener is installed, each EMF line goes to every listener and is not printed; every other
- * write passes through unchanged.
+ * EMF lines out of this process's stdout. Handlers write CloudWatch EMF lines to stdout as on
+ * Lambda (Powertools Metrics writes through a Console bound to `process.stdout`, calling its
+ * `write` each time, so patching `write` sees every line). While any listener is installed, each
+ * EMF line goes to every listener and is not printed; every other write passes through unchanged.
  *
  * Only whole lines are recognised: a write that starts with `{"_aws":`. Powertools writes each
- * line in one write; output from another process (worker threads, child processes) arrives by its
- * own pipe and should be split into lines and handed to the collector's `ingest` directly.
+ * line in one write. A handler in a worker-thread instance writes to the worker's own stdout, which
+ * this hook does not see; the pool gets those lines whole and writes each back to this process's
+ * stdout in one write (lambda-pool.ts, defaultSink), so they pass through this hook as well.
+ * Output of child processes, which have their own pipes, is not seen.
  */
 const EMF_PREFIX = '{"_aws":';
 
