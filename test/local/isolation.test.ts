@@ -2,9 +2,10 @@ import { join } from 'node:path';
 import { jest } from '@jest/globals';
 import { concurrentInvokeStore } from '../../local/invoke-context.js';
 import { fanOutFunctions, parseIsolation } from '../../local/isolation.js';
-import { LambdaDispatcher, type LambdaFunction } from '../../local/lambda-dispatch.js';
+import { LambdaDispatcher } from '../../local/lambda-dispatch.js';
 import { loadServerlessConfig } from '../../local/serverless-config.js';
 import { REPO_ROOT } from '../../local/stack.js';
+import { lambdaFunction } from '../support/lambda-function.js';
 
 describe('fanOutFunctions', () => {
   it("finds the functions the state machines' inline Maps run per item: the member runner", () => {
@@ -114,16 +115,7 @@ describe('in-process invocations of one function at once', () => {
       lines.push(String(chunk));
       return true;
     });
-    const fn: LambdaFunction = {
-      key: 'work',
-      name: 'svc-local-work',
-      logicalId: 'WorkLambdaFunction',
-      arn: 'arn:aws:lambda:us-east-1:000000000000:function:svc-local-work',
-      handlerModule: 'fixtures/instance-handler',
-      handlerExport: 'handler',
-      timeoutSeconds: 10,
-      memoryMB: 256,
-    };
+    const fn = lambdaFunction('work', { handlerModule: 'fixtures/instance-handler', timeoutSeconds: 10 });
     const d = new LambdaDispatcher([fn], { root: import.meta.dirname, isolation: 'in-process' });
     // Overlapping invocations: each awaits while the others log.
     const answers = (await Promise.all(

@@ -1,28 +1,13 @@
 import { join } from 'node:path';
 import middy from '@middy/core';
-import {
-  LambdaDispatcher,
-  type LambdaFunction,
-  LambdaInvocationError,
-  toLambdaError,
-} from '../../local/lambda-dispatch.js';
-import { rejection } from '../support/rejection.js';
+import { LambdaDispatcher, LambdaInvocationError, toLambdaError } from '../../local/lambda-dispatch.js';
+import { invocationFailure, lambdaFunction } from '../support/lambda-function.js';
 
-const fn = (key: string, extra: Partial<LambdaFunction> = {}): LambdaFunction => ({
-  key,
-  name: `svc-local-${key}`,
-  logicalId: `${key.charAt(0).toUpperCase()}${key.slice(1)}LambdaFunction`,
-  arn: `arn:aws:lambda:us-east-1:000000000000:function:svc-local-${key}`,
-  handlerModule: 'fixtures/echo-handler',
-  handlerExport: 'handler',
-  timeoutSeconds: 5,
-  memoryMB: 256,
-  ...extra,
-});
+const fn = lambdaFunction;
 
 const root = import.meta.dirname;
 
-const failure = (p: Promise<unknown>) => rejection<LambdaInvocationError>(p);
+const failure = invocationFailure;
 
 describe('LambdaDispatcher', () => {
   it('imports the handler module lazily and calls it with a Lambda context', async () => {

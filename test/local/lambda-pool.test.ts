@@ -1,19 +1,15 @@
 import { threadId } from 'node:worker_threads';
 import { LambdaDispatcher, type LambdaFunction, LambdaInvocationError } from '../../local/lambda-dispatch.js';
 import { parseConcurrency } from '../../local/lambda-pool.js';
-import { rejection } from '../support/rejection.js';
+import { invocationFailure, lambdaFunction } from '../support/lambda-function.js';
 
-const fn = (key: string, handlerExport: string, extra: Partial<LambdaFunction> = {}): LambdaFunction => ({
-  key,
-  name: `svc-local-${key}`,
-  logicalId: `${key}LambdaFunction`,
-  arn: `arn:aws:lambda:us-east-1:000000000000:function:svc-local-${key}`,
-  handlerModule: 'fixtures/instance-handler',
-  handlerExport,
-  timeoutSeconds: 20,
-  memoryMB: 256,
-  ...extra,
-});
+const fn = (key: string, handlerExport: string, extra: Partial<LambdaFunction> = {}): LambdaFunction =>
+  lambdaFunction(key, {
+    handlerModule: 'fixtures/instance-handler',
+    handlerExport,
+    timeoutSeconds: 20,
+    ...extra,
+  });
 
 interface Answer {
   instance: string;
@@ -52,7 +48,7 @@ const logged = (lines: Line[]) =>
     .filter((l) => l.line.startsWith('{"level"'))
     .map((l) => JSON.parse(l.line) as Record<string, unknown>);
 
-const failure = (p: Promise<unknown>) => rejection<LambdaInvocationError>(p);
+const failure = invocationFailure;
 
 describe('the worker pool behind LambdaDispatcher', () => {
   it('runs a handler module in its own thread, with the environment the stack gives it', async () => {
