@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
+import type { FromWorker, ToWorker, WireError, WorkerSetup } from './lambda-protocol.js';
 import { type LambdaFunction, LambdaInvocationError, newLogStream, timedOutError } from './lambda-runtime.js';
 import { parsePerFunction } from './per-function.js';
 import type { WireResponse, WireSender } from './sdk-transport.js';
@@ -323,12 +323,7 @@ class Instance {
     }
     sdk(m.service, m.request).then(
       (response) => this.post({ type: 'sdk-reply', id, response: compact(response) }),
-      (err: unknown) =>
-        this.post({
-          type: 'sdk-reply',
-          id,
-          error: { name: (err as Error)?.name ?? 'Error', message: (err as Error)?.message ?? String(err) },
-        }),
+      (err: unknown) => this.post({ type: 'sdk-reply', id, error: wireError(err) }),
     );
   }
 
@@ -423,4 +418,15 @@ export function parseConcurrency(
     },
   );
   return (functionKey) => each.get(functionKey) ?? all;
+}
+
+/** An SDK transport's error in a form postMessage keeps (an Error's own `code` would be dropped). */
+function wireError(err: unknown): WireError {
+  const e = err as { name?: unknown; message?: unknown; code?: unknown } | undefined;
+  const out: WireError = {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    message: typeof e?.message === 'string' ? e.message : String(err),
+  };
+  if (typeof e?.code === 'string') out.code = e.code;
+  return out;
 }

@@ -22,8 +22,18 @@ export type ToWorker =
       type: 'sdk-reply';
       id: number;
       response?: WireResponse;
-      error?: { name: string; message: string };
+      error?: WireError;
     };
+
+/**
+ * A failed SDK request as it crosses the thread: what the SDK's retry strategy reads of a transport
+ * error (`code`, e.g. ECONNRESET, makes it a transient one) besides its name and message.
+ */
+export interface WireError {
+  name: string;
+  message: string;
+  code?: string;
+}
 
 /** Worker to main thread. */
 export type FromWorker =

@@ -4,7 +4,7 @@
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { registerSdkTransport } from '../functions/adapters/sdk-transport.js';
-import type { FromWorker, ToWorker, WorkerSetup } from './lambda-protocol.js';
+import type { FromWorker, ToWorker, WireError, WorkerSetup } from './lambda-protocol.js';
 import {
   handlerFrom,
   jsonBoundary,
@@ -69,6 +69,14 @@ if (setup.sdkTransport) {
   );
 }
 
+/** The transport's error as the handler's SDK client would have seen it in the main thread. */
+function fromWire(error: WireError | undefined): Error {
+  const err = Object.assign(new Error(error?.message ?? 'SDK request failed'), {
+    name: error?.name ?? 'Error',
+  });
+  return error?.code === undefined ? err : Object.assign(err, { code: error.code });
+}
+
 let handler: LambdaHandler | undefined;
 
 port.on('message', (message: ToWorker) => {
@@ -77,7 +85,7 @@ port.on('message', (message: ToWorker) => {
     sdkCalls.delete(message.id);
     if (!call) return;
     if (message.response) call.resolve(message.response);
-    else call.reject(Object.assign(new Error(message.error?.message), { name: message.error?.name }));
+    else call.reject(fromWire(message.error));
     return;
   }
   if (message.type === 'invoke') void invoke(message);

@@ -1,6 +1,7 @@
 import { threadId } from 'node:worker_threads';
 import { LambdaDispatcher, type LambdaFunction, LambdaInvocationError } from '../../local/lambda-dispatch.js';
 import { parseConcurrency } from '../../local/lambda-pool.js';
+import { LOCAL_SDK_TRANSPORT, type WireResponse } from '../../local/sdk-transport.js';
 import { invocationFailure, lambdaFunction } from '../support/lambda-function.js';
 
 const fn = (key: string, handlerExport: string, extra: Partial<LambdaFunction> = {}): LambdaFunction =>
@@ -196,6 +197,54 @@ describe('the worker pool behind LambdaDispatcher', () => {
     await d.close();
     expect((await running).name).toBe('Lambda.ServiceException');
     expect((await queued).errorMessage).toContain('stopping');
+  });
+});
+
+describe("a worker instance's SDK requests, answered by the main thread", () => {
+  /** A dispatcher whose instances' DynamoDB requests get `replies` in turn (an Error is a failed send). */
+  function answering(replies: (WireResponse | Error)[]) {
+    const seen: string[] = [];
+    const d = new LambdaDispatcher([fn('ddb', 'getItem')], {
+      root,
+      pool: {
+        concurrency: () => 1,
+        env: () => ({ ...process.env, FANOUT_SDK_TRANSPORT: LOCAL_SDK_TRANSPORT }),
+        sdk: async (service, request) => {
+          seen.push(`${service} ${request.headers['x-amz-target']}`);
+          const reply = replies.shift();
+          if (!reply) throw new Error('no reply left');
+          if (reply instanceof Error) throw reply;
+          return reply;
+        },
+      },
+    });
+    return { d, seen };
+  }
+  const item: WireResponse = {
+    statusCode: 200,
+    headers: { 'content-type': 'application/x-amz-json-1.0' },
+    body: '{"Item":{"pk":{"S":"a"}}}',
+  };
+  const reset = () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+
+  it('keep the error code of a reset connection, so the SDK retries it as it does in the main thread', async () => {
+    const { d, seen } = answering([reset(), item]);
+    try {
+      expect(await d.invoke('ddb', {})).toEqual({ attempts: 2 });
+      expect(seen).toEqual(['dynamodb DynamoDB_20120810.GetItem', 'dynamodb DynamoDB_20120810.GetItem']);
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('give up after the retries with the transport error, its code intact', async () => {
+    const { d, seen } = answering([reset(), reset(), reset()]);
+    try {
+      expect(await d.invoke('ddb', {})).toEqual({ error: { name: 'Error', code: 'ECONNRESET' } });
+      expect(seen).toHaveLength(3);
+    } finally {
+      await d.close();
+    }
   });
 });
 
