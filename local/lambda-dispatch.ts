@@ -152,15 +152,23 @@ export class LambdaDispatcher {
 
   /**
    * Does each function's init ahead of its first invocation, so it does not pay the cold start:
-   * starts up to `count` worker instances, or imports an in-process handler's module.
+   * starts up to `count` worker instances, or imports an in-process handler's module. A handler
+   * that cannot load fails it, naming the function, whichever way the function runs.
    */
   async prewarm(keys: readonly string[], count = 1): Promise<void> {
     await Promise.all(
       keys.map(async (key) => {
         const fn = this.byKey.get(key);
         if (!fn) return;
-        if (this.inWorkers(fn)) await this.workers().prewarm(fn, this.moduleFile(fn), count);
-        else await this.handler(fn);
+        try {
+          if (this.inWorkers(fn)) await this.workers().prewarm(fn, this.moduleFile(fn), count);
+          else await this.handler(fn);
+        } catch (err) {
+          const why = err instanceof LambdaInvocationError ? err.errorMessage : (err as Error)?.message;
+          throw new Error(
+            `function ${key}: its handler ${fn.handlerModule}.${fn.handlerExport} cannot load: ${String(why).replace(`${key}: `, '')}`,
+          );
+        }
       }),
     );
   }

@@ -95,7 +95,10 @@ export class LambdaPool {
     return this.pool(fn, file).invoke(payload);
   }
 
-  /** Starts up to `count` instances of `fn` ahead of demand; resolves when they are ready or failed. */
+  /**
+   * Starts up to `count` instances of `fn` ahead of demand; resolves when they are ready, rejects
+   * with `Runtime.ImportModuleError` when one failed its init (the others stay).
+   */
   prewarm(fn: LambdaFunction, file: string, count: number): Promise<void> {
     // Instances started after close() would outlive the stack: nothing would terminate them.
     if (this.closed) return Promise.resolve();
@@ -151,9 +154,10 @@ class FunctionPool {
   }
 
   async prewarm(count: number): Promise<void> {
-    const starting: Promise<void>[] = [];
+    const starting: Promise<string | undefined>[] = [];
     while (this.instances.size < Math.min(count, this.limit)) starting.push(this.spawn().ready);
-    await Promise.all(starting);
+    const failed = (await Promise.all(starting)).find((why) => why !== undefined);
+    if (failed !== undefined) throw new LambdaInvocationError('Runtime.ImportModuleError', failed);
   }
 
   stats(): FunctionStats {
@@ -214,11 +218,13 @@ class FunctionPool {
 /** One Lambda instance: a worker thread with the handler module loaded. */
 class Instance {
   state: 'starting' | 'idle' | 'busy' | 'gone' = 'starting';
-  readonly ready: Promise<void>;
+  /** Settles once the init is over: with why it failed, or undefined when the instance is ready. */
+  readonly ready: Promise<string | undefined>;
   private readonly worker: Worker;
   private job?: Job;
   private timer?: NodeJS.Timeout;
   private nextId = 0;
+  private settle: (failure?: string) => void = () => undefined;
 
   constructor(
     private readonly fn: LambdaFunction,
@@ -239,13 +245,12 @@ class Instance {
       resourceLimits: { maxOldGenerationSizeMb: Math.max(64, fn.memoryMB) },
       name: `${fn.key} ${logStream.slice(-8)}`,
     });
-    let settle: () => void = () => undefined;
-    this.ready = new Promise<void>((resolve) => {
-      settle = resolve;
+    this.ready = new Promise<string | undefined>((resolve) => {
+      this.settle = resolve;
     });
-    this.worker.on('message', (m: FromWorker) => this.onMessage(m, settle));
-    this.worker.on('error', (err) => this.crashed(`${err.name}: ${err.message}`, settle));
-    this.worker.on('exit', (code) => this.crashed(`exit code ${code}`, settle));
+    this.worker.on('message', (m: FromWorker) => this.onMessage(m));
+    this.worker.on('error', (err) => this.crashed(`${err.name}: ${err.message}`));
+    this.worker.on('exit', (code) => this.crashed(`exit code ${code}`));
   }
 
   run(job: Job): void {
@@ -272,23 +277,26 @@ class Instance {
   async discard(reason?: string): Promise<void> {
     if (this.state === 'gone') return;
     if (reason) this.fail('Lambda.ServiceException', reason);
+    // A prewarm waiting on this instance's init learns it will never be ready.
+    if (this.state === 'starting')
+      this.settle(reason ?? `${this.fn.key}: the instance was discarded while loading`);
     this.state = 'gone';
     clearTimeout(this.timer);
     this.events.gone(this);
     await this.worker.terminate();
   }
 
-  private onMessage(m: FromWorker, settle: () => void): void {
+  private onMessage(m: FromWorker): void {
     switch (m.type) {
       case 'ready':
         this.state = 'idle';
         this.worker.unref();
-        settle();
+        this.settle();
         this.events.idle(this);
         return;
       case 'init-error':
         this.state = 'gone';
-        settle();
+        this.settle(m.message);
         this.events.gone(this, m.message);
         void this.worker.terminate();
         return;
@@ -327,7 +335,7 @@ class Instance {
     );
   }
 
-  private crashed(why: string, settle: () => void): void {
+  private crashed(why: string): void {
     if (this.state === 'gone') return;
     const starting = this.state === 'starting';
     this.fail(
@@ -336,11 +344,9 @@ class Instance {
     );
     this.state = 'gone';
     clearTimeout(this.timer);
-    settle();
-    this.events.gone(
-      this,
-      starting ? `${this.fn.key}: the instance exited while loading: ${why}` : undefined,
-    );
+    const initError = starting ? `${this.fn.key}: the instance exited while loading: ${why}` : undefined;
+    this.settle(initError);
+    this.events.gone(this, initError);
     void this.worker.terminate();
   }
 

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import middy from '@middy/core';
 import { LambdaDispatcher, LambdaInvocationError, toLambdaError } from '../../local/lambda-dispatch.js';
 import { invocationFailure, lambdaFunction } from '../support/lambda-function.js';
+import { rejection } from '../support/rejection.js';
 
 const fn = lambdaFunction;
 
@@ -82,6 +83,24 @@ describe('LambdaDispatcher', () => {
     const quick = middy(async (event: unknown) => ({ ok: event }));
     const d = new LambdaDispatcher([fn('quick')], { root, handlers: { quick } });
     await expect(d.invoke('quick', 1)).resolves.toEqual({ ok: 1 });
+  });
+
+  it.each([
+    'in-process',
+    'workers',
+  ] as const)('fails prewarm, naming the function and why, when a handler cannot load (%s)', async (isolation) => {
+    const d = new LambdaDispatcher([fn('echo'), fn('broken', { handlerModule: 'fixtures/broken-handler' })], {
+      root,
+      isolation,
+    });
+    try {
+      const err = await rejection<Error>(d.prewarm(['echo', 'broken'], 2));
+      expect(err.message).toBe(
+        'function broken: its handler fixtures/broken-handler.handler cannot load: cannot read models/missing.onnx: no such file',
+      );
+    } finally {
+      await d.close();
+    }
   });
 
   it('says which module is missing and which export is not a function', async () => {

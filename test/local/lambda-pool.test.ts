@@ -3,6 +3,7 @@ import { LambdaDispatcher, type LambdaFunction, LambdaInvocationError } from '..
 import { parseConcurrency } from '../../local/lambda-pool.js';
 import { LOCAL_SDK_TRANSPORT, type WireResponse } from '../../local/sdk-transport.js';
 import { invocationFailure, lambdaFunction } from '../support/lambda-function.js';
+import { rejection } from '../support/rejection.js';
 
 const fn = (key: string, handlerExport: string, extra: Partial<LambdaFunction> = {}): LambdaFunction =>
   lambdaFunction(key, {
@@ -186,6 +187,16 @@ describe('the worker pool behind LambdaDispatcher', () => {
     } finally {
       await d.close();
     }
+  });
+
+  it('ends a prewarm still waiting on an init when it is closed, instead of leaving it pending', async () => {
+    const { d } = dispatcher([fn('slow', 'handler', { handlerModule: 'fixtures/slow-init-handler' })], 1);
+    const warming = rejection<Error>(d.prewarm(['slow']));
+    while (d.stats().slow?.instances !== 1) await new Promise((r) => setTimeout(r, 20));
+    await d.close();
+    expect((await warming).message).toBe(
+      'function slow: its handler fixtures/slow-init-handler.handler cannot load: the local stack is stopping',
+    );
   });
 
   it('fails queued invocations clearly when it is closed', async () => {
