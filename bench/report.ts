@@ -372,8 +372,8 @@ export function renderMarkdown(r: BenchResults): string {
       `it: **${f(cp.cpuPerRequestMs)} ms of CPU per request** over every thread of the process ` +
       `(${f(cp.mainThreadCpuPerRequestMs)} ms on the main thread), from the kernel's accounting (/proc); ` +
       `the main thread was busy ${f(cp.busyShare * 100, 0)}% of the ${f(cp.windowMs / 1000, 1)} s. ` +
-      "Other threads: the runner's worker instances and V8's helpers for compilation and garbage " +
-      "collection (Linux names them alike), and libuv's pool (LevelDB).",
+      "Other threads: the worker instances (each names its thread `lambda:<function>`), V8's helpers " +
+      "for garbage collection and compilation (one row), and libuv's pool (LevelDB).",
     '',
     table(
       ['Thread', 'CPU ms per request'],

@@ -189,11 +189,14 @@ export function threadCpu(pid: number): Map<string, ThreadCpu> {
 /** The row {@link threadCpuSince} gives the process's own thread (its tid is the pid). */
 export const MAIN_THREAD = 'main thread';
 
+/** The row {@link threadCpuSince} gives V8's helper threads, together. */
+export const V8_HELPERS = "V8's helper threads (garbage collection, compilation)";
+
 /**
  * CPU (ms) each thread spent between two {@link threadCpu} readings: the main thread first, then
- * the other JavaScript threads (the worker instances and V8's own helpers for compilation and
- * garbage collection, which Linux names alike) one row each, busiest first, and libuv's pool as
- * one row.
+ * the local stack's worker instances one row each (they name their thread `lambda:<function>`),
+ * busiest first, and two rows of threads taken together: V8's own helpers for garbage collection
+ * and compilation (the unnamed ones, "node" to Linux) and libuv's pool.
  */
 export function threadCpuSince(
   pid: number,
@@ -202,13 +205,16 @@ export function threadCpuSince(
 ): { thread: string; ms: number }[] {
   const rows: { thread: string; ms: number }[] = [];
   let pool = 0;
+  let helpers = 0;
   for (const [tid, t] of after) {
     const ms = t.ms - (before.get(tid)?.ms ?? 0);
     if (ms <= 0) continue;
     if (tid === String(pid)) rows.push({ thread: MAIN_THREAD, ms });
     else if (t.name.startsWith('libuv')) pool += ms;
-    else rows.push({ thread: `thread ${tid}`, ms });
+    else if (t.name.startsWith('lambda:')) rows.push({ thread: `${t.name} instance (thread ${tid})`, ms });
+    else helpers += ms;
   }
+  if (helpers > 0) rows.push({ thread: V8_HELPERS, ms: helpers });
   if (pool > 0) rows.push({ thread: 'libuv thread pool', ms: pool });
   return rows.sort((a, b) => (a.thread === MAIN_THREAD ? -1 : b.thread === MAIN_THREAD ? 1 : b.ms - a.ms));
 }

@@ -53,10 +53,10 @@ export async function measureBatchProfile(options: {
   });
   // measureBatch returns only after a job it has run between the two calls.
   const { threads, mainMs, fromUs, toUs } = cpu as CpuWindow;
-  const main = profilesIn(dir, fromUs, toUs)[0];
+  const { main } = profilesIn(dir, fromUs, toUs);
   rmSync(dir, { recursive: true, force: true });
   const perRow = (ms: number) => round((ms * 1000) / options.rows, 1);
-  const busy = main?.busyUs ?? 0;
+  const busy = main.busyUs;
   return {
     rows: options.rows,
     rowsPerSec: run.rowsPerSec,
@@ -64,7 +64,7 @@ export async function measureBatchProfile(options: {
     mainThreadCpuPerRowUs: perRow(mainMs),
     mainThreadBusyShare: round(busy / Math.max(1, toUs - fromUs), 3),
     threads: threads.map((t) => ({ thread: t.thread, usPerRow: perRow(t.ms) })),
-    mainThread: [...(main?.by ?? [])]
+    mainThread: [...main.by]
       .sort((a, b) => b[1] - a[1])
       .map(([name, us]) => ({
         name,

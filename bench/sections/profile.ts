@@ -153,8 +153,7 @@ export async function measureCpuProfile(options: {
     await stack.stop();
   }
   // V8 writes each thread's profile as the thread ends: only now, after the stack has stopped.
-  const profiles = profilesIn(dir, cpu.fromUs, cpu.toUs);
-  const main = profiles[0] as Attributed;
+  const { main, all: profiles } = profilesIn(dir, cpu.fromUs, cpu.toUs);
   const by = new Map<string, number>();
   let busyUs = 0;
   for (const p of profiles) {
@@ -188,17 +187,26 @@ export async function measureCpuProfile(options: {
 
 /**
  * The V8 profiles a process wrote into `dir` (one per JavaScript thread, written as each ends),
- * attributed over [fromUs, toUs], busiest first: the first is the main thread's. Threads with no
- * sample in the window (tsx's loader thread) are left out.
+ * attributed over [fromUs, toUs]: `main` is the main thread's, found by the thread id Node puts in
+ * the file name (`CPU.<date>.<time>.<pid>.<thread id>.<n>.cpuprofile`, 0 for the main thread).
+ * Threads with no sample in the window (tsx's loader thread) are left out of `all`.
  */
-export function profilesIn(dir: string, fromUs: number, toUs: number): Attributed[] {
-  const profiles = readdirSync(dir)
-    .filter((f) => f.endsWith('.cpuprofile'))
-    .map((f) => attribute(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile, fromUs, toUs))
-    .filter((p) => p.busyUs > 0)
-    .sort((a, b) => b.busyUs - a.busyUs);
-  if (!profiles.length) throw new Error(`no CPU profile with samples in ${dir}`);
-  return profiles;
+export function profilesIn(
+  dir: string,
+  fromUs: number,
+  toUs: number,
+): { main: Attributed; all: Attributed[] } {
+  let main: Attributed | undefined;
+  const all: Attributed[] = [];
+  for (const f of readdirSync(dir).filter((name) => name.endsWith('.cpuprofile'))) {
+    const p = attribute(JSON.parse(readFileSync(join(dir, f), 'utf8')) as Profile, fromUs, toUs);
+    if (/^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(f)) main = p;
+    if (p.busyUs > 0) all.push(p);
+  }
+  if (!main) throw new Error(`no CPU profile of a main thread (thread id 0) in ${dir}`);
+  if (main.busyUs === 0)
+    throw new Error(`the main thread's CPU profile in ${dir} has no sample in the window`);
+  return { main, all };
 }
 
 /** Now on the clock V8's profiles use (CLOCK_MONOTONIC, µs). */

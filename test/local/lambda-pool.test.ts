@@ -65,6 +65,18 @@ describe('the worker pool behind LambdaDispatcher', () => {
     }
   });
 
+  (process.platform === 'linux' ? it : it.skip)(
+    'names its thread after the function, so top -H and the bench tell instances from V8 helpers',
+    async () => {
+      const { d } = dispatcher([fn('batchStoreFunction', 'threadName')]);
+      try {
+        expect(await d.invoke('batchStoreFunction', {})).toBe('lambda:batchSto');
+      } finally {
+        await d.close();
+      }
+    },
+  );
+
   it('keeps an instance warm: one after another, invocations reuse it', async () => {
     const { d } = dispatcher([fn('work', 'handler')]);
     try {
