@@ -373,7 +373,8 @@ export function renderMarkdown(r: BenchResults): string {
       `(${f(cp.mainThreadCpuPerRequestMs)} ms on the main thread), from the kernel's accounting (/proc); ` +
       `the main thread was busy ${f(cp.busyShare * 100, 0)}% of the ${f(cp.windowMs / 1000, 1)} s. ` +
       "Other threads: the worker instances (each names its thread `lambda:<function>`), V8's helpers " +
-      "for garbage collection and compilation (one row), and libuv's pool (LevelDB).",
+      "for garbage collection and compilation (one row), and libuv's pool (LevelDB). V8's CPU " +
+      'profiler threads sample for the next table: they are shown, and left out of the total.',
     '',
     table(
       ['Thread', 'CPU ms per request'],
@@ -569,7 +570,8 @@ function renderBatchProfile(p: BatchProfileResult | null | undefined): string[] 
       `(${int(p.rowsPerSec)} rows/s, the profiler slows it): **${f(p.cpuPerRowUs, 0)} µs of CPU per row** ` +
       `over every thread, **${f(p.mainThreadCpuPerRowUs, 0)} µs on the main thread**, which was busy ` +
       `${f(p.mainThreadBusyShare * 100, 0)}% of the job: the main thread (the interpreter, the emulators, ` +
-      'the in-process functions) is what a job waits for, the worker instances run the members.',
+      'the in-process functions) is what a job waits for, the worker instances run the members. ' +
+      "V8's CPU profiler threads are the bench's own measuring: shown, and left out of the total.",
     '',
     table(
       ['Thread', 'µs per row'],

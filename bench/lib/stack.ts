@@ -193,10 +193,21 @@ export const MAIN_THREAD = 'main thread';
 export const V8_HELPERS = "V8's helper threads (garbage collection, compilation)";
 
 /**
+ * The row of V8's CPU profiler threads (one per JavaScript thread under --cpu-prof): the bench's
+ * own measuring, not the stack's work, so totals leave it out.
+ */
+export const V8_PROFILER = "V8's CPU profiler (the bench's sampling, not in totals)";
+
+/** CPU (ms) of the stack's own threads in a {@link threadCpuSince} split: all but the profiler's. */
+export const stackCpuMs = (rows: readonly { thread: string; ms: number }[]): number =>
+  rows.reduce((sum, r) => (r.thread === V8_PROFILER ? sum : sum + r.ms), 0);
+
+/**
  * CPU (ms) each thread spent between two {@link threadCpu} readings: the main thread first, then
  * the local stack's worker instances one row each (they name their thread `lambda:<function>`),
- * busiest first, and two rows of threads taken together: V8's own helpers for garbage collection
- * and compilation (the unnamed ones, "node" to Linux) and libuv's pool.
+ * busiest first, and rows of threads taken together: V8's own helpers for garbage collection and
+ * compilation (the unnamed ones, "node" to Linux), V8's CPU profiler under --cpu-prof, and libuv's
+ * pool.
  */
 export function threadCpuSince(
   pid: number,
@@ -206,15 +217,18 @@ export function threadCpuSince(
   const rows: { thread: string; ms: number }[] = [];
   let pool = 0;
   let helpers = 0;
+  let profiler = 0;
   for (const [tid, t] of after) {
     const ms = t.ms - (before.get(tid)?.ms ?? 0);
     if (ms <= 0) continue;
     if (tid === String(pid)) rows.push({ thread: MAIN_THREAD, ms });
     else if (t.name.startsWith('libuv')) pool += ms;
     else if (t.name.startsWith('lambda:')) rows.push({ thread: `${t.name} instance (thread ${tid})`, ms });
+    else if (t.name.startsWith('v8:Prof')) profiler += ms;
     else helpers += ms;
   }
   if (helpers > 0) rows.push({ thread: V8_HELPERS, ms: helpers });
+  if (profiler > 0) rows.push({ thread: V8_PROFILER, ms: profiler });
   if (pool > 0) rows.push({ thread: 'libuv thread pool', ms: pool });
   return rows.sort((a, b) => (a.thread === MAIN_THREAD ? -1 : b.thread === MAIN_THREAD ? 1 : b.ms - a.ms));
 }

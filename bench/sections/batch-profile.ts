@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { stackCpuMs } from '../lib/stack.js';
 import { round } from '../lib/stats.js';
 import { measureBatch } from './batch.js';
 import { type CpuWindow, openCpuWindow, profilesIn } from './profile.js';
@@ -60,7 +61,7 @@ export async function measureBatchProfile(options: {
   return {
     rows: options.rows,
     rowsPerSec: run.rowsPerSec,
-    cpuPerRowUs: perRow(threads.reduce((s, t) => s + t.ms, 0)),
+    cpuPerRowUs: perRow(stackCpuMs(threads)),
     mainThreadCpuPerRowUs: perRow(mainMs),
     mainThreadBusyShare: round(busy / Math.max(1, toUs - fromUs), 3),
     threads: threads.map((t) => ({ thread: t.thread, usPerRow: perRow(t.ms) })),

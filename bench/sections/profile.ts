@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PredictClient, sequentialLatencies } from '../lib/client.js';
-import { MAIN_THREAD, startStack, threadCpu, threadCpuSince } from '../lib/stack.js';
+import { MAIN_THREAD, stackCpuMs, startStack, threadCpu, threadCpuSince } from '../lib/stack.js';
 import { round } from '../lib/stats.js';
 
 /** Where the stack's CPU goes per request: the kernel's accounting per thread, and V8 profiles. */
@@ -169,10 +169,7 @@ export async function measureCpuProfile(options: {
     requests: options.count,
     windowMs: round(main.windowUs / 1000, 1),
     busyShare: round(main.busyUs / Math.max(1, main.windowUs), 3),
-    cpuPerRequestMs: round(
-      threads.reduce((s, t) => s + t.msPerRequest, 0),
-      3,
-    ),
+    cpuPerRequestMs: round(stackCpuMs(cpu.threads) / options.count, 3),
     mainThreadCpuPerRequestMs: round(cpu.mainMs / options.count, 3),
     threads,
     components: [...by]

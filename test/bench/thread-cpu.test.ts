@@ -1,4 +1,11 @@
-import { MAIN_THREAD, type ThreadCpu, threadCpuSince, V8_HELPERS } from '../../bench/lib/stack.js';
+import {
+  MAIN_THREAD,
+  stackCpuMs,
+  type ThreadCpu,
+  threadCpuSince,
+  V8_HELPERS,
+  V8_PROFILER,
+} from '../../bench/lib/stack.js';
 
 const at = (entries: [string, string, number][]) =>
   new Map<string, ThreadCpu>(entries.map(([tid, name, ms]) => [tid, { name, ms }]));
@@ -29,5 +36,27 @@ describe("the bench's CPU split by thread", () => {
       { thread: V8_HELPERS, ms: 32 },
       { thread: 'libuv thread pool', ms: 7 },
     ]);
+  });
+
+  it("shows V8's profiler threads on a row of their own and leaves them out of the stack's total", () => {
+    const before = at([
+      ['100', 'node', 0],
+      ['101', 'v8:ProfEvntProc', 0],
+      ['102', 'v8:ProfEvntProc', 0],
+      ['103', 'node', 0],
+    ]);
+    const after = at([
+      ['100', 'node', 500],
+      ['101', 'v8:ProfEvntProc', 40],
+      ['102', 'v8:ProfEvntProc', 30],
+      ['103', 'node', 20],
+    ]);
+    const rows = threadCpuSince(100, before, after);
+    expect(rows).toEqual([
+      { thread: MAIN_THREAD, ms: 500 },
+      { thread: V8_PROFILER, ms: 70 },
+      { thread: V8_HELPERS, ms: 20 },
+    ]);
+    expect(stackCpuMs(rows)).toBe(520);
   });
 });
