@@ -67,12 +67,19 @@ export class S3ObjectStore implements ObjectStore {
     key: string,
     body: AsyncIterable<string | Uint8Array> | string,
     contentType: string,
+    metadata?: Record<string, string>,
   ): Promise<void> {
     try {
       const stream = typeof body === 'string' ? body : Readable.from(body);
       await new Upload({
         client: this.client,
-        params: { Bucket: this.bucket, Key: key, Body: stream, ContentType: contentType },
+        params: {
+          Bucket: this.bucket,
+          Key: key,
+          Body: stream,
+          ContentType: contentType,
+          ...(metadata ? { Metadata: metadata } : {}),
+        },
         queueSize: 2,
         partSize: 8 * 1024 * 1024,
       }).done();

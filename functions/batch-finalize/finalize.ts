@@ -3,7 +3,13 @@ import type { Prepared } from '../batch-prepare/prepare.js';
 import { isDegradedLine, resultsHeader } from '../batch-store/store-batch.js';
 import { csvField } from '../core/batch-rows.js';
 import { BatchInputError, UploadReplacedError } from '../core/errors.js';
-import { ERRORS_HEADER, type JobRecord, jobKeys } from '../core/jobs.js';
+import {
+  type BatchCounts,
+  batchCountsFromMetadata,
+  ERRORS_HEADER,
+  type JobRecord,
+  jobKeys,
+} from '../core/jobs.js';
 import { readLines } from '../core/lines.js';
 import type { Manifest } from '../core/manifest.js';
 import { causeMessage } from '../core/outcomes.js';
@@ -53,6 +59,7 @@ export async function finalize(
   let rowsOk = 0;
   let rowsDegraded = 0;
   let rowsFailed = 0;
+  let batchFiles: string[] = [];
   try {
     await results.write(resultsHeader(labels));
     const partKeys = await deps.objects.list(jobKeys.partsPrefix(jobId));
@@ -71,9 +78,8 @@ export async function finalize(
     for (const key of batchErrorKeys) {
       await copyLines(deps.objects, key, errors, countError);
     }
-    const written = new Set(
-      [...partKeys, ...batchErrorKeys].map((k) => Number(/(\d+)\.csv$/.exec(k)?.[1] ?? Number.NaN)),
-    );
+    batchFiles = [...partKeys, ...batchErrorKeys];
+    const written = new Set(batchFiles.map(firstLineOf));
     rowsFailed += await failedChildren(deps.objects, jobId, errors, written);
     const unaccounted = event.prepared.rowsTotal - rowsOk - rowsFailed;
     if (unaccounted > 0) {
@@ -89,7 +95,7 @@ export async function finalize(
   // A results file that failed to store must not be reported as written.
   await Promise.all([results.close(), errors.close()]);
   // Once per stored batch, whatever the live progress counted for retried ones.
-  const batches = await deps.jobs.batchCounts(jobId);
+  const batches = await countsOfStoredBatches(deps, jobId, batchFiles);
   const rowsCached = batches.reduce((sum, b) => sum + b.cached, 0);
   const rowsScored = batches.reduce((sum, b) => sum + b.scored, 0);
   const mapFailed = event.failure !== undefined;
@@ -114,6 +120,31 @@ export async function finalize(
       : {}),
   });
   return (await deps.jobs.getJob(jobId)) as JobRecord;
+}
+
+/** A batch file's first line, from its key (`.../<zero-padded line>.csv`). */
+const firstLineOf = (key: string) => Number(/(\d+)\.csv$/.exec(key)?.[1] ?? Number.NaN);
+
+/**
+ * The counts of every batch that stored its files: its counts item, or, for a batch whose counts
+ * write failed after its files were stored, the copy its files carry. A batch with neither (files
+ * written before the copy existed) counts nothing, as before.
+ */
+async function countsOfStoredBatches(
+  deps: { jobs: JobStore; objects: ObjectStore },
+  jobId: string,
+  batchFiles: readonly string[],
+): Promise<BatchCounts[]> {
+  const counts = await deps.jobs.batchCounts(jobId);
+  const known = new Set(counts.map((c) => c.firstLine));
+  for (const key of batchFiles) {
+    const firstLine = firstLineOf(key);
+    if (known.has(firstLine)) continue;
+    known.add(firstLine);
+    const copy = batchCountsFromMetadata(firstLine, await deps.objects.metadata(key));
+    if (copy) counts.push(copy);
+  }
+  return counts;
 }
 
 async function copyLines(objects: ObjectStore, key: string, out: ObjectSink, onLine: (text: string) => void) {

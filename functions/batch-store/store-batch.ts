@@ -8,7 +8,7 @@ import {
   type PredictionRecord,
 } from '../core/combine.js';
 import { QuorumNotMetError, ValidationError } from '../core/errors.js';
-import { jobKeys, type RowResult } from '../core/jobs.js';
+import { batchCountsMetadata, jobKeys, type RowResult } from '../core/jobs.js';
 import type { Manifest } from '../core/manifest.js';
 import { type MemberObservation, memberObservations } from '../core/outcomes.js';
 import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
@@ -136,6 +136,7 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
       errorLines.push(`${line},${csvField(rowId ?? '')},${csvField((failure as Error).message)}\n`);
     }
   });
+  const counts = batchCountsMetadata({ cached: fromCache, scored });
   if (results.length) {
     const csv = results
       .map(
@@ -143,14 +144,16 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
           `${csvField(r.rowId)},${csvField(r.label)},${target.labels.map((l) => r.probabilities[l]).join(',')},${r.degraded},${uncertaintyCells(r)}\n`,
       )
       .join('');
-    await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv');
+    await deps.objects.write(jobKeys.part(event.jobId, firstLine), csv, 'text/csv', counts);
   }
   if (errorLines.length) {
-    await deps.objects.write(jobKeys.batchErrors(event.jobId, firstLine), errorLines.join(''), 'text/csv');
+    const key = jobKeys.batchErrors(event.jobId, firstLine);
+    await deps.objects.write(key, errorLines.join(''), 'text/csv', counts);
   }
   // After the batch's files: a batch whose files failed is a failed batch, and its counts must not
   // reach the job's totals. Kept per batch for the job's exact totals (a retried batch replaces its
-  // own); the progress below is the live view, which a retry would count twice.
+  // own); the progress below is the live view, which a retry would count twice. The files carry a
+  // copy of the counts, which Finalize reads for a batch whose counts item this write failed to store.
   await deps.jobs.putBatch(event.jobId, { firstLine, cached: fromCache, scored, rows: results });
   if (record && event.instances) await fillCache(target, event, record, deps);
   if (record) deps.onAgreement?.(agreementReport(deps.manifest, target, record, event.members));

@@ -127,6 +127,26 @@ export const jobKeys = {
   errors: (jobId: string) => `results/${jobId}.errors.csv`,
 };
 
+/**
+ * A batch's counts as user metadata of its files (`x-amz-meta-fanout-cached`, `-scored`): a copy of
+ * its counts item, so a batch whose counts write failed after its files were stored still counts
+ * exactly in the job's totals.
+ */
+export function batchCountsMetadata(counts: Pick<BatchCounts, 'cached' | 'scored'>): Record<string, string> {
+  return { 'fanout-cached': String(counts.cached), 'fanout-scored': String(counts.scored) };
+}
+
+/** The counts {@link batchCountsMetadata} stored, or undefined for a file that carries none. */
+export function batchCountsFromMetadata(
+  firstLine: number,
+  metadata: Record<string, string> | undefined,
+): BatchCounts | undefined {
+  const cached = metadata?.['fanout-cached'];
+  const scored = metadata?.['fanout-scored'];
+  if (!cached || !scored || !/^\d+$/.test(cached) || !/^\d+$/.test(scored)) return undefined;
+  return { firstLine, cached: Number(cached), scored: Number(scored) };
+}
+
 /** An object key as S3 event notifications carry it (URL-encoded, spaces as `+`), decoded. */
 export function decodeS3Key(key: string): string {
   return decodeURIComponent(key.replace(/\+/g, ' '));

@@ -106,8 +106,13 @@ export interface ObjectStore {
   head(key: string, bytes: number): Promise<Uint8Array>;
   /** The object's user metadata (`x-amz-meta-*`, names lower-cased); undefined when it is gone. */
   metadata(key: string): Promise<Record<string, string> | undefined>;
-  /** Writes a stream as one object (multipart for large ones). */
-  write(key: string, body: AsyncIterable<string | Uint8Array> | string, contentType: string): Promise<void>;
+  /** Writes a stream as one object (multipart for large ones), with user metadata if given. */
+  write(
+    key: string,
+    body: AsyncIterable<string | Uint8Array> | string,
+    contentType: string,
+    metadata?: Record<string, string>,
+  ): Promise<void>;
   /** Keys under a prefix, in lexicographic order. */
   list(prefix: string): Promise<string[]>;
   /** An `s3://bucket/key` location for records and messages. */

@@ -1,6 +1,6 @@
 import { type FinalizeEvent, finalize } from '../../functions/batch-finalize/finalize.js';
 import type { Prepared } from '../../functions/batch-prepare/prepare.js';
-import { ERRORS_HEADER, jobKeys } from '../../functions/core/jobs.js';
+import { batchCountsMetadata, ERRORS_HEADER, jobKeys } from '../../functions/core/jobs.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import { BC_MEMBERS, csvRows, manifest } from './fixtures.js';
 
@@ -214,6 +214,28 @@ describe('finalize after the batches ran', () => {
     const job = await run({ prepared: prepared(3) });
     expect(job).toMatchObject({ rowsTotal: 3, rowsOk: 3, rowsFailed: 0 });
     expect(objects.text(jobKeys.errors(JOB))).toBe(ERRORS_HEADER);
+  });
+
+  it("takes a batch's counts from its files when its counts item was never stored", async () => {
+    // Batch 2 stored its counts; batch 5 wrote its part (cached rows and scored rows) and its error
+    // part, then failed to store its counts item; batch 9's files predate the copy in metadata.
+    await jobs.putBatch(JOB, { firstLine: 2, cached: 0, scored: 3, rows: [] });
+    put(jobKeys.part(JOB, 2), part(2, 3));
+    await objects.write(
+      jobKeys.part(JOB, 5),
+      part(5, 2),
+      'text/csv',
+      batchCountsMetadata({ cached: 1, scored: 3 }),
+    );
+    await objects.write(
+      jobKeys.batchErrors(JOB, 5),
+      '7,r7,quorum not met\n8,r8,quorum not met\n',
+      'text/csv',
+      batchCountsMetadata({ cached: 1, scored: 3 }),
+    );
+    put(jobKeys.part(JOB, 9), part(9, 1));
+    const job = await run({ prepared: prepared(8) });
+    expect(job).toMatchObject({ rowsOk: 6, rowsFailed: 2, rowsCached: 1, rowsScored: 6 });
   });
 });
 

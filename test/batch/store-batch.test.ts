@@ -3,7 +3,7 @@ import { resultsHeader, type StoreBatchEvent, storeBatch } from '../../functions
 import type { AgreementReport } from '../../functions/core/agreement.js';
 import type { GoodRow } from '../../functions/core/batch-rows.js';
 import { UpstreamError, ValidationError } from '../../functions/core/errors.js';
-import { jobKeys } from '../../functions/core/jobs.js';
+import { batchCountsFromMetadata, jobKeys } from '../../functions/core/jobs.js';
 import type { EnsembleSpec } from '../../functions/core/manifest.js';
 import type { MemberOutcome } from '../../functions/core/outcomes.js';
 import { MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
@@ -180,6 +180,25 @@ describe('storeBatch with every member answering', () => {
     ).rejects.toThrow('SlowDown');
     expect(await jobs.batchCounts(JOB)).toEqual([]);
     expect(jobs.jobs.get(JOB)).toBeUndefined();
+  });
+
+  it('copies the counts onto its files, so a batch whose counts item fails to store still counts', async () => {
+    const failing = Object.assign(Object.create(jobs) as MemoryJobStore, {
+      putBatch: async () => {
+        throw new UpstreamError(
+          'writing the batch at line 100 failed: ProvisionedThroughputExceededException',
+        );
+      },
+    });
+    await expect(
+      storeBatch(event(outcomes), { manifest: manifest(), jobs: failing, objects }),
+    ).rejects.toThrow('ProvisionedThroughputExceededException');
+    const firstLine = rows[0]?.line as number;
+    expect(batchCountsFromMetadata(firstLine, await objects.metadata(jobKeys.part(JOB, firstLine)))).toEqual({
+      firstLine,
+      cached: 0,
+      scored: COUNT,
+    });
   });
 });
 

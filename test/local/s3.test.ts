@@ -8,6 +8,7 @@ import { Upload } from '@aws-sdk/lib-storage';
 import type { S3Event } from 'aws-lambda';
 import { S3ObjectStore } from '../../functions/adapters/s3-objects.js';
 import { UploadReplacedError } from '../../functions/core/errors.js';
+import { batchCountsFromMetadata, batchCountsMetadata } from '../../functions/core/jobs.js';
 import type { RunningServer } from '../../local/http-util.js';
 import { matches, S3RVER_CREDENTIALS, startS3 } from '../../local/s3.js';
 import { rejection } from '../support/rejection.js';
@@ -252,6 +253,19 @@ describe('startS3', () => {
     expect(err.message).toContain(etag);
     expect(err.message).toContain(newer);
     expect(await text(await store.read(key, { etag: newer }))).toBe('second upload\n');
+  });
+
+  it("stores a written object's user metadata through the object store, and an overwrite without it drops it", async () => {
+    const store = new S3ObjectStore(s3, BUCKET);
+    const key = 'jobs/job-meta/parts/000000000002.csv';
+    await store.write(key, 'r2,benign\n', 'text/csv', batchCountsMetadata({ cached: 1, scored: 249 }));
+    expect(batchCountsFromMetadata(2, await store.metadata(key))).toEqual({
+      firstLine: 2,
+      cached: 1,
+      scored: 249,
+    });
+    await store.write(key, 'r2,benign\n', 'text/csv');
+    expect(batchCountsFromMetadata(2, await store.metadata(key))).toBeUndefined();
   });
 
   it('sends keys URL-encoded as S3 does, so a key with "+" decodes back to the uploaded key', async () => {

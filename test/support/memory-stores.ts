@@ -144,7 +144,14 @@ export class MemoryObjectStore implements ObjectStore {
   async metadata(key: string) {
     return this.objects.has(key) ? { ...(this.metadataOf.get(key) ?? {}) } : undefined;
   }
-  async write(key: string, body: AsyncIterable<string | Uint8Array> | string) {
+  async write(
+    key: string,
+    body: AsyncIterable<string | Uint8Array> | string,
+    _contentType?: string,
+    metadata?: Record<string, string>,
+  ) {
+    if (metadata) this.metadataOf.set(key, { ...metadata });
+    else this.metadataOf.delete(key);
     if (typeof body === 'string') {
       this.objects.set(key, Buffer.from(body));
       return;
