@@ -14,11 +14,7 @@ const REGION = '${AWS::Region}';
 const TOPIC = 'AlarmTopic';
 const DEAD_LETTER_QUEUE = 'BatchTriggerDeadLetterQueue';
 const TRIGGER_FUNCTION = 'BatchTriggerLambdaFunction';
-const STATIC_ALARMS = [
-  'BatchTriggerDeadLettersAlarm',
-  'BatchTriggerErrorsAlarm',
-  'BatchTriggerLostEventsAlarm',
-];
+const ALARM = 'AWS::CloudWatch::Alarm';
 
 /**
  * The ensembles and members this deployment serves: a SageMaker member only when
@@ -70,9 +66,11 @@ const dims = (values) => Object.entries(values).map(([Name, Value]) => ({ Name, 
  * @param {string} options.stage
  * @param {string | undefined} options.sagemakerMembers FANOUT_SAGEMAKER_MEMBERS
  * @param {{ periodSeconds: number, memberFailureRate: number, memberMinCalls: number, p99LatencyMs: number, cacheErrorsPerPeriod?: number }} options.alarms
+ * @param {string[]} [options.templateAlarms] logical ids of the alarms the template has already
+ *   (serverless.yml's own), shown on the dashboard with these
  * @returns {Record<string, object>} resources by logical id
  */
-function observabilityResources({ manifest, service, stage, sagemakerMembers, alarms }) {
+function observabilityResources({ manifest, service, stage, sagemakerMembers, alarms, templateAlarms = [] }) {
   const period = Number(alarms.periodSeconds);
   const ensembles = servedEnsembles(manifest, sagemakerMembers);
   const prefix = `${service}-${stage}`;
@@ -177,7 +175,9 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
     Type: 'AWS::CloudWatch::Dashboard',
     Properties: {
       DashboardName: prefix,
-      DashboardBody: { 'Fn::Sub': JSON.stringify(dashboardBody({ ensembles, stage, prefix, resources })) },
+      DashboardBody: {
+        'Fn::Sub': JSON.stringify(dashboardBody({ ensembles, stage, prefix, resources, templateAlarms })),
+      },
     },
   };
   return resources;
@@ -188,7 +188,7 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
  * and the result cache when an ensemble has one), then the state of every alarm. `${AWS::Region}`
  * and `${X.Arn}` are filled in by Fn::Sub.
  */
-function dashboardBody({ ensembles, stage, prefix, resources }) {
+function dashboardBody({ ensembles, stage, prefix, resources, templateAlarms }) {
   const widgets = [];
   let y = 0;
   const row = (title, note) => {
@@ -438,7 +438,8 @@ function dashboardBody({ ensembles, stage, prefix, resources }) {
     );
   }
 
-  const alarmIds = [...STATIC_ALARMS, ...Object.keys(resources).filter((id) => id.includes('Alarm'))];
+  const generated = Object.keys(resources).filter((id) => resources[id].Type === ALARM);
+  const alarmIds = [...new Set([...templateAlarms, ...generated])];
   widgets.push({
     type: 'alarm',
     x: 0,
@@ -467,15 +468,20 @@ class ObservabilityPlugin {
     const env = service.provider.environment ?? {};
     try {
       const path = resolve(this.serverless.serviceDir, env.FANOUT_MANIFEST ?? 'models/manifest.json');
+      const template = service.provider.compiledCloudFormationTemplate;
+      // Every alarm serverless.yml declares goes on the dashboard too, whatever its name.
+      const templateAlarms = Object.keys(template.Resources).filter(
+        (id) => template.Resources[id].Type === ALARM,
+      );
       const resources = observabilityResources({
         manifest: JSON.parse(readFileSync(path, 'utf8')),
         service: service.service,
         stage: env.FANOUT_STAGE ?? service.provider.stage,
         sagemakerMembers: env.FANOUT_SAGEMAKER_MEMBERS,
         alarms: service.custom.alarms,
+        templateAlarms,
       });
-      const template = service.provider.compiledCloudFormationTemplate;
-      for (const id of [TOPIC, DEAD_LETTER_QUEUE, TRIGGER_FUNCTION, ...STATIC_ALARMS]) {
+      for (const id of [TOPIC, DEAD_LETTER_QUEUE, TRIGGER_FUNCTION]) {
         if (!template.Resources[id]) throw new Error(`${id} is missing from the template`);
       }
       Object.assign(template.Resources, resources);

@@ -13,14 +13,21 @@ const { observabilityResources, servedEnsembles } = require('../../scripts/serve
 const ALARMS = { periodSeconds: 300, memberFailureRate: 0.05, memberMinCalls: 10, p99LatencyMs: 3000 };
 const bundled = () => JSON.parse(readFileSync(join(ROOT, 'models/manifest.json'), 'utf8'));
 
-function build(manifest: object, sagemakerMembers = '') {
+function build(manifest: object, sagemakerMembers = '', templateAlarms?: string[]) {
   return observabilityResources({
     manifest,
     service: 'fanout',
     stage: 'test',
     sagemakerMembers,
     alarms: ALARMS,
+    templateAlarms,
   });
+}
+
+/** The ARNs the dashboard's alarm widget shows, as `${Id.Arn}` placeholders. */
+function dashboardAlarms(resources: ReturnType<typeof build>): string[] {
+  const body = JSON.parse(resources.FanoutDashboard?.Properties.DashboardBody['Fn::Sub']);
+  return body.widgets.find((w: any) => w.type === 'alarm').properties.alarms;
 }
 
 /** The member failure-rate alarms, as `ensemble/model`. */
@@ -57,6 +64,15 @@ describe('alarms and dashboard from the manifest', () => {
     const after = build(manifest);
     expect(memberAlarms(after)).toEqual([...memberAlarms(before), 'breast-cancer/bc-new-member'].sort());
     expect(memberWidgets(after)['breast-cancer: member latency p99 (ms)']).toContain('bc-new-member');
+  });
+
+  it("show every alarm on the dashboard: the manifest's and those serverless.yml declares, whatever their names", () => {
+    const resources = build(bundled(), '', ['BatchTriggerErrorsAlarm', 'QueueBacklogWatch']);
+    const generated = Object.keys(resources).filter((id) => resources[id]?.Type === 'AWS::CloudWatch::Alarm');
+    expect(generated.length).toBeGreaterThan(5);
+    expect(dashboardAlarms(resources).sort()).toEqual(
+      ['BatchTriggerErrorsAlarm', 'QueueBacklogWatch', ...generated].map((id) => `\${${id}.Arn}`).sort(),
+    );
   });
 
   it('give a new ensemble its quorum, latency and failed-job alarms', () => {
