@@ -17,6 +17,7 @@ import { FanoutError } from '../core/errors.js';
 import { errorResponse, type HttpResponse } from './http.js';
 import { apiLogger as logger } from './log.js';
 import { recordRequest } from './metrics.js';
+import { memberBudgetSeconds } from './predict.js';
 import { type ApiDeps, findRoute, type RouteSeen } from './routes.js';
 
 let deps: ApiDeps | undefined;
@@ -112,7 +113,33 @@ function withCacheMetrics(deps: ApiDeps, metrics: MetricsRecorder): ApiDeps {
   };
 }
 
+/** Models whose timeout this instance has already said it cuts (once each, not per request). */
+const cutSaid = new Set<string>();
+
+/**
+ * The deps of one invocation: a member may run only as long as this function can still wait for
+ * it (a longer manifest timeout would have the function stopped with no member named).
+ */
+function invocationDeps(context: Context): ApiDeps {
+  return {
+    ...defaultDeps(),
+    memberBudgetSeconds: () => memberBudgetSeconds(context.getRemainingTimeInMillis()),
+    onBudgetCut: (cut) => {
+      for (const c of cut) {
+        if (cutSaid.has(c.model)) continue;
+        cutSaid.add(c.model);
+        logger.warn('member timeout cut to what the API can wait', {
+          model: c.model,
+          timeoutSeconds: c.timeoutSeconds,
+          waitsSeconds: c.budgetSeconds,
+          why: 'the manifest timeout outlasts the API function: the member is timed out by name instead',
+        });
+      }
+    },
+  };
+}
+
 /** Lambda entry point. */
 export const handler = middy((event: APIGatewayProxyEventV2, context: Context) =>
-  handleHttp(event, defaultDeps, metricsOf(context)),
+  handleHttp(event, () => invocationDeps(context), metricsOf(context)),
 ).use(observability('api', logger));

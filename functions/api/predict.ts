@@ -5,7 +5,7 @@ import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
-import { fanOutMembers } from '../core/targets.js';
+import { type FanOutMember, fanOutMembers, withinBudget } from '../core/targets.js';
 import { answerFromCache, type CachedAnswerDeps, type CacheStatus } from './cached-answer.js';
 import { runOnce } from './idempotency.js';
 
@@ -20,6 +20,13 @@ export interface PredictDeps extends CachedAnswerDeps {
   idempotencyWaitMs?: number;
   /** The canary split's coin for requests without a client id (canary.evenlySpread by default). */
   random?: () => number;
+  /**
+   * Seconds a member may run on this request and still leave time to combine and answer (the API
+   * function's remaining time, less a margin): longer member timeouts are cut to it.
+   */
+  memberBudgetSeconds?: () => number;
+  /** Told once per request whose members' timeouts were cut to the budget. */
+  onBudgetCut?: (cut: { model: string; timeoutSeconds: number; budgetSeconds: number }[]) => void;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -30,6 +37,32 @@ export interface PredictOutcome {
   replayed: boolean;
   /** Set for an ensemble with a result cache: whether this answer came from it. */
   cache?: CacheStatus;
+}
+
+/** What the ensemble step, the execution's return and the answer need after the members. */
+export const ANSWER_MARGIN_MS = 3000;
+
+/**
+ * The seconds a member may take on a synchronous request with `remainingMs` left to the API
+ * function: at least 1, so a request near its end still gets its members' answers or their names.
+ */
+export function memberBudgetSeconds(remainingMs: number): number {
+  return Math.max(1, Math.floor((remainingMs - ANSWER_MARGIN_MS) / 1000));
+}
+
+/** The fan-out's members, their timeouts cut to the request's budget when it has one. */
+function membersWithinBudget(members: FanOutMember[], deps: PredictDeps): FanOutMember[] {
+  const budget = deps.memberBudgetSeconds?.();
+  if (budget === undefined) return members;
+  const limit = Math.max(1, Math.floor(budget));
+  const fitted = withinBudget(members, limit);
+  if (fitted !== members) {
+    const cut = members.filter((m) => m.timeoutSeconds > limit);
+    deps.onBudgetCut?.(
+      cut.map((m) => ({ model: m.model, timeoutSeconds: m.timeoutSeconds, budgetSeconds: limit })),
+    );
+  }
+  return fitted;
 }
 
 /**
@@ -79,7 +112,7 @@ export async function predict(
       requested: target.name,
       createdAt,
       instances,
-      members: fanOutMembers(deps.manifest, served),
+      members: membersWithinBudget(fanOutMembers(deps.manifest, served), deps),
     });
   };
   if (typeof clientId !== 'string') {

@@ -46,6 +46,17 @@ export function fanOutModels(ensemble: EnsembleSpec): string[] {
   return [...ensemble.members, ...(ensemble.shadow ?? [])];
 }
 
+/**
+ * `members` with no timeout past `budgetSeconds` (at least 1 s, the state machines' smallest):
+ * a member that would outlast the caller is timed out by name, and the quorum still decides,
+ * instead of the caller being stopped with no member named. Unchanged when every member fits.
+ */
+export function withinBudget(members: FanOutMember[], budgetSeconds: number): FanOutMember[] {
+  const limit = Math.max(1, Math.floor(budgetSeconds));
+  if (members.every((m) => m.timeoutSeconds <= limit)) return members;
+  return members.map((m) => (m.timeoutSeconds <= limit ? m : { ...m, timeoutSeconds: limit }));
+}
+
 /** The members a fan-out runs for an ensemble: counted ones, then shadows flagged as such. */
 export function fanOutMembers(manifest: Manifest, ensemble: EnsembleSpec): FanOutMember[] {
   const timeout = (model: string) => manifest.models.get(model)?.timeoutSeconds ?? 10;

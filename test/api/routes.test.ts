@@ -73,6 +73,27 @@ const PREDICT = 'POST /v1/ensembles/{ensemble}/predictions';
 const bc = { ensemble: 'breast-cancer' };
 
 describe('POST /v1/ensembles/{ensemble}/predictions', () => {
+  it('cuts member timeouts to what the API can still wait, names the cut ones, and leaves the rest', async () => {
+    const target = manifest.ensembles.get('breast-cancer') as EnsembleSpec;
+    const configured = fanOutMembers(manifest, target);
+    const budget = Math.max(...configured.map((m) => m.timeoutSeconds)) - 1;
+    expect(budget).toBeGreaterThanOrEqual(1);
+    const told: { model: string; timeoutSeconds: number; budgetSeconds: number }[][] = [];
+    const { call, executor } = setup({
+      memberBudgetSeconds: () => budget + 0.7,
+      onBudgetCut: (c) => told.push(c),
+    });
+    expect((await call(PREDICT, { pathParameters: bc, body: { instances: [row] } })).status).toBe(200);
+    expect(executor.inputs[0]?.members).toEqual(
+      configured.map((m) => ({ ...m, timeoutSeconds: Math.min(m.timeoutSeconds, budget) })),
+    );
+    expect(told).toEqual([
+      configured
+        .filter((m) => m.timeoutSeconds > budget)
+        .map((m) => ({ model: m.model, timeoutSeconds: m.timeoutSeconds, budgetSeconds: budget })),
+    ]);
+  });
+
   it('scores instances given as arrays or as objects keyed by feature name, in feature order', async () => {
     const { call, executor } = setup();
     const named = Object.fromEntries([...features].reverse().map((f) => [f, row[features.indexOf(f)]]));
