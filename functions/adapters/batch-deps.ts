@@ -1,6 +1,7 @@
 import { loadConfig, required } from '../core/config.js';
 import type { Manifest } from '../core/manifest.js';
 import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
+import { runnerMemberLimit } from '../core/targets.js';
 import { dynamoDocClient, s3Client } from './clients.js';
 import { DynamoResultCache } from './dynamodb-cache.js';
 import { DynamoJobStore } from './dynamodb-jobs.js';
@@ -13,6 +14,8 @@ export interface BatchDeps {
   jobs: JobStore;
   objects: ObjectStore;
   cache: ResultCache;
+  /** The longest a member may wait in the runner function (its timeout less a second), when known. */
+  memberLimitSeconds?: number;
 }
 
 let deps: BatchDeps | undefined;
@@ -27,6 +30,10 @@ export function batchDeps(): BatchDeps {
       jobs: new DynamoJobStore(dynamoDocClient(config), table),
       cache: new DynamoResultCache(dynamoDocClient(config), table),
       objects: new S3ObjectStore(s3Client(config), required(config.bucket, 'FANOUT_BUCKET')),
+      memberLimitSeconds:
+        config.runnerTimeoutSeconds === undefined
+          ? undefined
+          : runnerMemberLimit(config.runnerTimeoutSeconds),
     };
   }
   return deps;

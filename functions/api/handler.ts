@@ -14,6 +14,7 @@ import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
 import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
 import { FanoutError } from '../core/errors.js';
+import { TIMEOUT_CUT_WHY } from '../core/targets.js';
 import { errorResponse, type HttpResponse } from './http.js';
 import { apiLogger as logger } from './log.js';
 import { recordRequest } from './metrics.js';
@@ -121,19 +122,15 @@ const cutSaid = new Set<string>();
  * it (a longer manifest timeout would have the function stopped with no member named).
  */
 function invocationDeps(context: Context): ApiDeps {
+  const runner = loadConfig().runnerTimeoutSeconds;
   return {
     ...defaultDeps(),
-    memberBudgetSeconds: () => memberBudgetSeconds(context.getRemainingTimeInMillis()),
+    memberBudgetSeconds: () => memberBudgetSeconds(context.getRemainingTimeInMillis(), runner),
     onBudgetCut: (cut) => {
       for (const c of cut) {
         if (cutSaid.has(c.model)) continue;
         cutSaid.add(c.model);
-        logger.warn('member timeout cut to what the API can wait', {
-          model: c.model,
-          timeoutSeconds: c.timeoutSeconds,
-          waitsSeconds: c.budgetSeconds,
-          why: 'the manifest timeout outlasts the API function: the member is timed out by name instead',
-        });
+        logger.warn('member timeout cut to what the API can wait', { ...c, why: TIMEOUT_CUT_WHY });
       }
     },
   };

@@ -5,7 +5,13 @@ import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
-import { type FanOutMember, fanOutMembers, withinBudget } from '../core/targets.js';
+import {
+  type FanOutMember,
+  fanOutMembers,
+  runnerMemberLimit,
+  type TimeoutCut,
+  withinBudget,
+} from '../core/targets.js';
 import { answerFromCache, type CachedAnswerDeps, type CacheStatus } from './cached-answer.js';
 import { runOnce } from './idempotency.js';
 
@@ -26,7 +32,7 @@ export interface PredictDeps extends CachedAnswerDeps {
    */
   memberBudgetSeconds?: () => number;
   /** Told once per request whose members' timeouts were cut to the budget. */
-  onBudgetCut?: (cut: { model: string; timeoutSeconds: number; budgetSeconds: number }[]) => void;
+  onBudgetCut?: (cut: TimeoutCut[]) => void;
 }
 
 const CLIENT_ID = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/;
@@ -44,25 +50,19 @@ export const ANSWER_MARGIN_MS = 3000;
 
 /**
  * The seconds a member may take on a synchronous request with `remainingMs` left to the API
- * function: at least 1, so a request near its end still gets its members' answers or their names.
+ * function, and no more than a runner of `runnerTimeoutSeconds` can wait (when known): at least 1,
+ * so a request near its end still gets its members' answers or their names.
  */
-export function memberBudgetSeconds(remainingMs: number): number {
-  return Math.max(1, Math.floor((remainingMs - ANSWER_MARGIN_MS) / 1000));
+export function memberBudgetSeconds(remainingMs: number, runnerTimeoutSeconds?: number): number {
+  const api = Math.floor((remainingMs - ANSWER_MARGIN_MS) / 1000);
+  const runner = runnerTimeoutSeconds === undefined ? api : runnerMemberLimit(runnerTimeoutSeconds);
+  return Math.max(1, Math.min(api, runner));
 }
 
 /** The fan-out's members, their timeouts cut to the request's budget when it has one. */
 function membersWithinBudget(members: FanOutMember[], deps: PredictDeps): FanOutMember[] {
   const budget = deps.memberBudgetSeconds?.();
-  if (budget === undefined) return members;
-  const limit = Math.max(1, Math.floor(budget));
-  const fitted = withinBudget(members, limit);
-  if (fitted !== members) {
-    const cut = members.filter((m) => m.timeoutSeconds > limit);
-    deps.onBudgetCut?.(
-      cut.map((m) => ({ model: m.model, timeoutSeconds: m.timeoutSeconds, budgetSeconds: limit })),
-    );
-  }
-  return fitted;
+  return budget === undefined ? members : withinBudget(members, budget, deps.onBudgetCut);
 }
 
 /**

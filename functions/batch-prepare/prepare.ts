@@ -13,7 +13,13 @@ import { jobKeys } from '../core/jobs.js';
 import { readLines } from '../core/lines.js';
 import type { Manifest } from '../core/manifest.js';
 import type { JobStore, ObjectStore } from '../core/ports.js';
-import { type FanOutMember, fanOutMembers, resolveTarget } from '../core/targets.js';
+import {
+  type FanOutMember,
+  fanOutMembers,
+  resolveTarget,
+  type TimeoutCut,
+  withinBudget,
+} from '../core/targets.js';
 
 /**
  * The batch execution's input, as the trigger started it (the state machine passes it whole, so a
@@ -47,10 +53,19 @@ export interface Prepared {
  * fields with empty strings and silently drops extra ones, so a row with the wrong number of
  * columns could not be reported (or would be scored wrong).
  */
-export async function prepare(
-  event: PrepareEvent,
-  deps: { manifest: Manifest; jobs: JobStore; objects: ObjectStore; now?: () => Date },
-): Promise<Prepared> {
+/** What preparing a job needs. */
+export interface PrepareDeps {
+  manifest: Manifest;
+  jobs: JobStore;
+  objects: ObjectStore;
+  now?: () => Date;
+  /** The longest a member may wait in the runner (see runnerMemberLimit); longer timeouts are cut. */
+  memberLimitSeconds?: number;
+  /** Told which members' timeouts were cut for this job. */
+  onBudgetCut?: (cut: TimeoutCut[]) => void;
+}
+
+export async function prepare(event: PrepareEvent, deps: PrepareDeps): Promise<Prepared> {
   checkEvent(event);
   const target = resolveTarget(deps.manifest, event.ensemble, true);
   // `input` (which upload this is) is the trigger's to write: it knows the event's identity.
@@ -126,7 +141,10 @@ export async function prepare(
     rowsMalformed,
     rowsKey: jobKeys.rows(event.jobId),
     // Shadows run on batch rows too (their agreement is measured); a canary never takes a batch.
-    members: fanOutMembers(deps.manifest, target),
+    members:
+      deps.memberLimitSeconds === undefined
+        ? fanOutMembers(deps.manifest, target)
+        : withinBudget(fanOutMembers(deps.manifest, target), deps.memberLimitSeconds, deps.onBudgetCut),
   };
 }
 

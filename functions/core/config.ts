@@ -18,6 +18,7 @@ const schema = z.object({
   FANOUT_SAGEMAKER_MEMBERS: z.optional(z.string()),
   FANOUT_MAX_INSTANCES: count(1, 1000, 100),
   FANOUT_MAX_BODY_BYTES: count(1024, 6_000_000, 262_144),
+  FANOUT_RUNNER_TIMEOUT_SECONDS: z.optional(z.coerce.number().check(z.int(), z.gte(2), z.lte(900))),
   FANOUT_STAGE: z._default(nonEmpty(), 'local'),
   AWS_REGION: z._default(nonEmpty(), 'us-east-1'),
   AWS_ENDPOINT_URL_DYNAMODB: optionalUrl,
@@ -42,6 +43,11 @@ export interface Config {
   sagemakerMembers?: string;
   maxInstances: number;
   maxBodyBytes: number;
+  /**
+   * The runner function's timeout (serverless.yml's `functions.runner.timeout`): no member may
+   * wait longer, or the runner is stopped before its member is timed out by name.
+   */
+  runnerTimeoutSeconds?: number;
   /** The deployment's stage (`sls --stage`): a metric dimension, so two stages never mix. */
   stage: string;
   region: string;
@@ -75,6 +81,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     sagemakerMembers: e.FANOUT_SAGEMAKER_MEMBERS,
     maxInstances: e.FANOUT_MAX_INSTANCES,
     maxBodyBytes: e.FANOUT_MAX_BODY_BYTES,
+    runnerTimeoutSeconds: e.FANOUT_RUNNER_TIMEOUT_SECONDS,
     stage: e.FANOUT_STAGE,
     region: e.AWS_REGION,
     endpoints: {

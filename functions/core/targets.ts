@@ -46,16 +46,40 @@ export function fanOutModels(ensemble: EnsembleSpec): string[] {
   return [...ensemble.members, ...(ensemble.shadow ?? [])];
 }
 
+/** What a log of a {@link TimeoutCut} says it means. */
+export const TIMEOUT_CUT_WHY =
+  'the manifest timeout outlasts what this path or the runner function can wait: past this the member is timed out by name';
+
+/** A member whose timeout was cut: what the manifest says, and what it waits here. */
+export interface TimeoutCut {
+  model: string;
+  timeoutSeconds: number;
+  waitsSeconds: number;
+}
+
 /**
  * `members` with no timeout past `budgetSeconds` (at least 1 s, the state machines' smallest):
- * a member that would outlast the caller is timed out by name, and the quorum still decides,
- * instead of the caller being stopped with no member named. Unchanged when every member fits.
+ * a member that would outlast its caller is timed out by name, and the quorum still decides,
+ * instead of the caller being stopped with no member named. The same list when every member fits;
+ * otherwise `onCut` hears which were cut.
  */
-export function withinBudget(members: FanOutMember[], budgetSeconds: number): FanOutMember[] {
+export function withinBudget(
+  members: FanOutMember[],
+  budgetSeconds: number,
+  onCut?: (cut: TimeoutCut[]) => void,
+): FanOutMember[] {
   const limit = Math.max(1, Math.floor(budgetSeconds));
-  if (members.every((m) => m.timeoutSeconds <= limit)) return members;
+  const over = members.filter((m) => m.timeoutSeconds > limit);
+  if (over.length === 0) return members;
+  onCut?.(over.map((m) => ({ model: m.model, timeoutSeconds: m.timeoutSeconds, waitsSeconds: limit })));
   return members.map((m) => (m.timeoutSeconds <= limit ? m : { ...m, timeoutSeconds: limit }));
 }
+
+/**
+ * The longest a member may wait in a runner whose function times out after `runnerTimeoutSeconds`:
+ * a second less, so the member's state times out (by name) before the runner Lambda is stopped.
+ */
+export const runnerMemberLimit = (runnerTimeoutSeconds: number): number => runnerTimeoutSeconds - 1;
 
 /** The members a fan-out runs for an ensemble: counted ones, then shadows flagged as such. */
 export function fanOutMembers(manifest: Manifest, ensemble: EnsembleSpec): FanOutMember[] {

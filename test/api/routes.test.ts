@@ -5,7 +5,7 @@ import { combine, memberInfoFrom, type PredictionRecord } from '../../functions/
 import { QuorumNotMetError } from '../../functions/core/errors.js';
 import { type EnsembleSpec, getEnsemble, loadManifest } from '../../functions/core/manifest.js';
 import type { InferenceExecutor, InferenceInput } from '../../functions/core/ports.js';
-import { fanOutMembers, resolveTarget } from '../../functions/core/targets.js';
+import { fanOutMembers, resolveTarget, type TimeoutCut } from '../../functions/core/targets.js';
 import { httpEvent } from '../support/http-event.js';
 import { MemoryJobStore, MemoryPredictionStore } from '../support/memory-stores.js';
 
@@ -78,7 +78,7 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
     const configured = fanOutMembers(manifest, target);
     const budget = Math.max(...configured.map((m) => m.timeoutSeconds)) - 1;
     expect(budget).toBeGreaterThanOrEqual(1);
-    const told: { model: string; timeoutSeconds: number; budgetSeconds: number }[][] = [];
+    const told: TimeoutCut[][] = [];
     const { call, executor } = setup({
       memberBudgetSeconds: () => budget + 0.7,
       onBudgetCut: (c) => told.push(c),
@@ -90,7 +90,7 @@ describe('POST /v1/ensembles/{ensemble}/predictions', () => {
     expect(told).toEqual([
       configured
         .filter((m) => m.timeoutSeconds > budget)
-        .map((m) => ({ model: m.model, timeoutSeconds: m.timeoutSeconds, budgetSeconds: budget })),
+        .map((m) => ({ model: m.model, timeoutSeconds: m.timeoutSeconds, waitsSeconds: budget })),
     ]);
   });
 

@@ -3,6 +3,7 @@ import type { GoodRow } from '../../functions/core/batch-rows.js';
 import { BatchInputError, UploadReplacedError } from '../../functions/core/errors.js';
 import { jobKeys } from '../../functions/core/jobs.js';
 import type { EnsembleSpec } from '../../functions/core/manifest.js';
+import { fanOutMembers, type TimeoutCut } from '../../functions/core/targets.js';
 import { etagOf, MemoryJobStore, MemoryObjectStore } from '../support/memory-stores.js';
 import { rejection } from '../support/rejection.js';
 import {
@@ -94,6 +95,28 @@ describe('prepare: the breast cancer data set as CSV with three malformed rows',
       expect(row).toEqual({ line: upload.lineOf[i], id: idOf(i), features: data[i] });
     });
     expect(objects.text(jobKeys.rows(JOB))?.endsWith('\n')).toBe(true);
+  });
+
+  it('cuts member timeouts past what the runner can wait, and says which it cut', async () => {
+    const configured = fanOutMembers(manifest(), bc);
+    const limit = Math.max(...configured.map((m) => m.timeoutSeconds)) - 1;
+    const cuts: TimeoutCut[][] = [];
+    const prepared = await prepare(event('incoming/breast-cancer/bc.csv', upload.text), {
+      manifest: manifest(),
+      jobs,
+      objects,
+      now: () => STARTED,
+      memberLimitSeconds: limit,
+      onBudgetCut: (c) => cuts.push(c),
+    });
+    expect(prepared.members).toEqual(
+      configured.map((m) => ({ ...m, timeoutSeconds: Math.min(m.timeoutSeconds, limit) })),
+    );
+    expect(cuts).toEqual([
+      configured
+        .filter((m) => m.timeoutSeconds > limit)
+        .map((m) => ({ model: m.model, timeoutSeconds: m.timeoutSeconds, waitsSeconds: limit })),
+    ]);
   });
 
   it('writes the 3 malformed rows to the error file with their lines, ids and reasons', async () => {

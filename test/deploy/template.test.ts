@@ -535,6 +535,17 @@ describe('HTTP API', () => {
     expect(Number(vars.FANOUT_MAX_BODY_BYTES)).toBeLessThanOrEqual(262_144);
     expect(Number(vars.FANOUT_MAX_INSTANCES)).toBeGreaterThan(0);
   });
+
+  it("tells the functions that plan members the runner's own timeout, so no member waits past it", () => {
+    const runner = props('RunnerLambdaFunction').Timeout as number;
+    expect(runner).toBeGreaterThan(1);
+    for (const fn of ['ApiLambdaFunction', 'BatchPrepareLambdaFunction']) {
+      expect([fn, Number(props(fn).Environment.Variables.FANOUT_RUNNER_TIMEOUT_SECONDS)]).toEqual([
+        fn,
+        runner,
+      ]);
+    }
+  });
 });
 
 describe('data', () => {

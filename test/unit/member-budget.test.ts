@@ -1,5 +1,5 @@
 import { ANSWER_MARGIN_MS, memberBudgetSeconds } from '../../functions/api/predict.js';
-import { type FanOutMember, withinBudget } from '../../functions/core/targets.js';
+import { type FanOutMember, runnerMemberLimit, withinBudget } from '../../functions/core/targets.js';
 
 const members: FanOutMember[] = [
   { model: 'quick', timeoutSeconds: 5 },
@@ -22,6 +22,24 @@ describe('member timeouts within what the caller can wait', () => {
 
   it('never goes below one second, the smallest timeout a state machine takes', () => {
     expect(withinBudget(members, 0.4).map((m) => m.timeoutSeconds)).toEqual([1, 1, 1]);
+  });
+
+  it('tells which members it cut, with what the manifest says and what they wait now', () => {
+    const told: unknown[] = [];
+    withinBudget(members, 26, (cut) => told.push(cut));
+    withinBudget(members, 60, (cut) => told.push(cut));
+    expect(told).toEqual([
+      [
+        { model: 'slow-endpoint', timeoutSeconds: 45, waitsSeconds: 26 },
+        { model: 'shadow', timeoutSeconds: 60, waitsSeconds: 26 },
+      ],
+    ]);
+  });
+
+  it('waits no longer than the runner function can: a second less than its timeout', () => {
+    expect(runnerMemberLimit(30)).toBe(29);
+    expect(memberBudgetSeconds(900_000, 30)).toBe(29);
+    expect(memberBudgetSeconds(20_000, 30)).toBe(17);
   });
 
   it("leaves the API function's margin for combining and answering, in whole seconds", () => {
