@@ -27,8 +27,9 @@ export interface PredictDeps extends CachedAnswerDeps {
   /** The canary split's coin for requests without a client id (canary.evenlySpread by default). */
   random?: () => number;
   /**
-   * Seconds a member may run on this request and still leave time to combine and answer (the API
-   * function's remaining time, less a margin): longer member timeouts are cut to it.
+   * Seconds a member may run on this request and still leave time to combine and answer (see
+   * memberBudgetSeconds: the API function's remaining time less a margin, and the runner's limit):
+   * longer member timeouts are cut to it.
    */
   memberBudgetSeconds?: () => number;
   /** Told once per request whose members' timeouts were cut to the budget. */

@@ -44,15 +44,6 @@ export interface Prepared {
   members: FanOutMember[];
 }
 
-/**
- * Streams the upload once: checks every row (column count, empty and non-numeric values, JSON
- * shape), writes the good rows as JSON Lines `{line, id, features}` for the Distributed Map's
- * ItemReader and the bad ones to the error file with their line number and reason.
- *
- * Why not read the upload with the ItemReader directly: Step Functions' CSV reader fills missing
- * fields with empty strings and silently drops extra ones, so a row with the wrong number of
- * columns could not be reported (or would be scored wrong).
- */
 /** What preparing a job needs. */
 export interface PrepareDeps {
   manifest: Manifest;
@@ -65,6 +56,15 @@ export interface PrepareDeps {
   onBudgetCut?: (cut: TimeoutCut[]) => void;
 }
 
+/**
+ * Streams the upload once: checks every row (column count, empty and non-numeric values, JSON
+ * shape), writes the good rows as JSON Lines `{line, id, features}` for the Distributed Map's
+ * ItemReader and the bad ones to the error file with their line number and reason.
+ *
+ * Why not read the upload with the ItemReader directly: Step Functions' CSV reader fills missing
+ * fields with empty strings and silently drops extra ones, so a row with the wrong number of
+ * columns could not be reported (or would be scored wrong).
+ */
 export async function prepare(event: PrepareEvent, deps: PrepareDeps): Promise<Prepared> {
   checkEvent(event);
   const target = resolveTarget(deps.manifest, event.ensemble, true);
