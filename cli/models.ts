@@ -10,6 +10,7 @@ import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
 import { accuracy, rocAuc } from './model-scores.js';
+import { timeoutNote } from './model-timeout.js';
 import type { AddArgs } from './models-args.js';
 import { ModelsError } from './models-error.js';
 
@@ -212,6 +213,8 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
       : `${existing ? 'replaced' : 'added'} ${args.id} (${rel}, version ${String(entry.version)}, sha256 ${hash.slice(0, 16)}…)`,
   );
   if (ensembleNote) io.err(ensembleNote);
+  const waitNote = timeoutNote(args.timeoutSeconds);
+  if (waitNote) io.err(waitNote);
   io.err(`wrote ${written.map((f) => shownPath(f)).join(', ')}`);
   const env = args.manifest === 'models/manifest.json' ? '' : `FANOUT_MANIFEST=${args.manifest} `;
   io.err(

@@ -274,6 +274,23 @@ describe('fanout models add', () => {
     expect(loadManifest(manifest).ensembles.get('wine')?.weights.at(-1)).toBe(1.5);
   });
 
+  it("says when --timeout is longer than serverless.yml's runner lets a member wait, and stays quiet when it fits", async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    const file = modelFile(bcLda);
+    const long = await add({ file, manifest, timeoutSeconds: 45 });
+    expect(long.code).toBe(0);
+    expect(long.err).toMatch(
+      /note: --timeout 45 is longer than the runner can wait: the member waits at most \d+ s \(functions\.runner\.timeout is \d+ in serverless\.yml, less one\)/,
+    );
+    expect(JSON.parse(read(manifest)).models.find((m: { id: string }) => m.id === LDA).timeoutSeconds).toBe(
+      45,
+    );
+    const short = await add({ file, manifest, timeoutSeconds: 5 });
+    expect(short.code).toBe(0);
+    expect(short.err).not.toContain('note: --timeout');
+  });
+
   it('treats the same file under the same id as a refresh, and another file as a replacement that needs --replace and a new version', async () => {
     const models = modelsCopy();
     const manifest = join(models, 'manifest.json');
