@@ -164,11 +164,7 @@ export class LambdaDispatcher {
           if (this.inWorkers(fn)) await this.workers().prewarm(fn, this.moduleFile(fn), count);
           else await this.handler(fn);
         } catch (err) {
-          const message = String(
-            err instanceof LambdaInvocationError ? err.errorMessage : (err as Error)?.message,
-          );
-          // The pool's reasons may already start with the function's key; it is named once here.
-          const why = message.startsWith(`${key}: `) ? message.slice(key.length + 2) : message;
+          const why = err instanceof LambdaInvocationError ? err.errorMessage : (err as Error)?.message;
           throw new Error(
             `function ${key}: its handler ${fn.handlerModule}.${fn.handlerExport} cannot load: ${why}`,
           );

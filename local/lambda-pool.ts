@@ -218,7 +218,10 @@ class FunctionPool {
 /** One Lambda instance: a worker thread with the handler module loaded. */
 class Instance {
   state: 'starting' | 'idle' | 'busy' | 'gone' = 'starting';
-  /** Settles once the init is over: with why it failed, or undefined when the instance is ready. */
+  /**
+   * Settles once the init is over: with why it failed (not naming the function: the caller knows
+   * which it started), or undefined when the instance is ready.
+   */
   readonly ready: Promise<string | undefined>;
   private readonly worker: Worker;
   private job?: Job;
@@ -278,8 +281,7 @@ class Instance {
     if (this.state === 'gone') return;
     if (reason) this.fail('Lambda.ServiceException', reason);
     // A prewarm waiting on this instance's init learns it will never be ready.
-    if (this.state === 'starting')
-      this.settle(reason ?? `${this.fn.key}: the instance was discarded while loading`);
+    if (this.state === 'starting') this.settle(reason ?? 'the instance was discarded while loading');
     this.state = 'gone';
     clearTimeout(this.timer);
     this.events.gone(this);
@@ -344,9 +346,10 @@ class Instance {
     );
     this.state = 'gone';
     clearTimeout(this.timer);
-    const initError = starting ? `${this.fn.key}: the instance exited while loading: ${why}` : undefined;
+    const initError = starting ? `the instance exited while loading: ${why}` : undefined;
     this.settle(initError);
-    this.events.gone(this, initError);
+    // The invocation that waited for this instance learns which function's instance it was.
+    this.events.gone(this, initError && `${this.fn.key}: ${initError}`);
     void this.worker.terminate();
   }
 
