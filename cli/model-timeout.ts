@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { ANSWER_MARGIN_MS } from '../functions/api/predict.js';
+import { ANSWER_MARGIN_MS, memberBudgetSeconds } from '../functions/api/predict.js';
 import { runnerMemberLimit } from '../functions/core/targets.js';
 import { loadServerlessConfig } from '../local/serverless-config.js';
 
@@ -26,7 +26,7 @@ export function timeoutNote(seconds: number | undefined, file = 'serverless.yml'
   const sync =
     api === undefined
       ? ''
-      : ` and about ${Math.min(limit, api - ANSWER_MARGIN_MS / 1000)} s on the synchronous path (the api function's ${api} s, less ${ANSWER_MARGIN_MS / 1000} to answer)`;
+      : ` and about ${memberBudgetSeconds(api * 1000, runner)} s on the synchronous path (the api function's ${api} s, less ${ANSWER_MARGIN_MS / 1000} to answer)`;
   return (
     `note: --timeout ${seconds} is longer than the runner can wait: the member waits at most ${limit} s ` +
     `(functions.runner.timeout is ${runner} in ${file}, less one)${sync}; past that it is timed out by ` +
