@@ -16,19 +16,13 @@ import { lambdaBinder } from '../../local/lambda-binder.js';
 import { LambdaDispatcher, type LambdaFunction, type LambdaHandler } from '../../local/lambda-dispatch.js';
 import { type MachineSpec, StepFunctionsEngine } from '../../local/sfn-engine.js';
 import { startSfnServer } from '../../local/sfn-server.js';
+import { lambdaFunction } from '../support/lambda-function.js';
 
 const ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine';
 
-const fn = (key: string): LambdaFunction => ({
-  key,
-  name: `t-local-${key}`,
-  logicalId: `${key.charAt(0).toUpperCase()}${key.slice(1)}LambdaFunction`,
-  arn: `arn:aws:lambda:us-east-1:000000000000:function:t-local-${key}`,
-  handlerModule: 'unused',
-  handlerExport: 'handler',
-  timeoutSeconds: 10,
-  memoryMB: 128,
-});
+// Handlers are given in-process: the module is never loaded.
+const fn = (key: string): LambdaFunction =>
+  lambdaFunction(key, { handlerModule: 'unused', timeoutSeconds: 10 });
 
 /** A task calling function `work` through the optimised Lambda integration, as our ASL files do. */
 const workTask = {
