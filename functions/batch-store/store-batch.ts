@@ -177,7 +177,11 @@ export async function storeBatch(event: StoreBatchEvent, deps: StoreBatchDeps): 
   // Observed from the distinct rows the members ran on; a fully cached batch ran none.
   let members: MemberObservation[] = [];
   if (record) members = memberObservations(record.members, scored);
-  else if (failure) members = memberObservations(fanOutOutcomes(target, event.members, scored), scored);
+  else if (failure)
+    members = memberObservations(
+      fanOutOutcomes(target, event.members, scored, memberInfoFrom(deps.manifest)),
+      scored,
+    );
   return { summary, members };
 }
 

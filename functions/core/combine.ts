@@ -55,13 +55,19 @@ export interface PredictionRecord {
 export interface MemberInfo {
   version: string;
   kind: 'onnx' | 'sagemaker';
+  /** Its manifest timeout: a timed-out member's message says when it was cut (not recorded). */
+  timeoutSeconds?: number;
 }
 
 /** What the manifest says of a member, for members that may not have answered. */
 export function memberInfoFrom(manifest: Manifest): (model: string) => MemberInfo {
   return (id) => {
     const m = manifest.models.get(id);
-    return { version: m?.version ?? 'unknown', kind: m?.kind ?? 'onnx' };
+    return {
+      version: m?.version ?? 'unknown',
+      kind: m?.kind ?? 'onnx',
+      ...(m ? { timeoutSeconds: m.timeoutSeconds } : {}),
+    };
   };
 }
 
@@ -88,10 +94,12 @@ export function collectOutcomes(
   rawOutcomes: readonly unknown[],
   rows: number,
   classes: number,
+  info?: (model: string) => MemberInfo,
 ): Map<string, MemberOutcome> {
   const byModel = new Map<string, MemberOutcome>();
+  const manifestTimeout = info && ((model: string) => info(model).timeoutSeconds);
   for (const raw of rawOutcomes) {
-    const o = normaliseOutcome(raw);
+    const o = normaliseOutcome(raw, 'unknown', manifestTimeout);
     if (models.includes(o.model)) byModel.set(o.model, checkShape(o, rows, classes));
   }
   for (const m of models) {
@@ -151,7 +159,7 @@ export function combine(
   meta: { id: string; createdAt: string; routedFrom?: string },
 ): PredictionRecord {
   const shadow = ensemble.shadow ?? [];
-  const outcomes = collectOutcomes(fanOutModels(ensemble), rawOutcomes, rows, ensemble.labels.length);
+  const outcomes = collectOutcomes(fanOutModels(ensemble), rawOutcomes, rows, ensemble.labels.length, info);
   const { combined, answered, degraded } = decide(ensemble, outcomes, rows);
   const memberRows = answered.map((a) => a.probabilities as number[][]);
   const predictions = combined.probabilities.map((p, i): EnsemblePrediction => {
@@ -191,9 +199,10 @@ export function fanOutOutcomes(
   ensemble: EnsembleSpec,
   rawOutcomes: readonly unknown[],
   rows: number,
+  info?: (model: string) => MemberInfo,
 ): MemberOutcome[] {
   const models = fanOutModels(ensemble);
-  const byModel = collectOutcomes(models, rawOutcomes, rows, ensemble.labels.length);
+  const byModel = collectOutcomes(models, rawOutcomes, rows, ensemble.labels.length, info);
   return models.map((m) => byModel.get(m) as MemberOutcome);
 }
 

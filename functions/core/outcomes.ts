@@ -23,9 +23,14 @@ export interface MemberOutcome {
  * Normalises one entry of the state machine's member results. A runner success is passed through;
  * a caught failure arrives as `{model, status, error: {Error, Cause}, startedAt, endedAt}` where Cause is, for a
  * Lambda error, a JSON string `{errorType, errorMessage, trace}`. The trace is dropped: it must
- * never reach a client.
+ * never reach a client. A timeout also carries the `timeoutSeconds` its state had, which its
+ * message gives, with `manifestTimeout` (the manifest's, by model) saying whether it was cut.
  */
-export function normaliseOutcome(raw: unknown, fallbackModel = 'unknown'): MemberOutcome {
+export function normaliseOutcome(
+  raw: unknown,
+  fallbackModel = 'unknown',
+  manifestTimeout?: (model: string) => number | undefined,
+): MemberOutcome {
   if (raw === null || typeof raw !== 'object') {
     return {
       model: fallbackModel,
@@ -48,9 +53,36 @@ export function normaliseOutcome(raw: unknown, fallbackModel = 'unknown'): Membe
     out.probabilities = r.probabilities as number[][];
     return out;
   }
-  out.error = toMemberError(model, status, r.error);
+  const waited = status === 'timeout' ? positiveSeconds(r.timeoutSeconds) : undefined;
+  out.error = toMemberError(
+    model,
+    status,
+    r.error,
+    waited === undefined ? undefined : timedOut(waited, manifestTimeout?.(model)),
+  );
   return out;
 }
+
+const positiveSeconds = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : undefined;
+
+/**
+ * What a timed-out member says when the state machine passed on the timeout its state had
+ * (`timeoutSeconds`): how long it was given and, when that is less than its manifest timeout,
+ * that the timeout was cut to what its caller could wait (see targets.ts). Someone paged for a
+ * timing-out member then knows which figure to raise.
+ */
+export function timedOut(waitedSeconds: number, manifestSeconds?: number): string {
+  if (manifestSeconds !== undefined && manifestSeconds > waitedSeconds) {
+    return (
+      `did not answer within ${waitedSeconds} s, the most its caller could wait ` +
+      `(its manifest timeout, ${manifestSeconds} s, was cut to that)`
+    );
+  }
+  return `did not answer within its ${waitedSeconds} s timeout`;
+}
+
+const TIMED_OUT = 'did not answer within its timeout';
 
 /**
  * A caught member carries no latency of its own: the state machine stamps the time the fan-out
@@ -63,12 +95,23 @@ function elapsedMs(startedAt: unknown, endedAt: unknown): number | undefined {
   return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
 }
 
-function toMemberError(model: string, status: MemberStatus, raw: unknown): MemberError {
+/** `timedOutText`, for a timeout whose length is known, leads the message; a cause follows it. */
+function toMemberError(
+  model: string,
+  status: MemberStatus,
+  raw: unknown,
+  timedOutText?: string,
+): MemberError {
   const e = (raw ?? {}) as Record<string, unknown>;
   const name = typeof e.Error === 'string' ? e.Error : typeof e.name === 'string' ? e.name : 'Error';
   let message = typeof e.message === 'string' ? e.message : '';
   if (typeof e.Cause === 'string') message = causeMessage(e.Cause);
-  if (status === 'timeout' && !message) message = 'did not answer within its timeout';
+  if (timedOutText) {
+    const cause = message.startsWith(`${model}: `) ? message.slice(model.length + 2) : message;
+    // A cause that only repeats the error's name (the local interpreter's) says nothing more.
+    message = cause && cause !== name ? `${timedOutText}: ${cause}` : timedOutText;
+  }
+  if (status === 'timeout' && !message) message = TIMED_OUT;
   if (!message) message = 'failed without a message';
   return { name, message: message.startsWith(model) ? message : `${model}: ${message}` };
 }

@@ -187,7 +187,8 @@ export function recordFromEntries(
 ): PredictionRecord {
   const members: MemberRecord[] = ensemble.members.map((model, j) => ({
     model,
-    ...info(model),
+    version: info(model).version,
+    kind: info(model).kind,
     status: 'ok',
     latencyMs: 0,
     predictions: rows.map((r) => {

@@ -74,7 +74,10 @@ export async function storeResult(
         outcome: 'failed',
         error: err.name,
         cause: JSON.stringify({ code: err.code, message: err.message, details: err.details }),
-        members: memberObservations(fanOutOutcomes(ensemble, event.members, event.rows), event.rows),
+        members: memberObservations(
+          fanOutOutcomes(ensemble, event.members, event.rows, memberInfoFrom(manifest)),
+          event.rows,
+        ),
       };
     }
     throw err;

@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { normaliseOutcome } from '../../functions/core/outcomes.js';
 import {
   type AslDefinition,
   type AslState,
@@ -647,6 +648,60 @@ describe('statemachines/batch.asl.json with the Distributed Map emulation', () =
     const manifest = await getJson<{ ResultFiles: { SUCCEEDED: { Key: string }[] } }>(key);
     const succeeded = await getJson<unknown[]>(manifest.ResultFiles.SUCCEEDED[0]?.Key ?? '');
     expect(succeeded).toHaveLength(3);
+  });
+
+  it('hands StoreBatch a member past its timeout as timed out, with the seconds its state gave it', async () => {
+    const rows = Array.from({ length: 10 }, (_, i) => ({ line: i + 2, id: `r${i}`, features: [i, 1] }));
+    await putText('jobs/job-3/rows.jsonl', jsonl(rows));
+    let storedMembers: Record<string, unknown>[] = [];
+    impl.batchPrepare = (event: { jobId: string }) => ({
+      rowsTotal: 10,
+      rowsValid: 10,
+      rowsMalformed: 0,
+      rowsKey: `jobs/${event.jobId}/rows.jsonl`,
+      members: [
+        { model: 'm-a', timeoutSeconds: 5 },
+        { model: 'm-slow', timeoutSeconds: 1 },
+      ],
+    });
+    impl.batchPlan = planRows();
+    impl.runner = async (event: { model: string; instances: number[][] }) => {
+      if (event.model === 'm-slow') await new Promise((r) => setTimeout(r, 1_500));
+      return { model: event.model, status: 'ok', probabilities: event.instances.map(() => [0.4, 0.6]) };
+    };
+    impl.batchStore = (event: { lines: number[]; members: Record<string, unknown>[] }) => {
+      storedMembers = event.members;
+      return { rows: event.lines.length };
+    };
+    impl.batchFinalize = () => ({ status: 'SUCCEEDED' });
+    engine.register({
+      name: 'batch-timeout-run',
+      arn: `${ARN}:batch-timeout-run`,
+      type: 'STANDARD',
+      definition,
+    });
+    const { executionArn } = engine.startExecution({
+      stateMachineArn: `${ARN}:batch-timeout-run`,
+      input: JSON.stringify({
+        jobId: 'job-3',
+        bucket: BUCKET,
+        key: 'incoming/breast-cancer/rows.jsonl',
+        ensemble: 'breast-cancer',
+        format: 'jsonl',
+        createdAt: new Date().toISOString(),
+      }),
+    });
+    await engine.drain();
+    expect(engine.describeExecution(executionArn).status).toBe('SUCCEEDED');
+    expect(storedMembers[1]).toMatchObject({
+      model: 'm-slow',
+      status: 'timeout',
+      error: { Error: 'States.Timeout' },
+      timeoutSeconds: 1,
+    });
+    expect(normaliseOutcome(storedMembers[1]).error?.message).toBe(
+      'm-slow: did not answer within its 1 s timeout',
+    );
   });
 
   it('scores only what each batch plan leaves: repeats once, cached rows never, a fully cached batch skips the members', async () => {

@@ -141,11 +141,13 @@ describe('inference state machine with fake runner and ensemble', () => {
       model: 'm2',
       status: 'timeout',
       error: { Error: 'States.Timeout', Cause: expect.any(String) },
+      timeoutSeconds: 1,
       startedAt: expect.stringMatching(ISO_MS),
       endedAt: expect.stringMatching(ISO_MS),
     });
-    // The member reports the time it was given before it was cut off.
+    // The member reports the time it was given before it was cut off, and says what it was given.
     expect(normaliseOutcome(timedOut).latencyMs).toBeGreaterThanOrEqual(1000);
+    expect(normaliseOutcome(timedOut).error?.message).toBe('m2: did not answer within its 1 s timeout');
     expect(results.filter((m) => m.status === 'ok')).toHaveLength(4);
   });
 
@@ -321,8 +323,18 @@ describe('inference state machine with the real runner (ONNX) and ensemble (Dyna
       // bc-broken failed and bc-mlp timed out: one answer is below the quorum of 2.
       expect(out).toMatchObject({ status: 'FAILED', error: 'QuorumNotMetError' });
       const cause = JSON.parse(out.cause as string);
+      // The request gave bc-mlp 1 s of its manifest's longer timeout: the message says both.
+      const written = JSON.parse(readFileSync(join(dataDir, 'manifest.json'), 'utf8'));
+      const manifestSeconds = written.models.find((m: { id: string }) => m.id === 'bc-mlp').timeoutSeconds;
+      expect(manifestSeconds).toBeGreaterThan(1);
       expect(cause.details.failed).toContainEqual(
-        expect.objectContaining({ model: 'bc-mlp', status: 'timeout' }),
+        expect.objectContaining({
+          model: 'bc-mlp',
+          status: 'timeout',
+          error: expect.objectContaining({
+            message: `bc-mlp: did not answer within 1 s, the most its caller could wait (its manifest timeout, ${manifestSeconds} s, was cut to that)`,
+          }),
+        }),
       );
     } finally {
       slowModel = undefined;

@@ -227,6 +227,32 @@ describe('combine: degraded', () => {
     });
   });
 
+  it("says how long a timed-out member was given, and that its manifest's longer timeout was cut", () => {
+    const withTimeouts = (model: string): MemberInfo => ({ ...info(model), timeoutSeconds: 60 });
+    const record = combine(
+      { ...binary, quorum: 1 },
+      [ok('a', [[1, 0]]), { ...timeout('b'), timeoutSeconds: 26 }, { ...timeout('c'), timeoutSeconds: 60 }],
+      1,
+      withTimeouts,
+      meta,
+    );
+    expect(member(record, 'b')?.error).toEqual({
+      name: 'States.Timeout',
+      message:
+        'b: did not answer within 26 s, the most its caller could wait (its manifest timeout, 60 s, was cut to that)',
+    });
+    expect(member(record, 'c')?.error?.message).toBe('c: did not answer within its 60 s timeout');
+    // The manifest's timeout only shapes the message: a record's member carries no new field.
+    expect(Object.keys(member(record, 'b') ?? {}).sort()).toEqual([
+      'error',
+      'kind',
+      'latencyMs',
+      'model',
+      'status',
+      'version',
+    ]);
+  });
+
   it('counts a member whose result is missing entirely as failed, saying so', () => {
     const record = combine(binary, [ok('a', [[1, 0]]), ok('c', [[1, 0]])], 1, info, meta);
     expect(record.degraded).toBe(true);
@@ -422,6 +448,36 @@ describe('normaliseOutcome and causeMessage', () => {
       normaliseOutcome({ model: 'm', status: 'failed', error: { name: 'UpstreamError', message: 'm: 500' } })
         .error,
     ).toEqual({ name: 'UpstreamError', message: 'm: 500' });
+  });
+
+  it("gives a timed-out member's seconds, keeps a cause that says more, and ignores a bad timeoutSeconds", () => {
+    const timedOut = (extra: Record<string, unknown>, manifestSeconds?: number) =>
+      normaliseOutcome({ model: 'm', status: 'timeout', ...extra }, 'unknown', () => manifestSeconds).error
+        ?.message;
+    expect(timedOut({ timeoutSeconds: 5, error: { Error: 'States.Timeout', Cause: '' } })).toBe(
+      'm: did not answer within its 5 s timeout',
+    );
+    expect(timedOut({ timeoutSeconds: 5, error: { Error: 'States.Timeout' } }, 5)).toBe(
+      'm: did not answer within its 5 s timeout',
+    );
+    expect(timedOut({ timeoutSeconds: 5, error: { Error: 'States.Timeout', Cause: 'States.Timeout' } })).toBe(
+      'm: did not answer within its 5 s timeout',
+    );
+    expect(
+      timedOut({ timeoutSeconds: 5, error: { Error: 'States.Timeout', Cause: 'heartbeat lost' } }, 9),
+    ).toBe(
+      'm: did not answer within 5 s, the most its caller could wait (its manifest timeout, 9 s, was cut to that): heartbeat lost',
+    );
+    for (const bad of [0, -1, '5', Number.NaN]) {
+      expect(timedOut({ timeoutSeconds: bad, error: { Error: 'States.Timeout', Cause: '' } }, 9)).toBe(
+        'm: did not answer within its timeout',
+      );
+    }
+    // A failure is not a timeout, whatever it carries.
+    expect(
+      normaliseOutcome({ model: 'm', status: 'failed', timeoutSeconds: 5, error: { Error: 'E', Cause: 'x' } })
+        .error?.message,
+    ).toBe('m: x');
   });
 
   it('treats an unknown status as failed', () => {

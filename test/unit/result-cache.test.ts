@@ -117,8 +117,11 @@ describe('result cache entries', () => {
 
   it('rebuild the same answer, marked cached, with this request’s id and time and no member latency', () => {
     const entries = entriesFor(record(), ENSEMBLE, ['k1', 'k2'], 60, NOW);
+    // The manifest's timeout is for messages only: it must not reach the replayed record.
     const info = (m: string) =>
-      m === 'a' ? { version: '1', kind: 'onnx' as const } : { version: '2', kind: 'sagemaker' as const };
+      m === 'a'
+        ? { version: '1', kind: 'onnx' as const, timeoutSeconds: 5 }
+        : { version: '2', kind: 'sagemaker' as const, timeoutSeconds: 5 };
     const hit = recordFromEntries(ENSEMBLE, entries, info, {
       id: 'req-2',
       createdAt: '2026-01-01T00:00:05.000Z',
