@@ -2,6 +2,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { localOnnx, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { manifestTimeoutNotes, readFunctionTimeouts } from '../local/member-timeouts.js';
 import { readManifestDoc } from './manifest-doc.js';
 import type { ModelsIo } from './models.js';
 import type { CheckArgs } from './models-args.js';
@@ -9,6 +10,7 @@ import type { CheckArgs } from './models-args.js';
 /**
  * `fanout models check`: the start check on every ONNX member (a SageMaker member's local file
  * too), then a real onnxruntime load of each, as the runner does. Exit code 1 if any is not ready.
+ * A member whose timeout serverless.yml's functions cannot give it gets a note, not a failure.
  */
 export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number> {
   const manifestPath = resolve(args.manifest);
@@ -43,6 +45,9 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
   } finally {
     await scorer.close();
   }
+  // Not a failure: the member serves, and is timed out by name past what it is given.
+  const timeouts = readFunctionTimeouts();
+  for (const line of manifestTimeoutNotes(manifest.models.values(), timeouts)) io.out(`note       ${line}`);
   io.err(
     bad ? `${bad} model${bad > 1 ? 's' : ''} not ready in ${shown}` : `every model in ${shown} is ready`,
   );

@@ -213,7 +213,7 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
       : `${existing ? 'replaced' : 'added'} ${args.id} (${rel}, version ${String(entry.version)}, sha256 ${hash.slice(0, 16)}…)`,
   );
   if (ensembleNote) io.err(ensembleNote);
-  const waitNote = timeoutNote(args.timeoutSeconds);
+  const waitNote = timeoutNote(args.id, args.timeoutSeconds);
   if (waitNote) io.err(waitNote);
   io.err(`wrote ${written.map((f) => shownPath(f)).join(', ')}`);
   const env = args.manifest === 'models/manifest.json' ? '' : `FANOUT_MANIFEST=${args.manifest} `;

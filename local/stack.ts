@@ -19,6 +19,7 @@ import { fanOutFunctions, parseIsolation, taskFunctions } from './isolation.js';
 import { lambdaBinder } from './lambda-binder.js';
 import { LambdaDispatcher, type LambdaHandler } from './lambda-dispatch.js';
 import { type OutputSink, parseConcurrency } from './lambda-pool.js';
+import { functionTimeoutsOf, manifestTimeoutNotes } from './member-timeouts.js';
 import { MetricsCollector } from './observability/collector.js';
 import { observabilityPages } from './observability/pages.js';
 import { onEmfLines } from './observability/stdout-hook.js';
@@ -259,6 +260,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       if (check && !check.ok) notReady.set(model.id, check.reason);
     }
     for (const reason of notReady.values()) log(`fanout local stack: model not ready: ${reason}`);
+    for (const note of manifestTimeoutNotes(manifest.models.values(), functionTimeoutsOf(config))) {
+      log(`fanout local stack: model timeout cut: ${note}`);
+    }
     metrics.serve(
       [...manifest.ensembles.values()].map((e) => ({
         name: e.name,

@@ -14,11 +14,10 @@ import { SfnInferenceExecutor } from '../adapters/sfn-executor.js';
 import { annotate } from '../adapters/tracing.js';
 import { loadConfig, required } from '../core/config.js';
 import { FanoutError } from '../core/errors.js';
-import { TIMEOUT_CUT_WHY } from '../core/targets.js';
+import { memberBudgetSeconds, TIMEOUT_CUT_WHY } from '../core/targets.js';
 import { errorResponse, type HttpResponse } from './http.js';
 import { apiLogger as logger } from './log.js';
 import { recordRequest } from './metrics.js';
-import { memberBudgetSeconds } from './predict.js';
 import { type ApiDeps, findRoute, type RouteSeen } from './routes.js';
 
 let deps: ApiDeps | undefined;

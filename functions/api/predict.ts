@@ -5,13 +5,7 @@ import { PayloadTooLargeError, ValidationError } from '../core/errors.js';
 import { validateInstances } from '../core/instances.js';
 import type { EnsembleSpec, Manifest } from '../core/manifest.js';
 import type { IdempotencyStore, InferenceExecutor, PredictionStore } from '../core/ports.js';
-import {
-  type FanOutMember,
-  fanOutMembers,
-  runnerMemberLimit,
-  type TimeoutCut,
-  withinBudget,
-} from '../core/targets.js';
+import { type FanOutMember, fanOutMembers, type TimeoutCut, withinBudget } from '../core/targets.js';
 import { answerFromCache, type CachedAnswerDeps, type CacheStatus } from './cached-answer.js';
 import { runOnce } from './idempotency.js';
 
@@ -44,20 +38,6 @@ export interface PredictOutcome {
   replayed: boolean;
   /** Set for an ensemble with a result cache: whether this answer came from it. */
   cache?: CacheStatus;
-}
-
-/** What the ensemble step, the execution's return and the answer need after the members. */
-export const ANSWER_MARGIN_MS = 3000;
-
-/**
- * The seconds a member may take on a synchronous request with `remainingMs` left to the API
- * function, and no more than a runner of `runnerTimeoutSeconds` can wait (when known): at least 1,
- * so a request near its end still gets its members' answers or their names.
- */
-export function memberBudgetSeconds(remainingMs: number, runnerTimeoutSeconds?: number): number {
-  const api = Math.floor((remainingMs - ANSWER_MARGIN_MS) / 1000);
-  const runner = runnerTimeoutSeconds === undefined ? api : runnerMemberLimit(runnerTimeoutSeconds);
-  return Math.max(1, Math.min(api, runner));
 }
 
 /** The fan-out's members, their timeouts cut to the request's budget when it has one. */

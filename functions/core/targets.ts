@@ -81,6 +81,80 @@ export function withinBudget(
  */
 export const runnerMemberLimit = (runnerTimeoutSeconds: number): number => runnerTimeoutSeconds - 1;
 
+/** What the ensemble step, the execution's return and the answer need after the members. */
+export const ANSWER_MARGIN_MS = 3000;
+
+/**
+ * The seconds a member may take on a synchronous request with `remainingMs` left to the API
+ * function, and no more than a runner of `runnerTimeoutSeconds` can wait (when known): at least 1,
+ * so a request near its end still gets its members' answers or their names.
+ */
+export function memberBudgetSeconds(remainingMs: number, runnerTimeoutSeconds?: number): number {
+  const api = Math.floor((remainingMs - ANSWER_MARGIN_MS) / 1000);
+  const runner = runnerTimeoutSeconds === undefined ? api : runnerMemberLimit(runnerTimeoutSeconds);
+  return Math.max(1, Math.min(api, runner));
+}
+
+/** The most a member waits on each path, from the functions' timeouts (serverless.yml's). */
+export interface MemberWaitLimits {
+  /** In a batch job: the runner's timeout less a second. */
+  batchSeconds: number;
+  /** On a synchronous request, when the API function's timeout is known: see memberBudgetSeconds. */
+  syncSeconds?: number;
+}
+
+/** The limits for a runner and an API function that time out after these seconds. */
+export function memberWaitLimits(runnerTimeoutSeconds: number, apiTimeoutSeconds?: number): MemberWaitLimits {
+  return {
+    batchSeconds: runnerMemberLimit(runnerTimeoutSeconds),
+    ...(apiTimeoutSeconds === undefined
+      ? {}
+      : { syncSeconds: memberBudgetSeconds(apiTimeoutSeconds * 1000, runnerTimeoutSeconds) }),
+  };
+}
+
+/** A model whose manifest timeout outlasts a path: what it waits there instead. */
+export interface ManifestTimeoutCut {
+  model: string;
+  timeoutSeconds: number;
+  /** Set when batch jobs cut it. */
+  batchSeconds?: number;
+  /** Set when synchronous requests cut it (at the API function's full timeout; less when later). */
+  syncSeconds?: number;
+}
+
+/**
+ * The models whose timeouts the functions cannot give them, found before they serve (at start, in
+ * `fanout models check`) rather than from a timed-out member on day thirty. Manifest order.
+ */
+export function manifestTimeoutCuts(
+  models: Iterable<{ id: string; timeoutSeconds: number }>,
+  limits: MemberWaitLimits,
+): ManifestTimeoutCut[] {
+  const cuts: ManifestTimeoutCut[] = [];
+  for (const m of models) {
+    const batch = m.timeoutSeconds > limits.batchSeconds;
+    const sync = limits.syncSeconds !== undefined && m.timeoutSeconds > limits.syncSeconds;
+    if (!batch && !sync) continue;
+    cuts.push({
+      model: m.id,
+      timeoutSeconds: m.timeoutSeconds,
+      ...(batch ? { batchSeconds: limits.batchSeconds } : {}),
+      ...(sync ? { syncSeconds: limits.syncSeconds } : {}),
+    });
+  }
+  return cuts;
+}
+
+/** One line for a cut: `<model>: its timeout of 60 s is cut to 29 s in batch jobs and ...`. */
+export function describeTimeoutCut(cut: ManifestTimeoutCut): string {
+  const where = [
+    cut.batchSeconds === undefined ? '' : `${cut.batchSeconds} s in batch jobs`,
+    cut.syncSeconds === undefined ? '' : `${cut.syncSeconds} s on the synchronous path`,
+  ].filter(Boolean);
+  return `${cut.model}: its timeout of ${cut.timeoutSeconds} s is cut to ${where.join(' and ')}; past that it is timed out by name`;
+}
+
 /** The members a fan-out runs for an ensemble: counted ones, then shadows flagged as such. */
 export function fanOutMembers(manifest: Manifest, ensemble: EnsembleSpec): FanOutMember[] {
   const timeout = (model: string) => manifest.models.get(model)?.timeoutSeconds ?? 10;

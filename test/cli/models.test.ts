@@ -280,8 +280,9 @@ describe('fanout models add', () => {
     const file = modelFile(bcLda);
     const long = await add({ file, manifest, timeoutSeconds: 45 });
     expect(long.code).toBe(0);
+    expect(long.err).toContain(`note: --timeout 45: ${LDA}: its timeout of 45 s is cut to`);
     expect(long.err).toMatch(
-      /note: --timeout 45 is longer than the runner can wait: the member waits at most \d+ s \(functions\.runner\.timeout is \d+ in serverless\.yml, less one\)/,
+      /note: --timeout 45: [a-z0-9-]+: its timeout of 45 s is cut to \d+ s in batch jobs and \d+ s on the synchronous path; past that it is timed out by name \(bounded by functions\.runner\.timeout, \d+ in serverless\.yml, less one; the synchronous path also by functions\.api\.timeout, \d+, less 3 to answer\)/,
     );
     expect(JSON.parse(read(manifest)).models.find((m: { id: string }) => m.id === LDA).timeoutSeconds).toBe(
       45,
@@ -289,6 +290,11 @@ describe('fanout models add', () => {
     const short = await add({ file, manifest, timeoutSeconds: 5 });
     expect(short.code).toBe(0);
     expect(short.err).not.toContain('note: --timeout');
+    // 28 s fits a batch job (the runner's 30 less one) but not a synchronous request.
+    const syncOnly = await add({ file, manifest, timeoutSeconds: 28 });
+    expect(syncOnly.err).toMatch(
+      /note: --timeout 28: [a-z0-9-]+: its timeout of 28 s is cut to \d+ s on the synchronous path; past that/,
+    );
   });
 
   it('treats the same file under the same id as a refresh, and another file as a replacement that needs --replace and a new version', async () => {
@@ -356,6 +362,30 @@ describe('fanout models check', () => {
       /^NOT READY {2}bc-mlp: model file breast-cancer\/mlp\.onnx is not an ONNX model \(/,
     );
     expect(bad.err).toEqual([`1 model not ready in ${manifest}`]);
+  });
+
+  it("notes a member whose timeout serverless.yml's functions cannot give it, and still passes", async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    const doc = JSON.parse(read(manifest));
+    const [first, second] = doc.models as { id: string; timeoutSeconds?: number }[];
+    if (!first || !second) throw new Error('the bundled manifest has fewer than two models');
+    first.timeoutSeconds = 60;
+    second.timeoutSeconds = 28;
+    writeFileSync(manifest, JSON.stringify(doc, null, 2));
+    const run = await check(manifest);
+    expect(run.code).toBe(0);
+    const notes = run.out.filter((l) => l.startsWith('note '));
+    expect(notes).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^note {7}${first.id}: its timeout of 60 s is cut to \\d+ s in batch jobs and \\d+ s on the synchronous path; past that it is timed out by name \\(bounded by functions\\.runner\\.timeout, \\d+ in serverless\\.yml, less one; the synchronous path also by functions\\.api\\.timeout, \\d+, less 3 to answer\\)$`,
+        ),
+      ),
+      expect.stringMatching(
+        new RegExp(`^note {7}${second.id}: its timeout of 28 s is cut to \\d+ s on the synchronous path;`),
+      ),
+    ]);
   });
 
   it('runs as npx fanout models check, with a non-zero exit on a mismatch', async () => {

@@ -245,6 +245,14 @@ describe('members that fail, through the real stack', () => {
     expect((await http('GET', `${faulty.api}/v2/models/bc-logreg/ready`)).body.ready).toBe(true);
   });
 
+  it("says at start which member's manifest timeout the functions cannot give it", () => {
+    // The fixture gives bc-mlp 60 s: more than serverless.yml's runner (30 s) lets a member wait.
+    expect(faulty.output()).toMatch(
+      /fanout local stack: model timeout cut: bc-mlp: its timeout of 60 s is cut to \d+ s in batch jobs and \d+ s on the synchronous path; past that it is timed out by name \(bounded by functions\.runner\.timeout, 30 in serverless\.yml/,
+    );
+    expect(faulty.output()).not.toMatch(/model timeout cut: bc-logreg/);
+  });
+
   it('answers 503 naming the failed members when the quorum is not met', async () => {
     const res = await http('POST', `${faulty.api}/v1/ensembles/fragile/predictions`, {
       instances: [data.rows[0]],

@@ -1,5 +1,10 @@
-import { ANSWER_MARGIN_MS, memberBudgetSeconds } from '../../functions/api/predict.js';
-import { type FanOutMember, runnerMemberLimit, withinBudget } from '../../functions/core/targets.js';
+import {
+  ANSWER_MARGIN_MS,
+  type FanOutMember,
+  memberBudgetSeconds,
+  runnerMemberLimit,
+  withinBudget,
+} from '../../functions/core/targets.js';
 
 const members: FanOutMember[] = [
   { model: 'quick', timeoutSeconds: 5 },
