@@ -1,7 +1,10 @@
 import {
   ANSWER_MARGIN_MS,
+  describeTimeoutCut,
   type FanOutMember,
+  manifestTimeoutCuts,
   memberBudgetSeconds,
+  memberWaitLimits,
   runnerMemberLimit,
   withinBudget,
 } from '../../functions/core/targets.js';
@@ -51,5 +54,40 @@ describe('member timeouts within what the caller can wait', () => {
     expect(memberBudgetSeconds(29_000)).toBe(Math.floor((29_000 - ANSWER_MARGIN_MS) / 1000));
     expect(memberBudgetSeconds(ANSWER_MARGIN_MS + 1_999)).toBe(1);
     expect(memberBudgetSeconds(100)).toBe(1);
+  });
+});
+
+describe('manifest timeouts the functions cannot give, found before serving', () => {
+  const models = [
+    { id: 'quick', timeoutSeconds: 5 },
+    { id: 'sync-only', timeoutSeconds: 28 },
+    { id: 'slow', timeoutSeconds: 60 },
+  ];
+
+  it('takes the limits from the runner and API timeouts (the API one optional)', () => {
+    expect(memberWaitLimits(30, 29)).toEqual({ batchSeconds: 29, syncSeconds: 26 });
+    expect(memberWaitLimits(30)).toEqual({ batchSeconds: 29 });
+    expect(memberWaitLimits(120, 60)).toEqual({ batchSeconds: 119, syncSeconds: 57 });
+  });
+
+  it('names each model cut on a path, with what it waits there, in manifest order', () => {
+    expect(manifestTimeoutCuts(models, memberWaitLimits(30, 29))).toEqual([
+      { model: 'sync-only', timeoutSeconds: 28, syncSeconds: 26 },
+      { model: 'slow', timeoutSeconds: 60, batchSeconds: 29, syncSeconds: 26 },
+    ]);
+    expect(manifestTimeoutCuts(models, memberWaitLimits(30))).toEqual([
+      { model: 'slow', timeoutSeconds: 60, batchSeconds: 29 },
+    ]);
+    expect(manifestTimeoutCuts(models, memberWaitLimits(900, 900))).toEqual([]);
+  });
+
+  it('says a cut in one line', () => {
+    const [syncOnly, slow] = manifestTimeoutCuts(models, memberWaitLimits(30, 29));
+    expect(describeTimeoutCut(slow as never)).toBe(
+      'slow: its timeout of 60 s is cut to 29 s in batch jobs and 26 s on the synchronous path; past that it is timed out by name',
+    );
+    expect(describeTimeoutCut(syncOnly as never)).toBe(
+      'sync-only: its timeout of 28 s is cut to 26 s on the synchronous path; past that it is timed out by name',
+    );
   });
 });
