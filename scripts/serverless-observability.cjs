@@ -65,7 +65,7 @@ const dims = (values) => Object.entries(values).map(([Name, Value]) => ({ Name, 
  * @param {string} options.service
  * @param {string} options.stage
  * @param {string | undefined} options.sagemakerMembers FANOUT_SAGEMAKER_MEMBERS
- * @param {{ periodSeconds: number, memberFailureRate: number, memberMinCalls: number, p99LatencyMs: number, cacheErrorsPerPeriod?: number }} options.alarms
+ * @param {{ periodSeconds: number, memberFailureRate: number, memberMinCalls: number, p99LatencyMs: number, cacheErrorsPerPeriod?: number, memberAgreementMin?: number, memberAgreementMinRows?: number, agreementPeriodSeconds?: number }} options.alarms
  * @param {string[]} [options.templateAlarms] logical ids of the alarms the template has already
  *   (serverless.yml's own), shown on the dashboard with these
  * @returns {Record<string, object>} resources by logical id
@@ -82,11 +82,15 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
       Properties: { EvaluationPeriods: 1, TreatMissingData: 'notBreaching', ...properties, ...actions },
     };
   };
-  const metric = (name, dimensions, stat) => ({
+  const metric = (name, dimensions, stat, seconds = period) => ({
     Metric: { Namespace: NAMESPACE, MetricName: name, Dimensions: dims({ stage, ...dimensions }) },
-    Period: period,
+    Period: seconds,
     Stat: stat,
   });
+  // Drift shows over hours, not minutes: agreement is judged over longer periods than failures.
+  const agreementPeriod = Number(alarms.agreementPeriodSeconds ?? 3600);
+  const agreementMin = Number(alarms.memberAgreementMin ?? 0.9);
+  const agreementRows = Number(alarms.memberAgreementMinRows ?? 50);
 
   for (const e of ensembles) {
     const ensemble = { ensemble: e.name };
@@ -168,6 +172,36 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
         DatapointsToAlarm: 2,
         Threshold: Number(alarms.memberFailureRate),
         ComparisonOperator: 'GreaterThanThreshold',
+      });
+      // A counted member only: a shadow's agreement is what decides its rollout, watched on the
+      // dashboard, and it changes no answer.
+      const counted = { ...member, role: 'counted' };
+      const hours = (agreementPeriod * 3) / 3600;
+      alarm(`MemberAgreementAlarm${idPart(`${e.name}/${model}`)}`, {
+        AlarmName: `${prefix}-${e.name}-${model}-agreement`,
+        AlarmDescription: `Member ${model} of ensemble ${e.name} agreed with the ensemble's answer on fewer than ${agreementMin * 100}% of the rows it was compared on (at least ${agreementRows} rows a period) in each of the last 3 periods (${hours} h): it is drifting from the other members. Its model or endpoint may have changed, or the data it sees has moved to where it disagrees. The dashboard's agreement row shows when it started; GET /v1/predictions/{id} shows its answers next to the others'. A member that fails or times out is the failure-rate alarm's, not this one's.`,
+        Metrics: [
+          {
+            Id: 'agreed',
+            ReturnData: false,
+            MetricStat: metric('MemberRowsAgreed', counted, 'Sum', agreementPeriod),
+          },
+          {
+            Id: 'compared',
+            ReturnData: false,
+            MetricStat: metric('MemberRowsCompared', counted, 'Sum', agreementPeriod),
+          },
+          {
+            Id: 'agreement',
+            Label: `${model} agreement with the answer (share of rows)`,
+            ReturnData: true,
+            Expression: `IF(compared >= ${agreementRows}, agreed / compared, 1)`,
+          },
+        ],
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+        Threshold: agreementMin,
+        ComparisonOperator: 'LessThanThreshold',
       });
     }
   }

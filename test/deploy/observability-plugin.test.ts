@@ -30,14 +30,15 @@ function dashboardAlarms(resources: ReturnType<typeof build>): string[] {
   return body.widgets.find((w: any) => w.type === 'alarm').properties.alarms;
 }
 
-/** The member failure-rate alarms, as `ensemble/model`. */
+/** The per-member alarms, as `ensemble/model: failure-rate` or `ensemble/model: agreement`. */
 function memberAlarms(resources: ReturnType<typeof build>): string[] {
   return Object.values(resources)
     .filter((r) => r.Type === 'AWS::CloudWatch::Alarm' && r.Properties.Metrics)
-    .map((r) => {
+    .flatMap((r) => {
       const dims = r.Properties.Metrics[0].MetricStat.Metric.Dimensions as { Name: string; Value: string }[];
       const v = (n: string) => dims.find((d) => d.Name === n)?.Value;
-      return `${v('ensemble')}/${v('model')}`;
+      const kind = /-(failure-rate|agreement)$/.exec(r.Properties.AlarmName)?.[1];
+      return kind ? [`${v('ensemble')}/${v('model')}: ${kind}`] : [];
     })
     .sort();
 }
@@ -62,7 +63,13 @@ describe('alarms and dashboard from the manifest', () => {
       .find((e: { name: string }) => e.name === 'breast-cancer')
       .members.push('bc-new-member');
     const after = build(manifest);
-    expect(memberAlarms(after)).toEqual([...memberAlarms(before), 'breast-cancer/bc-new-member'].sort());
+    expect(memberAlarms(after)).toEqual(
+      [
+        ...memberAlarms(before),
+        'breast-cancer/bc-new-member: agreement',
+        'breast-cancer/bc-new-member: failure-rate',
+      ].sort(),
+    );
     expect(memberWidgets(after)['breast-cancer: member latency p99 (ms)']).toContain('bc-new-member');
   });
 
@@ -92,9 +99,71 @@ describe('alarms and dashboard from the manifest', () => {
       'fanout-test-wine-trial-batch-jobs-failed',
       'fanout-test-wine-trial-latency-p99',
       'fanout-test-wine-trial-quorum-misses',
+      'fanout-test-wine-trial-wine-logreg-agreement',
       'fanout-test-wine-trial-wine-logreg-failure-rate',
+      'fanout-test-wine-trial-wine-mlp-agreement',
       'fanout-test-wine-trial-wine-mlp-failure-rate',
     ]);
+  });
+
+  it("watch each counted member's agreement with the answer for drift, over hours, shadows left to the dashboard", () => {
+    const manifest = bundled();
+    const withShadow = manifest.ensembles.find((e: { shadow?: string[] }) => e.shadow?.length);
+    expect(withShadow).toBeDefined();
+    const resources = observabilityResources({
+      manifest,
+      service: 'fanout',
+      stage: 'test',
+      sagemakerMembers: '',
+      alarms: {
+        ...ALARMS,
+        memberAgreementMin: 0.85,
+        memberAgreementMinRows: 200,
+        agreementPeriodSeconds: 7200,
+      },
+    });
+    const agreement = memberAlarms(resources).filter((a) => a.endsWith(': agreement'));
+    expect(agreement).toEqual(
+      memberAlarms(resources)
+        .filter((a) => a.endsWith(': failure-rate'))
+        .map((a) => a.replace('failure-rate', 'agreement')),
+    );
+    for (const shadow of withShadow.shadow) {
+      expect(agreement).not.toContain(`${withShadow.name}/${shadow}: agreement`);
+    }
+    const [member] = withShadow.members as string[];
+    const alarm = Object.values(resources).find(
+      (r) => r.Properties.AlarmName === `fanout-test-${withShadow.name}-${member}-agreement`,
+    );
+    expect(alarm?.Properties).toMatchObject({
+      Threshold: 0.85,
+      ComparisonOperator: 'LessThanThreshold',
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'notBreaching',
+    });
+    const queries = alarm?.Properties.Metrics as any[];
+    expect(
+      queries
+        .filter((q) => q.MetricStat)
+        .map((q) => [
+          q.MetricStat.Metric.MetricName,
+          q.MetricStat.Period,
+          q.MetricStat.Stat,
+          Object.fromEntries(q.MetricStat.Metric.Dimensions.map((d: any) => [d.Name, d.Value])),
+        ]),
+    ).toEqual(
+      ['MemberRowsAgreed', 'MemberRowsCompared'].map((name) => [
+        name,
+        7200,
+        'Sum',
+        { stage: 'test', ensemble: withShadow.name, model: member, role: 'counted' },
+      ]),
+    );
+    expect(queries.find((q) => q.ReturnData)?.Expression).toBe('IF(compared >= 200, agreed / compared, 1)');
+    expect(alarm?.Properties.AlarmDescription).toMatch(
+      /fewer than 85% of the rows .* \(6 h\): it is drifting/,
+    );
   });
 
   it('give an ensemble that turns its result cache on a cache-errors alarm and a line on the cache row', () => {
@@ -148,7 +217,7 @@ describe('alarms and dashboard from the manifest', () => {
       expect(withThem).toContain(id);
     }
     expect(
-      memberAlarms(build(manifest, sagemaker.join(','))).some((a) => a.endsWith(`/${sagemaker[0]}`)),
+      memberAlarms(build(manifest, sagemaker.join(','))).some((a) => a.includes(`/${sagemaker[0]}: `)),
     ).toBe(true);
   });
 

@@ -721,7 +721,7 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
     ]);
   });
 
-  it('watches each served ensemble (quorum misses, p99 latency, failed batch jobs, cache errors where it has a cache) and each of its members (failure rate)', () => {
+  it('watches each served ensemble (quorum misses, p99 latency, failed batch jobs, cache errors where it has a cache) and each of its members (failure rate, agreement with the answer)', () => {
     const metrics = alarmMetrics();
     const watching = (name: string, dims: Record<string, string>) =>
       metrics.some(
@@ -740,6 +740,19 @@ describe("operations: alarms, the alarm topic, the dashboard and the trigger's d
             true,
           ]);
         }
+        for (const name of ['MemberRowsAgreed', 'MemberRowsCompared']) {
+          expect([e.name, model, name, watching(name, { ensemble: e.name, model, role: 'counted' })]).toEqual(
+            [e.name, model, name, true],
+          );
+        }
+      }
+      // A shadow's agreement decides its rollout on the dashboard; it pages no one.
+      for (const model of e.shadow) {
+        expect([
+          e.name,
+          model,
+          watching('MemberRowsAgreed', { ensemble: e.name, model, role: 'shadow' }),
+        ]).toEqual([e.name, model, false]);
       }
     }
     // An ensemble with a result cache: its failed reads and writes, on both paths.
