@@ -88,9 +88,17 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
     Stat: stat,
   });
   // Drift shows over hours, not minutes: agreement is judged over longer periods than failures.
-  const agreementPeriod = Number(alarms.agreementPeriodSeconds ?? 3600);
-  const agreementMin = Number(alarms.memberAgreementMin ?? 0.9);
-  const agreementRows = Number(alarms.memberAgreementMinRows ?? 50);
+  const agreementPeriod = setting(alarms, 'agreementPeriodSeconds', 3600, (v) =>
+    Number.isInteger(v) && v >= 60 && v % 60 === 0 && v * 3 <= 86_400
+      ? undefined
+      : 'a whole number of minutes in seconds, at most 28800 (CloudWatch looks back one day over 3 periods)',
+  );
+  const agreementMin = setting(alarms, 'memberAgreementMin', 0.9, (v) =>
+    v > 0 && v <= 1 ? undefined : 'a share of rows between 0 and 1 (0.9 is 90%)',
+  );
+  const agreementRows = setting(alarms, 'memberAgreementMinRows', 50, (v) =>
+    Number.isInteger(v) && v >= 1 ? undefined : 'a whole number of rows, at least 1',
+  );
 
   for (const e of ensembles) {
     const ensemble = { ensemble: e.name };
@@ -487,6 +495,19 @@ function dashboardBody({ ensembles, stage, prefix, resources, templateAlarms }) 
     },
   });
   return { start: '-PT3H', periodOverride: 'inherit', widgets };
+}
+
+/**
+ * A numeric `custom.alarms` setting, or its default when absent; a value that is not what `problem`
+ * accepts stops the package with the setting named.
+ */
+function setting(alarms, name, fallback, problem) {
+  const raw = alarms[name];
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  const value = Number(raw);
+  const why = Number.isFinite(value) ? problem(value) : 'a number';
+  if (why) throw new Error(`custom.alarms.${name} is ${JSON.stringify(raw)}: it must be ${why}`);
+  return value;
 }
 
 class ObservabilityPlugin {

@@ -221,6 +221,36 @@ describe('alarms and dashboard from the manifest', () => {
     ).toBe(true);
   });
 
+  it.each([
+    [
+      'memberAgreementMin',
+      90,
+      /custom\.alarms\.memberAgreementMin is 90: it must be a share of rows between 0 and 1/,
+    ],
+    ['memberAgreementMin', 'high', /custom\.alarms\.memberAgreementMin is "high": it must be a number/],
+    [
+      'memberAgreementMinRows',
+      0.5,
+      /custom\.alarms\.memberAgreementMinRows is 0\.5: it must be a whole number of rows/,
+    ],
+    [
+      'agreementPeriodSeconds',
+      90,
+      /custom\.alarms\.agreementPeriodSeconds is 90: it must be a whole number of minutes/,
+    ],
+    ['agreementPeriodSeconds', 86_400, /custom\.alarms\.agreementPeriodSeconds is 86400: .* at most 28800/],
+  ])('refuse custom.alarms.%s = %j, naming the setting and what it takes', (name, value, message) => {
+    expect(() =>
+      observabilityResources({
+        manifest: bundled(),
+        service: 'fanout',
+        stage: 'test',
+        sagemakerMembers: '',
+        alarms: { ...ALARMS, [name]: value },
+      }),
+    ).toThrow(message);
+  });
+
   it('keep logical ids apart for names that differ only in punctuation', () => {
     const manifest = bundled();
     const first = manifest.ensembles[0];
