@@ -1,15 +1,46 @@
 import { dirname, relative, resolve } from 'node:path';
 import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
-import { localOnnx, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { localOnnx, type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { firstDistributionProblem, PROBABILITIES_HINT } from '../functions/core/probabilities.js';
 import { manifestTimeoutNotes, readFunctionTimeouts } from '../local/member-timeouts.js';
+import { bundledDatasetFor } from './datasets.js';
 import { readManifestDoc } from './manifest-doc.js';
 import type { ModelsIo } from './models.js';
 import type { CheckArgs } from './models-args.js';
 
+/** Rows of the bundled data set a model is run on to see that it gives probabilities. */
+const PROBE_ROWS = 40;
+
+/**
+ * Why a model's answers on the first rows of its feature set's bundled data set are not
+ * probabilities (logits, raw scores: the runner would refuse each answer), or undefined when they
+ * are, or when there is no bundled data set to run it on.
+ */
+async function scoresProblem(
+  scorer: OnnxScorer,
+  model: OnnxModelSpec,
+  modelsDir: string,
+): Promise<string | undefined> {
+  const data = bundledDatasetFor(modelsDir, model.features, model.labels);
+  if (!data) return undefined;
+  let scores: number[][];
+  try {
+    scores = await scorer.score(model, data.rows.slice(0, PROBE_ROWS));
+  } catch (err) {
+    return (err as Error).message;
+  }
+  const off = firstDistributionProblem(scores);
+  return (
+    off &&
+    `${model.id} does not give probabilities: on row ${off.row + 1} of ${data.name} its output ${off.why}; ${PROBABILITIES_HINT}`
+  );
+}
+
 /**
  * `fanout models check`: the start check on every ONNX member (a SageMaker member's local file
- * too), then a real onnxruntime load of each, as the runner does. Exit code 1 if any is not ready.
+ * too), then a real onnxruntime load of each, as the runner does, and a run on the first rows of
+ * its bundled data set, whose answers must be probabilities. Exit code 1 if any is not ready.
  * A member whose timeout serverless.yml's functions cannot give it gets a note, not a failure.
  */
 export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number> {
@@ -17,6 +48,7 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
   const shown = shownPath(manifestPath);
   const manifest = parseManifest(readManifestDoc(manifestPath), manifestPath, shown);
   const scorer = new OnnxScorer({ manifestPath });
+  const modelsDir = dirname(manifestPath);
   let bad = 0;
   try {
     for (const model of manifest.models.values()) {
@@ -34,6 +66,7 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
           (err: Error) => err.message,
         );
       }
+      if (!problem && check.ok) problem = await scoresProblem(scorer, onnx, modelsDir);
       const where = relative(dirname(manifestPath), onnx.file);
       if (problem) {
         bad++;

@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { OnnxFileError, type OnnxFileInfo, readOnnxFile } from '../functions/adapters/onnx-file.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { firstDistributionProblem, PROBABILITIES_HINT } from '../functions/core/probabilities.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
 import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv } from './datasets.js';
 import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
@@ -253,6 +254,20 @@ interface Scored {
 }
 
 /**
+ * Stops the command when the model's answers are not probabilities (logits, raw scores): served,
+ * each of its answers would be refused as a member failure (see checkShape), and its accuracy would
+ * have said nothing of that.
+ */
+function refuseScores(id: string, scores: readonly (readonly number[])[], source: string): void {
+  const off = firstDistributionProblem(scores);
+  if (off) {
+    throw new ModelsError(
+      `${id} does not give probabilities: on row ${off.row + 1} of ${source} its output ${off.why}; ${PROBABILITIES_HINT}`,
+    );
+  }
+}
+
+/**
  * Scores the feature set's bundled data set (or `--data`) with onnxruntime: accuracy on every row
  * and on the held-out split, and the golden rows (the rows the other members' golden files hold).
  */
@@ -287,9 +302,12 @@ async function scoreData(
     const rows = Array.from({ length: GOLDEN_ROWS }, (_, i) =>
       model.features.map((_, j) => Math.round(((i * 7919 + j * 104729) % 1000) / 10) / 10),
     );
-    return { golden: { rows, probabilities: await score(rows), source: 'onnxruntime-node, synthetic rows' } };
+    const probabilities = await score(rows);
+    refuseScores(model.id, probabilities, 'the synthetic rows');
+    return { golden: { rows, probabilities, source: 'onnxruntime-node, synthetic rows' } };
   }
   const all = await score(data.rows);
+  refuseScores(model.id, all, String(name));
   const chance = 1 / model.labels.length;
   const whole = {
     rows: data.rows.length,

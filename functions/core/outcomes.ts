@@ -1,4 +1,5 @@
 import { describe } from './instances.js';
+import { firstDistributionProblem, PROBABILITIES_HINT } from './probabilities.js';
 
 export type MemberStatus = 'ok' | 'failed' | 'timeout';
 
@@ -133,7 +134,8 @@ export function causeMessage(cause: string): string {
 
 /**
  * Checks an answering member's scores have the expected shape; a member that returned the wrong
- * number of rows or classes, or non-finite values, is turned into a failure that says so.
+ * number of rows or classes, non-finite values, or rows that are not probabilities (logits, raw
+ * scores) is turned into a failure that says so, and the quorum decides without it.
  */
 export function checkShape(o: MemberOutcome, rows: number, classes: number): MemberOutcome {
   if (o.status !== 'ok') return o;
@@ -146,6 +148,10 @@ export function checkShape(o: MemberOutcome, rows: number, classes: number): Mem
       (row) => !Array.isArray(row) || row.length !== classes || row.some((v) => !Number.isFinite(v)),
     );
     if (bad >= 0) problem = `row ${bad} is not ${classes} finite probabilities`;
+    else {
+      const off = firstDistributionProblem(p);
+      if (off) problem = `row ${off.row} is not probabilities: it ${off.why}; ${PROBABILITIES_HINT}`;
+    }
   }
   if (!problem) return o;
   const { probabilities: _dropped, ...rest } = o;

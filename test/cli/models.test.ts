@@ -215,6 +215,24 @@ describe('fanout models add', () => {
     expect(read(manifestFile)).toBe(before);
   });
 
+  it('refuses a model whose output is logits rather than probabilities, writing nothing', async () => {
+    const models = modelsCopy();
+    const manifestFile = join(models, 'manifest.json');
+    const before = read(manifestFile);
+    const result = await add({
+      file: modelFile(bcLda, { input: 'float_input', label: true, noSoftmax: true }),
+      manifest: manifestFile,
+      ensemble: 'breast-cancer',
+    });
+    expect(result.error).toBeInstanceOf(ModelsError);
+    expect(result.error?.message).toMatch(
+      new RegExp(
+        `^${LDA} does not give probabilities: on row 1 of breast-cancer its output (has -?[\\d.]+, outside 0\\.\\.1|sums to [\\d.]+, not 1) \\(.*\\); a member must give one probability per label, e\\.g\\. with its softmax exported with it \\(README, "Exporting to ONNX"\\)$`,
+      ),
+    );
+    expect(read(manifestFile)).toBe(before);
+  });
+
   it('refuses a ZipMap output and says how to export without it', async () => {
     const models = modelsCopy();
     const result = await add({
@@ -360,6 +378,18 @@ describe('fanout models check', () => {
     expect(bad.code).toBe(1);
     expect(bad.out.find((l) => l.includes('bc-mlp'))).toMatch(
       /^NOT READY {2}bc-mlp: model file breast-cancer\/mlp\.onnx is not an ONNX model \(/,
+    );
+    expect(bad.err).toEqual([`1 model not ready in ${manifest}`]);
+  });
+
+  it('fails a model whose file was swapped for one that gives logits, naming the row', async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    writeFileSync(join(models, 'breast-cancer/mlp.onnx'), linearOnnx(bcLda, { noSoftmax: true }));
+    const bad = await check(manifest);
+    expect(bad.code).toBe(1);
+    expect(bad.out.find((l) => l.includes('bc-mlp'))).toMatch(
+      /^NOT READY {2}bc-mlp does not give probabilities: on row 1 of breast-cancer its output (has|sums to) .*; a member must give one probability per label/,
     );
     expect(bad.err).toEqual([`1 model not ready in ${manifest}`]);
   });

@@ -24,6 +24,8 @@ function freeId(base: string): string {
 }
 const LDA = freeId('bc-lda');
 const SHORT = freeId('bc-short');
+const LOGITS = freeId('bc-logits');
+const WITH_LOGITS = freeId('bc-with-logits');
 const SHORT_REASON = (manifest: string) =>
   `${SHORT}: input "float_input" of the model breast-cancer/${SHORT}.onnx takes 29 features (shape [N, 29]), the manifest's feature set "breast-cancer" has 30: fix "features" in ${manifest} or re-export the model`;
 
@@ -69,6 +71,26 @@ beforeAll(async () => {
     version: '1.0.0',
     features: 'breast-cancer',
     labels: 'breast-cancer',
+  });
+  // A model whose export left the softmax out: its start check passes (the shapes are right), so
+  // the command's own refusal is what a user who adds it by hand skips.
+  writeFileSync(
+    join(models, `breast-cancer/${LOGITS}.onnx`),
+    linearOnnx(lda, { input: 'float_input', label: true, noSoftmax: true }),
+  );
+  doc.models.push({
+    id: LOGITS,
+    kind: 'onnx',
+    file: `breast-cancer/${LOGITS}.onnx`,
+    version: '1.0.0',
+    features: 'breast-cancer',
+    labels: 'breast-cancer',
+  });
+  doc.ensembles.push({
+    name: WITH_LOGITS,
+    members: ['bc-logreg', 'bc-mlp', LOGITS],
+    strategy: 'soft-vote',
+    quorum: 2,
   });
   const bc = doc.ensembles.find((e: { name: string }) => e.name === 'breast-cancer');
   bc.members.push(SHORT);
@@ -150,6 +172,27 @@ describe('a model brought by a user, served by the local stack', () => {
     );
     // Refused by the runner before any model ran: one invocation per member, bc-short's included.
     expect(runnerCalls.sort()).toEqual([...fanOut].sort());
+  });
+
+  it('refuses the answers of a member that gives logits, naming it and the row, and answers from the others', async () => {
+    const rows = [0, 20].map((i) => data.rows[i]);
+    const res = await http('POST', url(`/v1/ensembles/${WITH_LOGITS}/predictions`), { instances: rows });
+    expect(res.status).toBe(200);
+    expect(res.body.degraded).toBe(true);
+    const byModel = Object.fromEntries(res.body.members.map((m: { model: string }) => [m.model, m]));
+    expect(byModel[LOGITS]).toMatchObject({ status: 'failed', error: { name: 'ModelRunError' } });
+    expect(byModel[LOGITS].error.message).toMatch(
+      new RegExp(
+        `^${LOGITS}: row 0 is not probabilities: it (has|sums to) .*; a member must give one probability per label`,
+      ),
+    );
+    expect(byModel[LOGITS].predictions).toBeUndefined();
+    expect(res.body.predictions.map((p: { label: string }) => p.label)).toEqual(
+      [0, 20].map((i) => data.labels[data.targets[i] as number]),
+    );
+    for (const p of res.body.predictions) {
+      for (const v of Object.values(p.probabilities) as number[]) expect(v).toBeGreaterThanOrEqual(0);
+    }
   });
 
   it('serves the added model alone over the Open Inference Protocol', async () => {

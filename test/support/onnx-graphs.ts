@@ -32,6 +32,8 @@ export interface GraphLayout {
   extraInput?: string;
   /** List the weights among the graph inputs too, as older exporters did. */
   initializersAsInputs?: boolean;
+  /** Leave the softmax out: the output is the logits, as a PyTorch export without it gives. */
+  noSoftmax?: boolean;
 }
 
 const tensor = (name: string, dims: number[], values: number[]) =>
@@ -81,12 +83,14 @@ export function linearOnnx(model: LinearModel, layout: GraphLayout = {}): Uint8A
     logits = 'shifted';
   }
   nodes.push(
-    onnx.NodeProto.create({
-      opType: 'Softmax',
-      input: [logits],
-      output: [probs],
-      attribute: [attr('axis', 1)],
-    }),
+    layout.noSoftmax
+      ? onnx.NodeProto.create({ opType: 'Identity', input: [logits], output: [probs] })
+      : onnx.NodeProto.create({
+          opType: 'Softmax',
+          input: [logits],
+          output: [probs],
+          attribute: [attr('axis', 1)],
+        }),
   );
   const outputs = [];
   if (layout.label) {

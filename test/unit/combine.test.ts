@@ -413,6 +413,58 @@ describe('combine: three classes', () => {
     );
     expect(member(record, 'lr')?.error?.message).toBe('lr: row 0 is not 3 finite probabilities');
   });
+
+  it('fails a member that gives logits instead of probabilities, so it cannot outvote the others', () => {
+    const record = combine(
+      binary,
+      [ok('a', [[0.9, 0.1]]), ok('b', [[0.8, 0.2]]), ok('c', [[-3, 5]])],
+      1,
+      info,
+      meta,
+    );
+    expect(member(record, 'c')).toMatchObject({
+      status: 'failed',
+      error: {
+        name: 'ModelRunError',
+        message:
+          'c: row 0 is not probabilities: it has -3, outside 0..1 (-3, 5); a member must give one probability per label, e.g. with its softmax exported with it (README, "Exporting to ONNX")',
+      },
+    });
+    // The two members that gave probabilities decide, and say so.
+    expect(record.degraded).toBe(true);
+    expect(record.predictions[0]?.label).toBe('no');
+    expect(record.predictions[0]?.probabilities.no).toBeCloseTo(0.85, 12);
+  });
+});
+
+describe('checkShape: what counts as probabilities', () => {
+  const outcome = (rows: number[][]) => ({ model: 'm', status: 'ok' as const, probabilities: rows });
+  it('takes float32 rounding (a sum off by 1e-6) and rows of 0s and 1s', () => {
+    for (const rows of [[[0.3333333, 0.3333333, 0.3333334]], [[0.1000001, 0.9000005, 0]], [[1, 0, 0]]]) {
+      expect(checkShape(outcome(rows), 1, 3).status).toBe('ok');
+    }
+  });
+
+  it('names the first row that sums to something other than 1, with its values', () => {
+    const failed = checkShape(
+      outcome([
+        [0.2, 0.3, 0.5],
+        [0.2, 0.3, 0.4],
+      ]),
+      2,
+      3,
+    );
+    expect(failed.error?.message).toMatch(
+      /^m: row 1 is not probabilities: it sums to 0\.9, not 1 \(0\.2, 0\.3, 0\.4\); /,
+    );
+  });
+
+  it('names a value above 1 even when the row sums to 1', () => {
+    const failed = checkShape(outcome([[1.5, -0.5]]), 1, 2);
+    expect(failed.error?.message).toMatch(
+      /^m: row 0 is not probabilities: it has 1\.5, outside 0\.\.1 \(1\.5, -0\.5\)/,
+    );
+  });
 });
 
 describe('normaliseOutcome and causeMessage', () => {
