@@ -52,3 +52,60 @@ export function rocAuc(probabilities: readonly (readonly number[])[], targets: r
   }
   return sum / classes;
 }
+
+/** The order of a model's output columns that best fits the labels, and its accuracy. */
+export interface ColumnOrder {
+  /** `order[c]` is the label that output column `c` would have to mean. */
+  order: number[];
+  accuracy: number;
+}
+
+/**
+ * The assignment of output columns to labels that scores best on labelled rows: for a model whose
+ * classes come out in another order than the label set's (a classifier trained on string labels
+ * sorts them), it is not the identity, and its accuracy is far above the model's as given. Found
+ * on the confusion matrix, by trying every order up to 8 labels (8! = 40,320) and greedily above.
+ */
+export function bestColumnOrder(
+  probabilities: readonly (readonly number[])[],
+  targets: readonly number[],
+): ColumnOrder {
+  const classes = probabilities[0]?.length ?? 0;
+  // hits[c][t]: rows whose top column is c and whose label is t.
+  const hits = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  probabilities.forEach((p, i) => {
+    let best = 0;
+    for (let c = 1; c < p.length; c++) if ((p[c] as number) > (p[best] as number)) best = c;
+    const row = hits[best] as number[];
+    row[targets[i] as number] = (row[targets[i] as number] ?? 0) + 1;
+  });
+  const total = probabilities.length || 1;
+  const score = (order: number[]) => order.reduce((s, t, c) => s + ((hits[c] as number[])[t] ?? 0), 0);
+  let best = Array.from({ length: classes }, (_, c) => c);
+  let bestScore = score(best);
+  if (classes <= 8) {
+    const permute = (prefix: number[], rest: number[]) => {
+      if (rest.length === 0) {
+        const s = score(prefix);
+        if (s > bestScore) [best, bestScore] = [prefix, s];
+        return;
+      }
+      for (let i = 0; i < rest.length; i++)
+        permute([...prefix, rest[i] as number], [...rest.slice(0, i), ...rest.slice(i + 1)]);
+    };
+    permute([], [...best]);
+  } else {
+    const order = new Array<number>(classes).fill(-1);
+    const used = new Set<number>();
+    const cells = hits.flatMap((row, c) => row.map((n, t) => ({ c, t, n }))).sort((a, b) => b.n - a.n);
+    for (const { c, t } of cells) {
+      if (order[c] === -1 && !used.has(t)) {
+        order[c] = t;
+        used.add(t);
+      }
+    }
+    const s = score(order);
+    if (s > bestScore) [best, bestScore] = [order, s];
+  }
+  return { order: best, accuracy: bestScore / total };
+}

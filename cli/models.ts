@@ -10,7 +10,7 @@ import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv }
 import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
-import { accuracy, rocAuc } from './model-scores.js';
+import { accuracy, bestColumnOrder, rocAuc } from './model-scores.js';
 import { timeoutNote } from './model-timeout.js';
 import type { AddArgs } from './models-args.js';
 import { ModelsError } from './models-error.js';
@@ -268,6 +268,29 @@ function refuseScores(id: string, scores: readonly (readonly number[])[], source
 }
 
 /**
+ * Stops the command when the model's output columns fit the labels far better in another order:
+ * its classes come out in another order than the label set's (a classifier trained on string
+ * labels sorts them), so in an ensemble it would vote for the wrong label on every row it gets
+ * right. Twenty points of accuracy apart, so a merely weak model is left to the near-chance warning.
+ */
+function refuseColumnOrder(
+  model: OnnxModelSpec,
+  scores: readonly (readonly number[])[],
+  targets: readonly number[],
+  accuracyAsGiven: number,
+  source: string,
+): void {
+  const best = bestColumnOrder(scores, targets);
+  if (best.accuracy < accuracyAsGiven + 0.2) return;
+  const labels = best.order.map((t) => model.labels[t]).join(', ');
+  throw new ModelsError(
+    `${model.id}'s output columns look out of order: accuracy ${fixed(accuracyAsGiven)} on ${source} as they are, ` +
+      `${fixed(best.accuracy)} if they meant (${labels}). Export its classes in the order of the label set ` +
+      `(${model.labels.join(', ')}), or give it a label set in its own order`,
+  );
+}
+
+/**
  * Scores the feature set's bundled data set (or `--data`) with onnxruntime: accuracy on every row
  * and on the held-out split, and the golden rows (the rows the other members' golden files hold).
  */
@@ -327,6 +350,7 @@ async function scoreData(
         : '') +
       `; ROC AUC ${fixed(heldOut?.rocAuc ?? whole.rocAuc)}`,
   );
+  refuseColumnOrder(model, all, data.targets, whole.accuracy, String(name));
   if (whole.accuracy < chance + 0.1) {
     io.err(
       `warning: ${model.id} scores near chance (${fixed(whole.accuracy)} for ${model.labels.length} labels): check that the model takes the features in the order of "${args.features}" and gives the classes in the order of "${args.labels}" (${model.labels.join(', ')})`,

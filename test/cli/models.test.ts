@@ -233,6 +233,24 @@ describe('fanout models add', () => {
     expect(read(manifestFile)).toBe(before);
   });
 
+  it('refuses a model whose classes come out in the other order, naming the order that fits', async () => {
+    const models = modelsCopy();
+    const manifestFile = join(models, 'manifest.json');
+    const before = read(manifestFile);
+    const swapped = {
+      weights: bcLda.weights.map((w) => [w[1] as number, w[0] as number]),
+      bias: [bcLda.bias[1] as number, bcLda.bias[0] as number],
+    };
+    const result = await add({ file: modelFile(swapped), manifest: manifestFile, ensemble: 'breast-cancer' });
+    expect(result.error).toBeInstanceOf(ModelsError);
+    expect(result.error?.message).toMatch(
+      new RegExp(
+        `^${LDA}'s output columns look out of order: accuracy 0\\.0\\d+ on breast-cancer as they are, 0\\.9\\d+ if they meant \\(benign, malignant\\)\\. Export its classes in the order of the label set \\(malignant, benign\\), or give it a label set in its own order$`,
+      ),
+    );
+    expect(read(manifestFile)).toBe(before);
+  });
+
   it('refuses a ZipMap output and says how to export without it', async () => {
     const models = modelsCopy();
     const result = await add({
