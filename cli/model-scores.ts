@@ -1,3 +1,5 @@
+import { firstDistributionProblem, PROBABILITIES_HINT } from '../functions/core/probabilities.js';
+
 /** Fraction of rows whose most probable class is the target (ties: the first class). */
 export function accuracy(probabilities: readonly (readonly number[])[], targets: readonly number[]): number {
   let right = 0;
@@ -108,4 +110,45 @@ export function bestColumnOrder(
     if (s > bestScore) [best, bestScore] = [order, s];
   }
   return { order: best, accuracy: bestScore / total };
+}
+
+const fixed = (v: number) => v.toFixed(4);
+
+/**
+ * Why a model's answers on `source` are not probabilities (logits, raw scores): served, each would
+ * be refused as a member failure (see checkShape), and its accuracy says nothing of that.
+ */
+export function probabilitiesProblem(
+  id: string,
+  scores: readonly (readonly number[])[],
+  source: string,
+): string | undefined {
+  const off = firstDistributionProblem(scores);
+  return (
+    off &&
+    `${id} does not give probabilities: on row ${off.row + 1} of ${source} its output ${off.why}; ${PROBABILITIES_HINT}`
+  );
+}
+
+/**
+ * Why a model's output columns look out of order: they fit the labels far better in another order
+ * (its classes come out in another order than the label set's; a classifier trained on string
+ * labels sorts them), so in an ensemble it would vote for the wrong label on the rows it gets
+ * right. Twenty points of accuracy apart, so a merely weak model is not taken for one.
+ */
+export function columnOrderProblem(
+  model: { id: string; labels: readonly string[] },
+  scores: readonly (readonly number[])[],
+  targets: readonly number[],
+  source: string,
+): string | undefined {
+  const asGiven = accuracy(scores, targets);
+  const best = bestColumnOrder(scores, targets);
+  if (best.accuracy < asGiven + 0.2) return undefined;
+  const labels = best.order.map((t) => model.labels[t]).join(', ');
+  return (
+    `${model.id}'s output columns look out of order: accuracy ${fixed(asGiven)} on ${source} as they are, ` +
+    `${fixed(best.accuracy)} if they meant (${labels}). Export its classes in the order of the label set ` +
+    `(${model.labels.join(', ')}), or give it a label set in its own order`
+  );
 }

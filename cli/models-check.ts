@@ -2,20 +2,17 @@ import { dirname, relative, resolve } from 'node:path';
 import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { localOnnx, type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
-import { firstDistributionProblem, PROBABILITIES_HINT } from '../functions/core/probabilities.js';
 import { manifestTimeoutNotes, readFunctionTimeouts } from '../local/member-timeouts.js';
 import { bundledDatasetFor } from './datasets.js';
 import { readManifestDoc } from './manifest-doc.js';
+import { columnOrderProblem, probabilitiesProblem } from './model-scores.js';
 import type { ModelsIo } from './models.js';
 import type { CheckArgs } from './models-args.js';
 
-/** Rows of the bundled data set a model is run on to see that it gives probabilities. */
-const PROBE_ROWS = 40;
-
 /**
- * Why a model's answers on the first rows of its feature set's bundled data set are not
- * probabilities (logits, raw scores: the runner would refuse each answer), or undefined when they
- * are, or when there is no bundled data set to run it on.
+ * Why a model's answers on its feature set's bundled data set would be refused or would mislead
+ * (not probabilities, or columns out of the label set's order), or undefined when they are fine, or
+ * when there is no bundled data set to run it on.
  */
 async function scoresProblem(
   scorer: OnnxScorer,
@@ -26,21 +23,21 @@ async function scoresProblem(
   if (!data) return undefined;
   let scores: number[][];
   try {
-    scores = await scorer.score(model, data.rows.slice(0, PROBE_ROWS));
+    scores = await scorer.score(model, data.rows);
   } catch (err) {
     return (err as Error).message;
   }
-  const off = firstDistributionProblem(scores);
   return (
-    off &&
-    `${model.id} does not give probabilities: on row ${off.row + 1} of ${data.name} its output ${off.why}; ${PROBABILITIES_HINT}`
+    probabilitiesProblem(model.id, scores, data.name) ??
+    columnOrderProblem(model, scores, data.targets, data.name)
   );
 }
 
 /**
  * `fanout models check`: the start check on every ONNX member (a SageMaker member's local file
- * too), then a real onnxruntime load of each, as the runner does, and a run on the first rows of
- * its bundled data set, whose answers must be probabilities. Exit code 1 if any is not ready.
+ * too), then a real onnxruntime load of each, as the runner does, and a run on its bundled data
+ * set, whose answers must be probabilities with columns in the label set's order. Exit code 1 if
+ * any is not ready.
  * A member whose timeout serverless.yml's functions cannot give it gets a note, not a failure.
  */
 export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number> {

@@ -4,13 +4,12 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { OnnxFileError, type OnnxFileInfo, readOnnxFile } from '../functions/adapters/onnx-file.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
-import { firstDistributionProblem, PROBABILITIES_HINT } from '../functions/core/probabilities.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
 import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv } from './datasets.js';
 import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
-import { accuracy, bestColumnOrder, rocAuc } from './model-scores.js';
+import { accuracy, columnOrderProblem, probabilitiesProblem, rocAuc } from './model-scores.js';
 import { timeoutNote } from './model-timeout.js';
 import type { AddArgs } from './models-args.js';
 import { ModelsError } from './models-error.js';
@@ -253,41 +252,9 @@ interface Scored {
   golden: { rows: number[][]; probabilities: number[][]; source: string };
 }
 
-/**
- * Stops the command when the model's answers are not probabilities (logits, raw scores): served,
- * each of its answers would be refused as a member failure (see checkShape), and its accuracy would
- * have said nothing of that.
- */
-function refuseScores(id: string, scores: readonly (readonly number[])[], source: string): void {
-  const off = firstDistributionProblem(scores);
-  if (off) {
-    throw new ModelsError(
-      `${id} does not give probabilities: on row ${off.row + 1} of ${source} its output ${off.why}; ${PROBABILITIES_HINT}`,
-    );
-  }
-}
-
-/**
- * Stops the command when the model's output columns fit the labels far better in another order:
- * its classes come out in another order than the label set's (a classifier trained on string
- * labels sorts them), so in an ensemble it would vote for the wrong label on every row it gets
- * right. Twenty points of accuracy apart, so a merely weak model is left to the near-chance warning.
- */
-function refuseColumnOrder(
-  model: OnnxModelSpec,
-  scores: readonly (readonly number[])[],
-  targets: readonly number[],
-  accuracyAsGiven: number,
-  source: string,
-): void {
-  const best = bestColumnOrder(scores, targets);
-  if (best.accuracy < accuracyAsGiven + 0.2) return;
-  const labels = best.order.map((t) => model.labels[t]).join(', ');
-  throw new ModelsError(
-    `${model.id}'s output columns look out of order: accuracy ${fixed(accuracyAsGiven)} on ${source} as they are, ` +
-      `${fixed(best.accuracy)} if they meant (${labels}). Export its classes in the order of the label set ` +
-      `(${model.labels.join(', ')}), or give it a label set in its own order`,
-  );
+/** Stops the command with `problem`, when there is one: nothing has been written yet. */
+function refuse(problem: string | undefined): void {
+  if (problem) throw new ModelsError(problem);
 }
 
 /**
@@ -326,11 +293,11 @@ async function scoreData(
       model.features.map((_, j) => Math.round(((i * 7919 + j * 104729) % 1000) / 10) / 10),
     );
     const probabilities = await score(rows);
-    refuseScores(model.id, probabilities, 'the synthetic rows');
+    refuse(probabilitiesProblem(model.id, probabilities, 'the synthetic rows'));
     return { golden: { rows, probabilities, source: 'onnxruntime-node, synthetic rows' } };
   }
   const all = await score(data.rows);
-  refuseScores(model.id, all, String(name));
+  refuse(probabilitiesProblem(model.id, all, String(name)));
   const chance = 1 / model.labels.length;
   const whole = {
     rows: data.rows.length,
@@ -350,7 +317,7 @@ async function scoreData(
         : '') +
       `; ROC AUC ${fixed(heldOut?.rocAuc ?? whole.rocAuc)}`,
   );
-  refuseColumnOrder(model, all, data.targets, whole.accuracy, String(name));
+  refuse(columnOrderProblem(model, all, data.targets, String(name)));
   if (whole.accuracy < chance + 0.1) {
     io.err(
       `warning: ${model.id} scores near chance (${fixed(whole.accuracy)} for ${model.labels.length} labels): check that the model takes the features in the order of "${args.features}" and gives the classes in the order of "${args.labels}" (${model.labels.join(', ')})`,

@@ -412,6 +412,21 @@ describe('fanout models check', () => {
     expect(bad.err).toEqual([`1 model not ready in ${manifest}`]);
   });
 
+  it('fails a model whose file was swapped for one with its classes in the other order', async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    const swapped = {
+      weights: bcLda.weights.map((w) => [w[1] as number, w[0] as number]),
+      bias: [bcLda.bias[1] as number, bcLda.bias[0] as number],
+    };
+    writeFileSync(join(models, 'breast-cancer/mlp.onnx'), linearOnnx(swapped));
+    const bad = await check(manifest);
+    expect(bad.code).toBe(1);
+    expect(bad.out.find((l) => l.includes('bc-mlp'))).toMatch(
+      /^NOT READY {2}bc-mlp's output columns look out of order: accuracy 0\.0\d+ on breast-cancer as they are, 0\.9\d+ if they meant \(benign, malignant\)/,
+    );
+  });
+
   it("notes a member whose timeout serverless.yml's functions cannot give it, and still passes", async () => {
     const models = modelsCopy();
     const manifest = join(models, 'manifest.json');
