@@ -86,7 +86,7 @@ export interface CardModel {
   dataset?: string;
   trainedOn?: string;
   addedOn?: string;
-  heldOut?: { accuracy?: number; rocAuc?: number };
+  heldOut?: { accuracy?: number; rocAuc?: number | null };
   wholeData?: { accuracy?: number };
   file: string;
   bytes: number;

@@ -144,11 +144,20 @@ export function columnOrderProblem(
 ): string | undefined {
   const asGiven = accuracy(scores, targets);
   const best = bestColumnOrder(scores, targets);
-  if (best.accuracy < asGiven + 0.2) return undefined;
+  // A model that gives every row one label fits "better" swapped when that label is the rarer
+  // one; it is no better than always answering the commonest label, so it is not taken for one.
+  if (best.accuracy < asGiven + 0.2 || best.accuracy < majorityShare(targets) + 0.1) return undefined;
   const labels = best.order.map((t) => model.labels[t]).join(', ');
   return (
     `${model.id}'s output columns look out of order: accuracy ${fixed(asGiven)} on ${source} as they are, ` +
     `${fixed(best.accuracy)} if they meant (${labels}). Export its classes in the order of the label set ` +
     `(${model.labels.join(', ')}), or give it a label set in its own order`
   );
+}
+
+/** The share of rows that have the commonest label: what always answering it scores. */
+function majorityShare(targets: readonly number[]): number {
+  const counts = new Map<number, number>();
+  for (const t of targets) counts.set(t, (counts.get(t) ?? 0) + 1);
+  return targets.length ? Math.max(...counts.values()) / targets.length : 0;
 }

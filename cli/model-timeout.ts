@@ -15,3 +15,25 @@ export function timeoutNote(
   const [note] = manifestTimeoutNotes([{ id, timeoutSeconds: seconds }], readFunctionTimeouts(file));
   return note && `note: --timeout ${seconds}: ${note}. Raise those timeouts to let it wait longer.`;
 }
+
+/** Rows the batch state machine's ItemBatcher hands each member at once (MaxItemsPerBatch). */
+export const BATCH_ROWS = 250;
+
+/** A manifest entry's timeout when it gives none (functions/core/manifest-schema.ts). */
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
+/**
+ * A warning when a batch job's rows would take the model more than half its timeout here: a
+ * member that times out on every batch leaves each batch's rows answered without it (degraded),
+ * which a user would otherwise learn from a job's results. A Lambda at 1,024 MB has a fraction of
+ * one core, so it would take longer there than on a workstation.
+ */
+export function batchTimeNote(id: string, batchMs: number, timeoutSeconds: number): string | undefined {
+  if (!(batchMs > (timeoutSeconds * 1000) / 2)) return undefined;
+  const seconds = batchMs / 1000;
+  return (
+    `warning: ${id} took about ${seconds < 10 ? seconds.toFixed(1) : Math.round(seconds)} s here for a batch job's ${BATCH_ROWS} rows, ` +
+    `${Math.round((batchMs / (timeoutSeconds * 1000)) * 100)}% of its ${timeoutSeconds} s timeout (and a Lambda has less CPU than this machine): ` +
+    `batches it does not answer in time are answered without it. Give it a longer --timeout (at least ${Math.ceil(seconds * 4)} s), or expect degraded batch rows`
+  );
+}

@@ -5,12 +5,14 @@ import { OnnxFileError, type OnnxFileInfo, readOnnxFile } from '../functions/ada
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
+import { memberWaitLimits } from '../functions/core/targets.js';
+import { readFunctionTimeouts } from '../local/member-timeouts.js';
 import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv } from './datasets.js';
 import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
 import { accuracy, columnOrderProblem, probabilitiesProblem, rocAuc } from './model-scores.js';
-import { timeoutNote } from './model-timeout.js';
+import { BATCH_ROWS, batchTimeNote, DEFAULT_TIMEOUT_SECONDS, timeoutNote } from './model-timeout.js';
 import type { AddArgs } from './models-args.js';
 import { ModelsError } from './models-error.js';
 
@@ -19,6 +21,8 @@ export interface ModelsIo {
   out: (line: string) => void;
   err: (line: string) => void;
   now?: () => Date;
+  /** Milliseconds for timing the model (performance.now by default; tests stand in a slow model). */
+  clock?: () => number;
 }
 
 const GOLDEN_ROWS = 40;
@@ -215,6 +219,15 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
   if (ensembleNote) io.err(ensembleNote);
   const waitNote = timeoutNote(args.id, args.timeoutSeconds);
   if (waitNote) io.err(waitNote);
+  // What a batch job gives it: its timeout, cut to what the runner can wait (see timeoutNote).
+  const runner = readFunctionTimeouts()?.runner;
+  const timeout = Number(entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
+  const batchNote = batchTimeNote(
+    args.id,
+    scored.batchMs,
+    runner === undefined ? timeout : Math.min(timeout, memberWaitLimits(runner).batchSeconds),
+  );
+  if (batchNote) io.err(batchNote);
   io.err(`wrote ${written.map((f) => shownPath(f)).join(', ')}`);
   const env = args.manifest === 'models/manifest.json' ? '' : `FANOUT_MANIFEST=${args.manifest} `;
   io.err(
@@ -246,11 +259,34 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
 }
 
 interface Scored {
+  /** Milliseconds a batch job's rows would take here, from a warm run (see batchMsHere). */
+  batchMs: number;
   dataset?: string;
-  whole?: { rows: number; accuracy: number; rocAuc: number };
-  heldOut?: { rows: number; accuracy: number; rocAuc: number };
+  /** `rocAuc` is null when the rows hold one label only (no curve to draw). */
+  whole?: { rows: number; accuracy: number; rocAuc: number | null };
+  heldOut?: { rows: number; accuracy: number; rocAuc: number | null };
   golden: { rows: number[][]; probabilities: number[][]; source: string };
 }
+
+/**
+ * How long one call with a batch job's rows ({@link BATCH_ROWS}, as the runner gets them) takes the
+ * model here, warm (the session is loaded by then): `rows` repeated to a whole batch, since a
+ * model's time does not grow in step with its rows (a batch shares each matrix product).
+ */
+async function batchMsHere(
+  score: (rows: number[][]) => Promise<number[][]>,
+  rows: number[][],
+  clock: () => number = () => performance.now(),
+): Promise<number> {
+  if (rows.length === 0) return 0;
+  const batch = Array.from({ length: BATCH_ROWS }, (_, i) => rows[i % rows.length] as number[]);
+  const started = clock();
+  await score(batch);
+  return clock() - started;
+}
+
+const aucOrNull = (auc: number) => (Number.isFinite(auc) ? auc : null);
+const showAuc = (auc: number | null) => (auc === null ? 'n/a (the rows hold one label only)' : fixed(auc));
 
 /** Stops the command with `problem`, when there is one: nothing has been written yet. */
 function refuse(problem: string | undefined): void {
@@ -294,7 +330,10 @@ async function scoreData(
     );
     const probabilities = await score(rows);
     refuse(probabilitiesProblem(model.id, probabilities, 'the synthetic rows'));
-    return { golden: { rows, probabilities, source: 'onnxruntime-node, synthetic rows' } };
+    return {
+      batchMs: await batchMsHere(score, rows, io.clock),
+      golden: { rows, probabilities, source: 'onnxruntime-node, synthetic rows' },
+    };
   }
   const all = await score(data.rows);
   refuse(probabilitiesProblem(model.id, all, String(name)));
@@ -302,20 +341,24 @@ async function scoreData(
   const whole = {
     rows: data.rows.length,
     accuracy: accuracy(all, data.targets),
-    rocAuc: rocAuc(all, data.targets),
+    rocAuc: aucOrNull(rocAuc(all, data.targets)),
   };
   let heldOut: Scored['heldOut'];
   if (bundled?.heldOut && !args.data) {
     const probs = bundled.heldOut.map((i) => all[i] as number[]);
     const targets = bundled.heldOut.map((i) => data.targets[i] as number);
-    heldOut = { rows: probs.length, accuracy: accuracy(probs, targets), rocAuc: rocAuc(probs, targets) };
+    heldOut = {
+      rows: probs.length,
+      accuracy: accuracy(probs, targets),
+      rocAuc: aucOrNull(rocAuc(probs, targets)),
+    };
   }
   io.err(
     `${model.id}: accuracy ${fixed(whole.accuracy)} on all ${whole.rows} rows of ${name}` +
       (heldOut
         ? `, ${fixed(heldOut.accuracy)} on the ${heldOut.rows} rows the bundled models were not trained on (a fair test only if yours was not either)`
         : '') +
-      `; ROC AUC ${fixed(heldOut?.rocAuc ?? whole.rocAuc)}`,
+      `; ROC AUC ${showAuc(heldOut ? heldOut.rocAuc : whole.rocAuc)}`,
   );
   refuse(columnOrderProblem(model, all, data.targets, String(name)));
   if (whole.accuracy < chance + 0.1) {
@@ -333,6 +376,7 @@ async function scoreData(
     data.rows.slice(0, GOLDEN_ROWS);
   const probabilities = await score(goldenRows);
   return {
+    batchMs: await batchMsHere(score, data.rows, io.clock),
     dataset: name,
     whole,
     heldOut,

@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { UsageError } from '../../cli/args.js';
-import { addModel } from '../../cli/models.js';
+import { addModel, type ModelsIo } from '../../cli/models.js';
 import { type AddArgs, parseModelsArgs } from '../../cli/models-args.js';
 import { checkModels } from '../../cli/models-check.js';
 import { ModelsError } from '../../cli/models-error.js';
@@ -55,7 +55,10 @@ function modelFile(
 }
 
 /** Runs `fanout models add` in-process: its exit code, or the error it stops with, and what it said. */
-async function add(args: Partial<AddArgs> & { file: string; manifest: string }) {
+async function add(
+  args: Partial<AddArgs> & { file: string; manifest: string },
+  extra: Partial<ModelsIo> = {},
+) {
   const out: string[] = [];
   const err: string[] = [];
   const full: AddArgs = {
@@ -70,6 +73,7 @@ async function add(args: Partial<AddArgs> & { file: string; manifest: string }) 
     out: (l: string) => out.push(l),
     err: (l: string) => err.push(l),
     now: () => new Date('2026-11-28T00:00:00Z'),
+    ...extra,
   };
   try {
     return { code: await addModel(full, io), out, err: err.join('\n') };
@@ -249,6 +253,50 @@ describe('fanout models add', () => {
       ),
     );
     expect(read(manifestFile)).toBe(before);
+  });
+
+  it("warns when a batch job's rows would take the model more than half its timeout, and not when they fit", async () => {
+    const manifest = join(modelsCopy(), 'manifest.json');
+    const file = modelFile(bcLda);
+    // A clock on which the timed call takes 1.5 s: a model that slow on a batch job's 250 rows.
+    const slowClock = () => {
+      let now = 0;
+      return () => {
+        now += 1_500;
+        return now;
+      };
+    };
+    const tight = await add({ file, manifest, timeoutSeconds: 2 }, { clock: slowClock() });
+    expect([tight.code, tight.error?.message]).toEqual([0, undefined]);
+    expect(tight.err).toContain(
+      `warning: ${LDA} took about 1.5 s here for a batch job's 250 rows, 75% of its 2 s timeout (and a Lambda has less CPU than this machine): batches it does not answer in time are answered without it. Give it a longer --timeout (at least 6 s), or expect degraded batch rows`,
+    );
+    const roomy = await add({ file, manifest, timeoutSeconds: 5 }, { clock: slowClock() });
+    expect(roomy.err).not.toContain("for a batch job's");
+    // Timed for real, the model made here takes milliseconds.
+    const real = await add({ file, manifest });
+    expect(real.err).not.toContain("for a batch job's");
+  });
+
+  it('scores --data rows of one label without a ROC AUC, which has no curve to draw, and adds the model', async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    const features = JSON.parse(read(manifest)).featureSets['breast-cancer'] as string[];
+    const malignant = bc.rows.filter((_, i) => bc.targets[i] === 0).slice(0, 12);
+    const data = join(dir, `one-label-${++count}.csv`);
+    writeFileSync(
+      data,
+      `${[...features, 'label'].map((f) => (f.includes(',') ? `"${f}"` : f)).join(',')}\n${malignant.map((r) => `${r.join(',')},malignant`).join('\n')}\n`,
+    );
+    const result = await add({ file: modelFile(bcLda), manifest, data });
+    expect([result.code, result.error?.message]).toEqual([0, undefined]);
+    expect(result.err).toMatch(
+      /accuracy [\d.]+ on all 12 rows of one-label-\d+\.csv; ROC AUC n\/a \(the rows hold one label only\)/,
+    );
+    const entry = JSON.parse(read(join(models, 'metrics.json'))).models.find(
+      (m: { id: string }) => m.id === LDA,
+    );
+    expect(entry.wholeData).toMatchObject({ rows: 12, rocAuc: null });
   });
 
   it('refuses a ZipMap output and says how to export without it', async () => {
