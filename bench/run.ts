@@ -152,11 +152,15 @@ async function main(): Promise<void> {
     c16 = await withStack(warm, () => measureLoad({ ...load, connections: 16 }));
     log(`  c16 ${c16.rps} req/s p99 ${c16.p99Ms} ms errors ${c16.errors}; load at 64 connections`);
     c64 = await withStack(warm, () => measureLoad({ ...load, connections: 64 }));
-    log(`  c64 ${c64.rps} req/s p99 ${c64.p99Ms} ms errors ${c64.errors}; result cache: miss, hit, no cache`);
+    log(
+      `  c64 ${c64.rps} req/s p99 ${c64.p99Ms} ms errors ${c64.errors}; result cache: miss, hit, memory hit, no cache`,
+    );
     cache = await withStack(warm, () =>
       measureCache(warm, { manifest: MODELS_MANIFEST, rows, ...size.cache }),
     );
-    log(`  ${cache.ensemble}: miss p50 ${cache.missP50Ms} ms, hit p50 ${cache.hitP50Ms} ms`);
+    log(
+      `  ${cache.ensemble}: miss p50 ${cache.missP50Ms} ms, hit p50 ${cache.hitP50Ms} ms, memory hit p50 ${cache.memoryHitP50Ms} ms`,
+    );
   } finally {
     await stack.stop();
   }

@@ -3,7 +3,7 @@ import type { Manifest } from '../core/manifest.js';
 import type { JobStore, ObjectStore, ResultCache } from '../core/ports.js';
 import { runnerMemberLimit } from '../core/targets.js';
 import { dynamoDocClient, s3Client } from './clients.js';
-import { DynamoResultCache } from './dynamodb-cache.js';
+import { DynamoResultCache, withMemoryTier } from './dynamodb-cache.js';
 import { DynamoJobStore } from './dynamodb-jobs.js';
 import { S3ObjectStore } from './s3-objects.js';
 import { servedModels } from './served.js';
@@ -25,10 +25,15 @@ export function batchDeps(): BatchDeps {
   if (!deps) {
     const config = loadConfig();
     const table = required(config.tableName, 'FANOUT_TABLE');
+    const { manifest } = servedModels(config);
     deps = {
-      manifest: servedModels(config).manifest,
+      manifest,
       jobs: new DynamoJobStore(dynamoDocClient(config), table),
-      cache: new DynamoResultCache(dynamoDocClient(config), table),
+      cache: withMemoryTier(
+        new DynamoResultCache(dynamoDocClient(config), table),
+        manifest,
+        config.cacheMemory,
+      ),
       objects: new S3ObjectStore(s3Client(config), required(config.bucket, 'FANOUT_BUCKET')),
       memberLimitSeconds:
         config.runnerTimeoutSeconds === undefined

@@ -4,6 +4,8 @@ import {
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { UpstreamError } from '../core/errors.js';
+import type { Manifest } from '../core/manifest.js';
+import { MemoryTier } from '../core/memory-tier.js';
 import type { ResultCache } from '../core/ports.js';
 import type { CacheEntry } from '../core/result-cache.js';
 import { beforeAttempt, putRequestGroups, type RetryOptions, writeBatch } from './dynamodb-batch.js';
@@ -130,4 +132,20 @@ function entryOf(item: Record<string, unknown>): CacheEntry | undefined {
     return undefined;
   }
   return { key, ensemble, prediction, members, cachedAt, expiresAt } as CacheEntry;
+}
+
+/**
+ * The table behind this instance's memory tier (core/memory-tier.ts), bounded by the configuration;
+ * the table alone when the tier is off (`FANOUT_CACHE_MEMORY_ENTRIES=0`).
+ */
+export function withMemoryTier(
+  table: ResultCache,
+  manifest: Manifest,
+  memory: { maxEntries: number; maxAgeSeconds: number },
+): ResultCache {
+  if (memory.maxEntries <= 0) return table;
+  return new MemoryTier(table, {
+    ...memory,
+    ttlSeconds: (ensemble) => manifest.ensembles.get(ensemble)?.cache?.ttlSeconds,
+  });
 }

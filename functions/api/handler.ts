@@ -2,7 +2,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { cacheObserver } from '../adapters/cache-metrics.js';
 import { dynamoDocClient, sfnClient } from '../adapters/clients.js';
-import { DynamoResultCache } from '../adapters/dynamodb-cache.js';
+import { DynamoResultCache, withMemoryTier } from '../adapters/dynamodb-cache.js';
 import { DynamoJobStore } from '../adapters/dynamodb-jobs.js';
 import { DynamoPredictionStore } from '../adapters/dynamodb-store.js';
 import { errorFields } from '../adapters/logger.js';
@@ -38,8 +38,13 @@ function defaultDeps(): ApiDeps {
     manifest,
     store: new DynamoPredictionStore(dynamoDocClient(config), table),
     jobs: new DynamoJobStore(dynamoDocClient(config), table),
-    // A cache read waits at most this long before the request runs uncached.
-    cache: new DynamoResultCache(dynamoDocClient(config), table, { readTimeoutMs: CACHE_READ_TIMEOUT_MS }),
+    // A cache read waits at most this long before the request runs uncached; a row read once is
+    // answered from this instance's memory after that.
+    cache: withMemoryTier(
+      new DynamoResultCache(dynamoDocClient(config), table, { readTimeoutMs: CACHE_READ_TIMEOUT_MS }),
+      manifest,
+      config.cacheMemory,
+    ),
     executor: new SfnInferenceExecutor(
       sfnClient(config),
       required(config.inferenceStateMachineArn, 'FANOUT_INFERENCE_STATE_MACHINE_ARN'),

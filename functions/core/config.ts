@@ -19,6 +19,8 @@ const schema = z.object({
   FANOUT_MAX_INSTANCES: count(1, 1000, 100),
   FANOUT_MAX_BODY_BYTES: count(1024, 6_000_000, 262_144),
   FANOUT_RUNNER_TIMEOUT_SECONDS: z.optional(z.coerce.number().check(z.int(), z.gte(2), z.lte(900))),
+  FANOUT_CACHE_MEMORY_ENTRIES: count(0, 1_000_000, 10_000),
+  FANOUT_CACHE_MEMORY_SECONDS: count(1, 86_400, 300),
   FANOUT_STAGE: z._default(nonEmpty(), 'local'),
   AWS_REGION: z._default(nonEmpty(), 'us-east-1'),
   AWS_ENDPOINT_URL_DYNAMODB: optionalUrl,
@@ -48,6 +50,12 @@ export interface Config {
    * wait longer, or the runner is stopped before its member is timed out by name.
    */
   runnerTimeoutSeconds?: number;
+  /**
+   * The result cache's memory tier in each warm instance that reads the cache (the API, the batch
+   * steps): entries kept at most (0: none, every lookup reads the table), and seconds each is
+   * served from memory before the table is read again.
+   */
+  cacheMemory: { maxEntries: number; maxAgeSeconds: number };
   /** The deployment's stage (`sls --stage`): a metric dimension, so two stages never mix. */
   stage: string;
   region: string;
@@ -82,6 +90,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxInstances: e.FANOUT_MAX_INSTANCES,
     maxBodyBytes: e.FANOUT_MAX_BODY_BYTES,
     runnerTimeoutSeconds: e.FANOUT_RUNNER_TIMEOUT_SECONDS,
+    cacheMemory: { maxEntries: e.FANOUT_CACHE_MEMORY_ENTRIES, maxAgeSeconds: e.FANOUT_CACHE_MEMORY_SECONDS },
     stage: e.FANOUT_STAGE,
     region: e.AWS_REGION,
     endpoints: {

@@ -18,4 +18,20 @@ describe('configuration from the environment', () => {
       /^environment variable FANOUT_RUNNER_TIMEOUT_SECONDS: /,
     );
   });
+
+  it("bounds the result cache's memory tier: 10,000 entries for 300 s unless told, 0 entries turns it off", () => {
+    expect(loadConfig({}).cacheMemory).toEqual({ maxEntries: 10_000, maxAgeSeconds: 300 });
+    expect(
+      loadConfig({ FANOUT_CACHE_MEMORY_ENTRIES: '0', FANOUT_CACHE_MEMORY_SECONDS: '60' }).cacheMemory,
+    ).toEqual({ maxEntries: 0, maxAgeSeconds: 60 });
+  });
+
+  it.each([
+    ['FANOUT_CACHE_MEMORY_ENTRIES', '-1'],
+    ['FANOUT_CACHE_MEMORY_ENTRIES', 'lots'],
+    ['FANOUT_CACHE_MEMORY_SECONDS', '0'],
+    ['FANOUT_CACHE_MEMORY_SECONDS', '1.5'],
+  ])('refuses %s=%s, naming the variable', (name, value) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^environment variable ${name}: `));
+  });
 });
