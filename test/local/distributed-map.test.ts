@@ -572,6 +572,24 @@ describe('statemachines/batch.asl.json with the Distributed Map emulation', () =
     readFileSync(join(REPO_ROOT, 'statemachines/batch.asl.json'), 'utf8'),
   ) as AslDefinition;
 
+  /** Registers the batch state machine as `name` and runs one job of it to the end. */
+  async function runJob(name: string, jobId: string): Promise<ExecutionDescription> {
+    engine.register({ name, arn: `${ARN}:${name}`, type: 'STANDARD', definition });
+    const { executionArn } = engine.startExecution({
+      stateMachineArn: `${ARN}:${name}`,
+      input: JSON.stringify({
+        jobId,
+        bucket: BUCKET,
+        key: 'incoming/breast-cancer/rows.jsonl',
+        ensemble: 'breast-cancer',
+        format: 'jsonl',
+        createdAt: new Date().toISOString(),
+      }),
+    });
+    await engine.drain();
+    return engine.describeExecution(executionArn);
+  }
+
   it('binds with the Lambda and Distributed Map binders (nothing unsupported)', () => {
     expect(() => bindDefinition(definition, binders)).not.toThrow();
     const before = engine.unsupported().length;
@@ -621,20 +639,7 @@ describe('statemachines/batch.asl.json with the Distributed Map emulation', () =
       finalized = event;
       return { status: 'SUCCEEDED' };
     };
-    engine.register({ name: 'batch-run', arn: `${ARN}:batch-run`, type: 'STANDARD', definition });
-    const { executionArn } = engine.startExecution({
-      stateMachineArn: `${ARN}:batch-run`,
-      input: JSON.stringify({
-        jobId: 'job-1',
-        bucket: BUCKET,
-        key: 'incoming/breast-cancer/rows.jsonl',
-        ensemble: 'breast-cancer',
-        format: 'jsonl',
-        createdAt: new Date().toISOString(),
-      }),
-    });
-    await engine.drain();
-    const d = engine.describeExecution(executionArn);
+    const d = await runJob('batch-run', 'job-1');
     expect(d.error).toBeUndefined();
     expect(d.status).toBe('SUCCEEDED');
     expect(runnerCalls.map((c) => `${c.model}:${c.rows}`).sort()).toEqual(
@@ -674,25 +679,7 @@ describe('statemachines/batch.asl.json with the Distributed Map emulation', () =
       return { rows: event.lines.length };
     };
     impl.batchFinalize = () => ({ status: 'SUCCEEDED' });
-    engine.register({
-      name: 'batch-timeout-run',
-      arn: `${ARN}:batch-timeout-run`,
-      type: 'STANDARD',
-      definition,
-    });
-    const { executionArn } = engine.startExecution({
-      stateMachineArn: `${ARN}:batch-timeout-run`,
-      input: JSON.stringify({
-        jobId: 'job-3',
-        bucket: BUCKET,
-        key: 'incoming/breast-cancer/rows.jsonl',
-        ensemble: 'breast-cancer',
-        format: 'jsonl',
-        createdAt: new Date().toISOString(),
-      }),
-    });
-    await engine.drain();
-    expect(engine.describeExecution(executionArn).status).toBe('SUCCEEDED');
+    expect((await runJob('batch-timeout-run', 'job-3')).status).toBe('SUCCEEDED');
     expect(storedMembers[1]).toMatchObject({
       model: 'm-slow',
       status: 'timeout',
@@ -732,20 +719,7 @@ describe('statemachines/batch.asl.json with the Distributed Map emulation', () =
       return { rows: event.lines.length };
     };
     impl.batchFinalize = () => ({ status: 'SUCCEEDED' });
-    engine.register({ name: 'batch-plan-run', arn: `${ARN}:batch-plan-run`, type: 'STANDARD', definition });
-    const { executionArn } = engine.startExecution({
-      stateMachineArn: `${ARN}:batch-plan-run`,
-      input: JSON.stringify({
-        jobId: 'job-2',
-        bucket: BUCKET,
-        key: 'incoming/breast-cancer/rows.jsonl',
-        ensemble: 'breast-cancer',
-        format: 'jsonl',
-        createdAt: new Date().toISOString(),
-      }),
-    });
-    await engine.drain();
-    expect(engine.describeExecution(executionArn).status).toBe('SUCCEEDED');
+    expect((await runJob('batch-plan-run', 'job-2')).status).toBe('SUCCEEDED');
     expect(runnerRows).toEqual([50]);
     const [scoredBatch, cachedBatch] = storedBatches.sort((a, b) => (a.lines[0] ?? 0) - (b.lines[0] ?? 0));
     expect(scoredBatch?.source).toEqual(rows.slice(0, 250).map((_, i) => i % 50));
