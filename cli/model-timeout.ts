@@ -19,9 +19,6 @@ export function timeoutNote(
 /** Rows the batch state machine's ItemBatcher hands each member at once (MaxItemsPerBatch). */
 export const BATCH_ROWS = 250;
 
-/** A manifest entry's timeout when it gives none (functions/core/manifest-schema.ts). */
-export const DEFAULT_TIMEOUT_SECONDS = 10;
-
 /**
  * A warning when a batch job's rows would take the model more than half its timeout here: a
  * member that times out on every batch leaves each batch's rows answered without it (degraded),

@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { OnnxFileError, type OnnxFileInfo, readOnnxFile } from '../functions/adapters/onnx-file.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { DEFAULT_TIMEOUT_SECONDS } from '../functions/core/manifest-schema.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
 import { memberWaitLimits } from '../functions/core/targets.js';
 import { readFunctionTimeouts } from '../local/member-timeouts.js';
@@ -12,7 +13,7 @@ import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
 import { accuracy, columnOrderProblem, probabilitiesProblem, rocAuc } from './model-scores.js';
-import { BATCH_ROWS, batchTimeNote, DEFAULT_TIMEOUT_SECONDS, timeoutNote } from './model-timeout.js';
+import { BATCH_ROWS, batchTimeNote, timeoutNote } from './model-timeout.js';
 import type { AddArgs } from './models-args.js';
 import { ModelsError } from './models-error.js';
 
@@ -129,7 +130,7 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
     labels,
     featureSet: args.features,
     labelSet: args.labels,
-    timeoutSeconds: 10,
+    timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
     memoryMB: 1024,
     ...(args.input ? { input: args.input } : {}),
     ...(args.output ? { output: args.output } : {}),

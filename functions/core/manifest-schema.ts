@@ -18,13 +18,16 @@ const slug = z
 /** A list of names, or the name of a shared list declared at the top of the manifest. */
 const namesOrRef = z.union([z.array(nonEmpty()).check(z.minLength(1)), nonEmpty()]);
 
+/** A member's timeout when its manifest entry gives none. */
+export const DEFAULT_TIMEOUT_SECONDS = 10;
+
 const common = {
   id: slug,
   version: nonEmpty(),
   description: z.optional(z.string()),
   features: namesOrRef,
   labels: namesOrRef,
-  timeoutSeconds: z._default(z.int().check(z.gte(1), z.lte(300)), 10),
+  timeoutSeconds: z._default(z.int().check(z.gte(1), z.lte(300)), DEFAULT_TIMEOUT_SECONDS),
   memoryMB: z._default(z.int().check(z.gte(128), z.lte(10240)), 1024),
 };
 

@@ -1,5 +1,6 @@
 import { NotFoundError } from './errors.js';
 import type { EnsembleSpec, Manifest } from './manifest.js';
+import { DEFAULT_TIMEOUT_SECONDS } from './manifest-schema.js';
 
 /**
  * What a request can score: an ensemble, or (for the Open Inference Protocol, where `{name}` may
@@ -157,7 +158,7 @@ export function describeTimeoutCut(cut: ManifestTimeoutCut): string {
 
 /** The members a fan-out runs for an ensemble: counted ones, then shadows flagged as such. */
 export function fanOutMembers(manifest: Manifest, ensemble: EnsembleSpec): FanOutMember[] {
-  const timeout = (model: string) => manifest.models.get(model)?.timeoutSeconds ?? 10;
+  const timeout = (model: string) => manifest.models.get(model)?.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
   return [
     ...ensemble.members.map((model) => ({ model, timeoutSeconds: timeout(model) })),
     ...(ensemble.shadow ?? []).map((model) => ({

@@ -1,3 +1,6 @@
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { BATCH_ROWS } from '../../cli/model-timeout.js';
 import {
   ANSWER_MARGIN_MS,
   describeTimeoutCut,
@@ -14,6 +17,8 @@ const members: FanOutMember[] = [
   { model: 'slow-endpoint', timeoutSeconds: 45 },
   { model: 'shadow', timeoutSeconds: 60, shadow: true },
 ];
+
+const ROOT = resolve(import.meta.dirname, '../..');
 
 describe('member timeouts within what the caller can wait', () => {
   it('cuts only the timeouts past the budget, shadows included, and keeps the rest as they are', () => {
@@ -86,5 +91,12 @@ describe('manifest timeouts the functions cannot give, found before serving', ()
       'sync-only: its timeout of 28 s is cut to 26 s on the synchronous path; past that it is timed out by name',
       'slow: its timeout of 60 s is cut to 29 s in batch jobs and 26 s on the synchronous path; past that it is timed out by name',
     ]);
+  });
+});
+
+describe('the rows a batch job hands each member, as fanout models add times them', () => {
+  it("are the batch state machine's MaxItemsPerBatch", () => {
+    const asl = JSON.parse(readFileSync(join(ROOT, 'statemachines/batch.asl.json'), 'utf8'));
+    expect(asl.States.ScoreBatches.ItemBatcher.MaxItemsPerBatch).toBe(BATCH_ROWS);
   });
 });
