@@ -164,7 +164,7 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
       const minCalls = Number(alarms.memberMinCalls);
       alarm(`MemberFailureRateAlarm${idPart(`${e.name}/${model}`)}`, {
         AlarmName: `${prefix}-${e.name}-${model}-failure-rate`,
-        AlarmDescription: `Member ${model} of ensemble ${e.name} failed or timed out on more than ${Number(alarms.memberFailureRate) * 100}% of its calls (at least ${minCalls} calls) in 2 of the last 3 periods. Its runner's logs name the error.`,
+        AlarmDescription: `Member ${model} of ensemble ${e.name} failed or timed out on more than ${percent(Number(alarms.memberFailureRate))}% of its calls (at least ${minCalls} calls) in 2 of the last 3 periods. Its runner's logs name the error.`,
         Metrics: [
           { Id: 'failed', ReturnData: false, MetricStat: metric('MemberFailed', member, 'Sum') },
           { Id: 'timedout', ReturnData: false, MetricStat: metric('MemberTimedOut', member, 'Sum') },
@@ -187,7 +187,7 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
       const hours = (agreementPeriod * 3) / 3600;
       alarm(`MemberAgreementAlarm${idPart(`${e.name}/${model}`)}`, {
         AlarmName: `${prefix}-${e.name}-${model}-agreement`,
-        AlarmDescription: `Member ${model} of ensemble ${e.name} agreed with the ensemble's answer on fewer than ${agreementMin * 100}% of the rows it was compared on (at least ${agreementRows} rows a period) in each of the last 3 periods (${hours} h): it is drifting from the other members. Its model or endpoint may have changed, or the data it sees has moved to where it disagrees. The dashboard's agreement row shows when it started; GET /v1/predictions/{id} shows its answers next to the others'. A member that fails or times out is the failure-rate alarm's, not this one's.`,
+        AlarmDescription: `Member ${model} of ensemble ${e.name} agreed with the ensemble's answer on fewer than ${percent(agreementMin)}% of the rows it was compared on (at least ${agreementRows} rows a period) in each of the last 3 periods (${hours} h): it is drifting from the other members. Its model or endpoint may have changed, or the data it sees has moved to where it disagrees. The dashboard's agreement row shows when it started; GET /v1/predictions/{id} shows its answers next to the others'. A member that fails or times out is the failure-rate alarm's, not this one's.`,
         Metrics: [
           {
             Id: 'agreed',
@@ -496,6 +496,9 @@ function dashboardBody({ ensembles, stage, prefix, resources, templateAlarms }) 
   });
   return { start: '-PT3H', periodOverride: 'inherit', widgets };
 }
+
+/** A share as a percentage for a description: 0.07 is "7", not 7.000000000000001. */
+const percent = (share) => Math.round(share * 10_000) / 100;
 
 /**
  * A numeric `custom.alarms` setting, or its default when absent; a value that is not what `problem`

@@ -251,6 +251,20 @@ describe('alarms and dashboard from the manifest', () => {
     ).toThrow(message);
   });
 
+  it('write shares in alarm descriptions as people write them (7%, not 7.000000000000001%)', () => {
+    const resources = observabilityResources({
+      manifest: bundled(),
+      service: 'fanout',
+      stage: 'test',
+      sagemakerMembers: '',
+      alarms: { ...ALARMS, memberFailureRate: 0.07, memberAgreementMin: 0.07 },
+    });
+    const descriptions = Object.values(resources).map((r) => String(r.Properties.AlarmDescription ?? ''));
+    expect(descriptions.some((d) => d.includes('on more than 7% of its calls'))).toBe(true);
+    expect(descriptions.some((d) => d.includes('on fewer than 7% of the rows'))).toBe(true);
+    expect(descriptions.join(' ')).not.toMatch(/\d\.\d{6,}%/);
+  });
+
   it('keep logical ids apart for names that differ only in punctuation', () => {
     const manifest = bundled();
     const first = manifest.ensembles[0];
