@@ -546,6 +546,17 @@ describe('HTTP API', () => {
       ]);
     }
   });
+
+  it("bounds the result cache's memory tier in the functions that read the cache (10,000 entries, 300 s)", () => {
+    for (const fn of ['ApiLambdaFunction', 'BatchPlanLambdaFunction']) {
+      const vars = props(fn).Environment.Variables;
+      expect([fn, vars.FANOUT_CACHE_MEMORY_ENTRIES, vars.FANOUT_CACHE_MEMORY_SECONDS]).toEqual([
+        fn,
+        '10000',
+        '300',
+      ]);
+    }
+  });
 });
 
 describe('data', () => {
