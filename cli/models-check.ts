@@ -2,10 +2,12 @@ import { dirname, relative, resolve } from 'node:path';
 import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { localOnnx, type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { memberWaitLimits } from '../functions/core/targets.js';
 import { manifestTimeoutNotes, readFunctionTimeouts } from '../local/member-timeouts.js';
 import { bundledDatasetFor } from './datasets.js';
 import { readManifestDoc } from './manifest-doc.js';
 import { columnOrderProblem, probabilitiesProblem } from './model-scores.js';
+import { batchMsHere, batchTimeNote } from './model-timeout.js';
 import type { ModelsIo } from './models.js';
 import type { CheckArgs } from './models-args.js';
 
@@ -34,6 +36,35 @@ async function scoresProblem(
 }
 
 /**
+ * A warning when one call with a batch job's rows takes the model more than half of what a batch
+ * job gives it, timed on its bundled data set (or synthetic rows); none otherwise.
+ */
+async function batchTimeWarning(
+  scorer: OnnxScorer,
+  model: OnnxModelSpec,
+  modelsDir: string,
+  batchLimit: (seconds: number) => number,
+  io: ModelsIo,
+): Promise<string[]> {
+  const rows = bundledDatasetFor(modelsDir, model.features, model.labels)?.rows ?? [
+    model.features.map(() => 0),
+  ];
+  try {
+    const ms = await batchMsHere((r) => scorer.score(model, r), rows, io.clock);
+    const note = batchTimeNote(
+      model.id,
+      ms,
+      batchLimit(model.timeoutSeconds),
+      '"timeoutSeconds" in the manifest',
+    );
+    return note ? [note.replace(/^warning: /, '')] : [];
+  } catch {
+    // A model that cannot score is reported by the checks above.
+    return [];
+  }
+}
+
+/**
  * `fanout models check`: the start check on every ONNX member (a SageMaker member's local file
  * too), then a real onnxruntime load of each, as the runner does, and a run on its bundled data
  * set, whose answers must be probabilities with columns in the label set's order. Exit code 1 if
@@ -46,6 +77,11 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
   const manifest = parseManifest(readManifestDoc(manifestPath), manifestPath, shown);
   const scorer = new OnnxScorer({ manifestPath });
   const modelsDir = dirname(manifestPath);
+  const timeouts = readFunctionTimeouts();
+  // What a batch job gives a member: its timeout, cut to what the runner can wait.
+  const batchLimit = (seconds: number) =>
+    timeouts ? Math.min(seconds, memberWaitLimits(timeouts.runner).batchSeconds) : seconds;
+  const slow: string[] = [];
   let bad = 0;
   try {
     for (const model of manifest.models.values()) {
@@ -64,6 +100,8 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
         );
       }
       if (!problem && check.ok) problem = await scoresProblem(scorer, onnx, modelsDir);
+      if (!problem && check.ok)
+        slow.push(...(await batchTimeWarning(scorer, onnx, modelsDir, batchLimit, io)));
       const where = relative(dirname(manifestPath), onnx.file);
       if (problem) {
         bad++;
@@ -75,9 +113,9 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
   } finally {
     await scorer.close();
   }
-  // Not a failure: the member serves, and is timed out by name past what it is given.
-  const timeouts = readFunctionTimeouts();
+  // Not failures: the member serves, and is timed out by name past what it is given.
   for (const line of manifestTimeoutNotes(manifest.models.values(), timeouts)) io.out(`note       ${line}`);
+  for (const line of slow) io.out(`note       ${line}`);
   io.err(
     bad ? `${bad} model${bad > 1 ? 's' : ''} not ready in ${shown}` : `every model in ${shown} is ready`,
   );

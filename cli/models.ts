@@ -13,7 +13,7 @@ import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
 import { accuracy, columnOrderProblem, probabilitiesProblem, rocAuc } from './model-scores.js';
-import { BATCH_ROWS, batchTimeNote, timeoutNote } from './model-timeout.js';
+import { batchMsHere, batchTimeNote, timeoutNote } from './model-timeout.js';
 import type { AddArgs } from './models-args.js';
 import { ModelsError } from './models-error.js';
 
@@ -267,23 +267,6 @@ interface Scored {
   whole?: { rows: number; accuracy: number; rocAuc: number | null };
   heldOut?: { rows: number; accuracy: number; rocAuc: number | null };
   golden: { rows: number[][]; probabilities: number[][]; source: string };
-}
-
-/**
- * How long one call with a batch job's rows ({@link BATCH_ROWS}, as the runner gets them) takes the
- * model here, warm (the session is loaded by then): `rows` repeated to a whole batch, since a
- * model's time does not grow in step with its rows (a batch shares each matrix product).
- */
-async function batchMsHere(
-  score: (rows: number[][]) => Promise<number[][]>,
-  rows: number[][],
-  clock: () => number = () => performance.now(),
-): Promise<number> {
-  if (rows.length === 0) return 0;
-  const batch = Array.from({ length: BATCH_ROWS }, (_, i) => rows[i % rows.length] as number[]);
-  const started = clock();
-  await score(batch);
-  return clock() - started;
 }
 
 const aucOrNull = (auc: number) => (Number.isFinite(auc) ? auc : null);

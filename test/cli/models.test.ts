@@ -422,12 +422,12 @@ describe('fanout models add', () => {
 });
 
 describe('fanout models check', () => {
-  const check = async (manifest: string) => {
+  const check = async (manifest: string, clock?: () => number) => {
     const out: string[] = [];
     const err: string[] = [];
     const code = await checkModels(
       { command: 'check', manifest },
-      { out: (l) => out.push(l), err: (l) => err.push(l) },
+      { out: (l) => out.push(l), err: (l) => err.push(l), ...(clock ? { clock } : {}) },
     );
     return { code, out, err };
   };
@@ -497,6 +497,30 @@ describe('fanout models check', () => {
         new RegExp(`^note {7}${second.id}: its timeout of 28 s is cut to \\d+ s on the synchronous path;`),
       ),
     ]);
+  });
+
+  it("notes each model whose batch job's 250 rows take more than half its timeout, and still passes", async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    // A clock on which every timed call takes 3 s.
+    let now = 0;
+    const clock = () => {
+      now += 3_000;
+      return now;
+    };
+    const run = await check(manifest, clock);
+    expect(run.code).toBe(0);
+    const doc = JSON.parse(read(manifest)) as {
+      models: { id: string; kind: string; localFile?: string; timeoutSeconds?: number }[];
+    };
+    const onnx = doc.models.filter((m) => m.kind === 'onnx' || m.localFile);
+    const notes = run.out.filter((l) => l.startsWith('note '));
+    expect(notes).toHaveLength(onnx.length);
+    const first = onnx[0] as { id: string; timeoutSeconds?: number };
+    const timeout = first.timeoutSeconds ?? 10;
+    expect(notes[0]).toBe(
+      `note       ${first.id} took about 3.0 s here for a batch job's 250 rows, ${Math.round(300_000 / timeout / 1000)}% of its ${timeout} s timeout (and a Lambda has less CPU than this machine): batches it does not answer in time are answered without it. Give it a longer "timeoutSeconds" in the manifest (at least 12 s), or expect degraded batch rows`,
+    );
   });
 
   it('runs as npx fanout models check, with a non-zero exit on a mismatch', async () => {
