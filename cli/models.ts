@@ -3,13 +3,15 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFil
 import { basename, dirname, join, resolve } from 'node:path';
 import { OnnxFileError, type OnnxFileInfo, readOnnxFile } from '../functions/adapters/onnx-file.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
-import { type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
+import { type Manifest, type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
 import { DEFAULT_TIMEOUT_SECONDS } from '../functions/core/manifest-schema.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
 import { memberWaitLimits } from '../functions/core/targets.js';
+import { readAgreementMin } from '../local/alarm-settings.js';
 import { readFunctionTimeouts } from '../local/member-timeouts.js';
 import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv } from './datasets.js';
 import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
+import { agreementLines, ensembleAgreement } from './model-agreement.js';
 import { joinEnsemble } from './model-ensembles.js';
 import { cardRow, dumps, upsertCardRow, upsertMetricsModel } from './model-files.js';
 import { accuracy, columnOrderProblem, probabilitiesProblem, rocAuc } from './model-scores.js';
@@ -138,8 +140,9 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
   let scored: Scored;
   try {
     scored = await scoreData(scorer, runnable, modelsDir, args, io);
-  } finally {
+  } catch (err) {
     await scorer.close();
+    throw err;
   }
 
   // The manifest entry, validated with the rest before anything is written.
@@ -162,7 +165,13 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
   if (args.timeoutSeconds !== undefined) entry.timeoutSeconds = args.timeoutSeconds;
   if (existingAt >= 0) next.models[existingAt] = entry;
   else next.models.push(entry);
-  parseManifest(structuredClone(next), manifestPath, shown);
+  let agreement: string[];
+  try {
+    const nextManifest = parseManifest(structuredClone(next), manifestPath, shown);
+    agreement = await agreementWith(scorer, nextManifest, runnable, scored, args);
+  } finally {
+    await scorer.close();
+  }
 
   // Write: the file, its golden file, metrics and card, then the manifest (which makes it live).
   const written: string[] = [];
@@ -218,6 +227,7 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
       : `${existing ? 'replaced' : 'added'} ${args.id} (${rel}, version ${String(entry.version)}, sha256 ${hash.slice(0, 16)}…)`,
   );
   if (ensembleNote) io.err(ensembleNote);
+  for (const line of agreement) io.err(line);
   const waitNote = timeoutNote(args.id, args.timeoutSeconds);
   if (waitNote) io.err(waitNote);
   // What a batch job gives it: its timeout, cut to what the runner can wait (see timeoutNote).
@@ -262,6 +272,8 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
 interface Scored {
   /** Milliseconds a batch job's rows would take here, from a warm run (see batchMsHere). */
   batchMs: number;
+  /** The labelled rows it was scored on, when there were any. */
+  data?: { rows: number[][]; name: string };
   dataset?: string;
   /** `rocAuc` is null when the rows hold one label only (no curve to draw). */
   whole?: { rows: number; accuracy: number; rocAuc: number | null };
@@ -271,6 +283,23 @@ interface Scored {
 
 const aucOrNull = (auc: number) => (Number.isFinite(auc) ? auc : null);
 const showAuc = (auc: number | null) => (auc === null ? 'n/a (the rows hold one label only)' : fixed(auc));
+
+/**
+ * With `--ensemble`: how the new member and the others agree with the ensemble's answer on the
+ * data it was scored on (agreementLines), from the manifest as it will be. Nothing without labelled
+ * data, or when a member cannot be run here.
+ */
+async function agreementWith(
+  scorer: OnnxScorer,
+  manifest: Manifest,
+  added: OnnxModelSpec,
+  scored: Scored,
+  args: AddArgs,
+): Promise<string[]> {
+  if (!args.ensemble || !scored.data) return [];
+  const a = await ensembleAgreement(manifest, args.ensemble, added, scorer, scored.data.rows);
+  return a ? agreementLines(a, added.id, scored.data.name, readAgreementMin()) : [];
+}
 
 /** Stops the command with `problem`, when there is one: nothing has been written yet. */
 function refuse(problem: string | undefined): void {
@@ -361,6 +390,7 @@ async function scoreData(
   const probabilities = await score(goldenRows);
   return {
     batchMs: await batchMsHere(score, data.rows, io.clock),
+    data: { rows: data.rows, name: String(name) },
     dataset: name,
     whole,
     heldOut,

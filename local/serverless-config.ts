@@ -87,6 +87,8 @@ export interface ServerlessConfig {
   buckets: BucketConfig[];
   /** provider.environment merged with every function's environment, `Ref`s resolved. */
   environment: Record<string, string>;
+  /** `custom.alarms`, resolved: the thresholds the alarms plugin applies when the stack is packaged. */
+  alarms: Record<string, unknown>;
 }
 
 /** serverless.yml cannot be used locally; the message starts with the file and the field. */
@@ -208,6 +210,7 @@ export function loadServerlessConfig(options: LoadOptions = {}): ServerlessConfi
     tables,
     buckets,
     environment,
+    alarms: record((doc.custom as Record<string, unknown> | undefined)?.alarms ?? {}, 'custom.alarms', fail),
   };
 }
 

@@ -109,6 +109,13 @@ describe('fanout models add', () => {
         `${LDA}: accuracy 0\\.9\\d{3} on all 569 rows of breast-cancer, 0\\.\\d{4} on the 143 rows the bundled models were not trained on \\(a fair test only if yours was not either\\); ROC AUC 0\\.9\\d{3}`,
       ),
     );
+    // How it and the ensemble's other members agree with the answer, as the drift alarm will judge.
+    expect(result.err).toMatch(
+      new RegExp(
+        `${LDA} agrees with breast-cancer's answer on 9\\d\\.\\d% of the 569 rows of breast-cancer; the other members 9\\d\\.\\d%-(9\\d\\.\\d|100\\.0)%`,
+      ),
+    );
+    expect(result.err).not.toContain('agreement alarm fires');
     expect(JSON.parse(result.out[0] as string)).toMatchObject({
       id: LDA,
       file: `breast-cancer/${LDA}.onnx`,
@@ -297,6 +304,24 @@ describe('fanout models add', () => {
       (m: { id: string }) => m.id === LDA,
     );
     expect(entry.wholeData).toMatchObject({ rows: 12, rocAuc: null });
+  });
+
+  it('warns when the member it adds would trip its drift alarm from the start, and still adds it', async () => {
+    const models = modelsCopy();
+    const manifest = join(models, 'manifest.json');
+    // A model that reads one feature only (mean texture, higher for malignant rows): right on about
+    // seven rows in ten, so it disagrees with the ensemble far more often than the drift alarm allows.
+    const texture = 1;
+    const weights = Array.from({ length: 30 }, (_, j) => (j === texture ? [0.5, -0.5] : [0, 0]));
+    const weak = modelFile({ weights, bias: [-0.5 * 19.5, 0.5 * 19.5] });
+    const result = await add({ file: weak, manifest, ensemble: 'breast-cancer' });
+    expect([result.code, result.error?.message]).toEqual([0, undefined]);
+    const share = /agrees with breast-cancer's answer on ([\d.]+)%/.exec(result.err)?.[1];
+    expect(Number(share)).toBeLessThan(90);
+    expect(result.err).toContain(
+      `warning: that is below 90.0%, under which the breast-cancer-${LDA}-agreement alarm fires (custom.alarms.memberAgreementMin in serverless.yml)`,
+    );
+    expect(JSON.parse(read(manifest)).models.some((m: { id: string }) => m.id === LDA)).toBe(true);
   });
 
   it('refuses a ZipMap output and says how to export without it', async () => {
