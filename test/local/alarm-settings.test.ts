@@ -1,0 +1,34 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_AGREEMENT_MIN, readAgreementMin } from '../../local/alarm-settings.js';
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+describe("the drift alarm's threshold, as a command reads it from serverless.yml", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'fanout-alarm-settings-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const file = (name: string, alarms: string) => {
+    const path = join(dir, `${name}.yml`);
+    writeFileSync(path, `service: s\ncustom:\n  alarms:\n${alarms}\n`);
+    return path;
+  };
+
+  it("reads the repository's own setting", () => {
+    expect(readAgreementMin(join(REPO, 'serverless.yml'))).toBe(0.9);
+  });
+
+  it('takes a value the file sets', () => {
+    expect(readAgreementMin(file('set', '    memberAgreementMin: 0.8'))).toBe(0.8);
+  });
+
+  it('falls back to the default without the setting, the file, or with a value the package would refuse', () => {
+    expect(readAgreementMin(file('unset', '    periodSeconds: 300'))).toBe(DEFAULT_AGREEMENT_MIN);
+    expect(readAgreementMin(join(dir, 'missing.yml'))).toBe(DEFAULT_AGREEMENT_MIN);
+    expect(readAgreementMin(file('bad', '    memberAgreementMin: 90'))).toBe(DEFAULT_AGREEMENT_MIN);
+  });
+});
