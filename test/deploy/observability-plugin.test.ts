@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { DEFAULT_AGREEMENT_MIN } from '../../local/alarm-settings.js';
 import { ROOT } from './package-run.js';
 
 // The dashboard and alarms follow the manifest: these tests bring their own manifest entries.
@@ -249,6 +250,13 @@ describe('alarms and dashboard from the manifest', () => {
         alarms: { ...ALARMS, [name]: value },
       }),
     ).toThrow(message);
+  });
+
+  it('take the drift threshold the commands assume when serverless.yml sets none', () => {
+    const alarm = Object.values(build(bundled())).find((r) =>
+      /-agreement$/.test(String(r.Properties.AlarmName)),
+    );
+    expect(alarm?.Properties.Threshold).toBe(DEFAULT_AGREEMENT_MIN);
   });
 
   it('write shares in alarm descriptions as people write them (7%, not 7.000000000000001%)', () => {
