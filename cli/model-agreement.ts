@@ -4,6 +4,8 @@ import { combine, memberInfoFrom } from '../functions/core/combine.js';
 import { QuorumNotMetError } from '../functions/core/errors.js';
 import { localOnnx, type Manifest, type OnnxModelSpec } from '../functions/core/manifest.js';
 
+const SLICE = 1000;
+
 /** A member's agreement with its ensemble's answer on the rows it was compared on. */
 export interface MemberShare {
   model: string;
@@ -38,7 +40,11 @@ export async function ensembleAgreement(
     const spec = id === added.id ? added : manifest.models.get(id);
     const onnx = spec && localOnnx(spec);
     if (!onnx) return undefined;
-    outcomes.push({ model: id, status: 'ok', probabilities: await scorer.score(onnx, rows) });
+    const probabilities: number[][] = [];
+    // In slices, as the command scores its data: a large --data file stays a modest tensor.
+    for (let i = 0; i < rows.length; i += SLICE)
+      probabilities.push(...(await scorer.score(onnx, rows.slice(i, i + SLICE))));
+    outcomes.push({ model: id, status: 'ok', probabilities });
   }
   let record: ReturnType<typeof combine>;
   try {
