@@ -2,6 +2,8 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { http, type StackProcess, startStackProcess } from '../support/stack-process.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -171,6 +173,42 @@ describe('the result cache through the local stack over HTTP', () => {
     const sync = await http('POST', predictions(), { instances: [data[321]] });
     expect(sync.headers.get('cache-status')).toBe('hit');
   }, 180_000);
+
+  it("answers a row it has read from the API instance's memory, even once the table's entry is gone", async () => {
+    const table = DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        endpoint: stack?.dynamodb,
+        region: 'us-east-1',
+        credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+      }),
+    );
+    // The rows of `body` were read as hits above: this instance holds their entries.
+    let deleted = 0;
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await table.send(
+        new ScanCommand({
+          TableName: 'fanout-local',
+          FilterExpression: 'begins_with(pk, :cache)',
+          ExpressionAttributeValues: { ':cache': 'CACHE#' },
+          ...(start ? { ExclusiveStartKey: start } : {}),
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        await table.send(new DeleteCommand({ TableName: 'fanout-local', Key: { pk: item.pk, sk: item.sk } }));
+        deleted++;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    expect(deleted).toBeGreaterThan(0);
+    const fromMemory = await http('POST', predictions(), body);
+    expect(fromMemory.headers.get('cache-status')).toBe('hit');
+    expect(fromMemory.body.predictions).toEqual(first.body.predictions);
+    // A row only the batch jobs scored, which this instance never read: with its entry gone, it
+    // runs again.
+    const gone = await http('POST', predictions(), { instances: [data[322]] });
+    expect(gone.headers.get('cache-status')).toBe('miss');
+  });
 
   it("misses once a member's version changes in the manifest (after a restart), then hits again", async () => {
     expect(await stack?.stop()).toBe(0);
