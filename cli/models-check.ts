@@ -4,7 +4,7 @@ import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { localOnnx, type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
 import { memberWaitLimits } from '../functions/core/targets.js';
 import { manifestTimeoutNotes, readFunctionTimeouts } from '../local/member-timeouts.js';
-import { bundledDatasetFor } from './datasets.js';
+import { type BundledDataset, bundledDatasetFor } from './datasets.js';
 import { readManifestDoc } from './manifest-doc.js';
 import { columnOrderProblem, probabilitiesProblem } from './model-scores.js';
 import { batchMsHere, batchTimeNote } from './model-timeout.js';
@@ -19,9 +19,8 @@ import type { CheckArgs } from './models-args.js';
 async function scoresProblem(
   scorer: OnnxScorer,
   model: OnnxModelSpec,
-  modelsDir: string,
+  data: BundledDataset | undefined,
 ): Promise<string | undefined> {
-  const data = bundledDatasetFor(modelsDir, model.features, model.labels);
   if (!data) return undefined;
   let scores: number[][];
   try {
@@ -37,18 +36,16 @@ async function scoresProblem(
 
 /**
  * A warning when one call with a batch job's rows takes the model more than half of what a batch
- * job gives it, timed on its bundled data set (or synthetic rows); none otherwise.
+ * job gives it, timed on its bundled data set (a row of zeros without one); none otherwise.
  */
 async function batchTimeWarning(
   scorer: OnnxScorer,
   model: OnnxModelSpec,
-  modelsDir: string,
+  data: BundledDataset | undefined,
   batchLimit: (seconds: number) => number,
   io: ModelsIo,
 ): Promise<string[]> {
-  const rows = bundledDatasetFor(modelsDir, model.features, model.labels)?.rows ?? [
-    model.features.map(() => 0),
-  ];
+  const rows = data?.rows ?? [model.features.map(() => 0)];
   try {
     const ms = await batchMsHere((r) => scorer.score(model, r), rows, io.clock);
     const note = batchTimeNote(
@@ -99,9 +96,11 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
           (err: Error) => err.message,
         );
       }
-      if (!problem && check.ok) problem = await scoresProblem(scorer, onnx, modelsDir);
-      if (!problem && check.ok)
-        slow.push(...(await batchTimeWarning(scorer, onnx, modelsDir, batchLimit, io)));
+      if (!problem && check.ok) {
+        const data = bundledDatasetFor(modelsDir, onnx.features, onnx.labels);
+        problem = await scoresProblem(scorer, onnx, data);
+        if (!problem) slow.push(...(await batchTimeWarning(scorer, onnx, data, batchLimit, io)));
+      }
       const where = relative(dirname(manifestPath), onnx.file);
       if (problem) {
         bad++;
