@@ -2,7 +2,7 @@ import type { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { agreementReport } from '../functions/core/agreement.js';
 import { combine, memberInfoFrom } from '../functions/core/combine.js';
 import { QuorumNotMetError } from '../functions/core/errors.js';
-import { localOnnx, type Manifest, type OnnxModelSpec } from '../functions/core/manifest.js';
+import { localOnnx, type Manifest } from '../functions/core/manifest.js';
 
 const SLICE = 1000;
 
@@ -20,8 +20,8 @@ export interface EnsembleAgreement {
 }
 
 /**
- * Scores every counted member of `ensemble` on `rows` (`added` stands in for the model being added,
- * whose file is not in place yet), combines them with the ensemble's strategy, and reports how
+ * Scores every other counted member of `ensemble` on `rows`, takes the added model's scores on them
+ * as the command already has them, combines all with the ensemble's strategy, and reports how
  * often each member's top label was the answer: what the agreement metrics and the drift alarm
  * will see in service. Undefined when a member cannot be run here (a SageMaker endpoint without a
  * local file) or the members miss the quorum.
@@ -29,7 +29,7 @@ export interface EnsembleAgreement {
 export async function ensembleAgreement(
   manifest: Manifest,
   ensemble: string,
-  added: OnnxModelSpec,
+  added: { id: string; scores: number[][] },
   scorer: OnnxScorer,
   rows: number[][],
 ): Promise<EnsembleAgreement | undefined> {
@@ -37,7 +37,11 @@ export async function ensembleAgreement(
   if (!target || rows.length === 0) return undefined;
   const outcomes = [];
   for (const id of target.members) {
-    const spec = id === added.id ? added : manifest.models.get(id);
+    if (id === added.id) {
+      outcomes.push({ model: id, status: 'ok', probabilities: added.scores });
+      continue;
+    }
+    const spec = manifest.models.get(id);
     const onnx = spec && localOnnx(spec);
     if (!onnx) return undefined;
     const probabilities: number[][] = [];

@@ -1,18 +1,18 @@
-import { manifestTimeoutNotes, readFunctionTimeouts } from '../local/member-timeouts.js';
+import { type FunctionTimeouts, manifestTimeoutNotes } from '../local/deploy-settings.js';
 
 /**
  * What `fanout models add --timeout` should tell its user when the timeout is longer than the
  * functions let a member wait (serverless.yml's runner and API timeouts): the member is cut to
  * that at run time, so the user hears it now rather than from a log. Undefined when it fits, or
- * when there is no readable serverless.yml to compare with.
+ * when the timeouts are unknown (no readable serverless.yml).
  */
 export function timeoutNote(
   id: string,
   seconds: number | undefined,
-  file = 'serverless.yml',
+  timeouts: FunctionTimeouts | undefined,
 ): string | undefined {
   if (seconds === undefined) return undefined;
-  const [note] = manifestTimeoutNotes([{ id, timeoutSeconds: seconds }], readFunctionTimeouts(file));
+  const [note] = manifestTimeoutNotes([{ id, timeoutSeconds: seconds }], timeouts);
   return note && `note: --timeout ${seconds}: ${note}. Raise those timeouts to let it wait longer.`;
 }
 

@@ -7,8 +7,7 @@ import { type Manifest, type OnnxModelSpec, parseManifest, shownPath } from '../
 import { DEFAULT_TIMEOUT_SECONDS } from '../functions/core/manifest-schema.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
 import { memberWaitLimits } from '../functions/core/targets.js';
-import { readAgreementMin } from '../local/alarm-settings.js';
-import { readFunctionTimeouts } from '../local/member-timeouts.js';
+import { type DeploySettings, readDeploySettings } from '../local/deploy-settings.js';
 import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv } from './datasets.js';
 import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { agreementLines, ensembleAgreement } from './model-agreement.js';
@@ -165,10 +164,12 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
   if (args.timeoutSeconds !== undefined) entry.timeoutSeconds = args.timeoutSeconds;
   if (existingAt >= 0) next.models[existingAt] = entry;
   else next.models.push(entry);
+  // serverless.yml, read once: the drift threshold here, the functions' timeouts in the notes below.
+  const settings = readDeploySettings();
   let agreement: string[];
   try {
     const nextManifest = parseManifest(structuredClone(next), manifestPath, shown);
-    agreement = await agreementWith(scorer, nextManifest, runnable, scored, args);
+    agreement = await agreementWith(scorer, nextManifest, args.id, scored, args, settings);
   } finally {
     await scorer.close();
   }
@@ -228,10 +229,10 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
   );
   if (ensembleNote) io.err(ensembleNote);
   for (const line of agreement) io.err(line);
-  const waitNote = timeoutNote(args.id, args.timeoutSeconds);
+  const waitNote = timeoutNote(args.id, args.timeoutSeconds, settings.timeouts);
   if (waitNote) io.err(waitNote);
   // What a batch job gives it: its timeout, cut to what the runner can wait (see timeoutNote).
-  const runner = readFunctionTimeouts()?.runner;
+  const runner = settings.timeouts?.runner;
   const timeout = Number(entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   const batchNote = batchTimeNote(
     args.id,
@@ -272,8 +273,8 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
 interface Scored {
   /** Milliseconds a batch job's rows would take here, from a warm run (see batchMsHere). */
   batchMs: number;
-  /** The labelled rows it was scored on, when there were any. */
-  data?: { rows: number[][]; name: string };
+  /** The labelled rows it was scored on, when there were any, and its scores on them. */
+  data?: { rows: number[][]; scores: number[][]; name: string };
   dataset?: string;
   /** `rocAuc` is null when the rows hold one label only (no curve to draw). */
   whole?: { rows: number; accuracy: number; rocAuc: number | null };
@@ -292,13 +293,15 @@ const showAuc = (auc: number | null) => (auc === null ? 'n/a (the rows hold one 
 async function agreementWith(
   scorer: OnnxScorer,
   manifest: Manifest,
-  added: OnnxModelSpec,
+  id: string,
   scored: Scored,
   args: AddArgs,
+  settings: DeploySettings,
 ): Promise<string[]> {
   if (!args.ensemble || !scored.data) return [];
-  const a = await ensembleAgreement(manifest, args.ensemble, added, scorer, scored.data.rows);
-  return a ? agreementLines(a, added.id, scored.data.name, readAgreementMin()) : [];
+  const { rows, scores, name } = scored.data;
+  const a = await ensembleAgreement(manifest, args.ensemble, { id, scores }, scorer, rows);
+  return a ? agreementLines(a, id, name, settings.agreementMin) : [];
 }
 
 /** Stops the command with `problem`, when there is one: nothing has been written yet. */
@@ -390,7 +393,7 @@ async function scoreData(
   const probabilities = await score(goldenRows);
   return {
     batchMs: await batchMsHere(score, data.rows, io.clock),
-    data: { rows: data.rows, name: String(name) },
+    data: { rows: data.rows, scores: all, name: String(name) },
     dataset: name,
     whole,
     heldOut,

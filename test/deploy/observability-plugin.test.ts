@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { DEFAULT_AGREEMENT_MIN } from '../../local/alarm-settings.js';
+import { DEFAULT_AGREEMENT_MIN } from '../../local/deploy-settings.js';
 import { ROOT } from './package-run.js';
 
 // The dashboard and alarms follow the manifest: these tests bring their own manifest entries.

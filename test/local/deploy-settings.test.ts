@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_AGREEMENT_MIN, readAgreementMin } from '../../local/alarm-settings.js';
+import { DEFAULT_AGREEMENT_MIN, readDeploySettings } from '../../local/deploy-settings.js';
+
+const readAgreementMin = (file: string) => readDeploySettings(file).agreementMin;
 
 const REPO = join(import.meta.dirname, '..', '..');
 

@@ -25,14 +25,38 @@ export function functionTimeoutsOf(config: ServerlessConfig): FunctionTimeouts |
   return { file, runner, ...(api === undefined ? {} : { api }) };
 }
 
-/** {@link functionTimeoutsOf} a file; undefined when it is missing or cannot be read. */
-export function readFunctionTimeouts(file = 'serverless.yml'): FunctionTimeouts | undefined {
-  if (!existsSync(file)) return undefined;
+/** The drift alarm's threshold when serverless.yml sets none (scripts/serverless-observability.cjs). */
+export const DEFAULT_AGREEMENT_MIN = 0.9;
+
+/** What the model commands read of serverless.yml: the functions' timeouts and the drift threshold. */
+export interface DeploySettings {
+  /** Undefined without a runner function, or without a readable serverless.yml. */
+  timeouts?: FunctionTimeouts;
+  /**
+   * The share of rows under which a counted member's agreement alarm fires
+   * (`custom.alarms.memberAgreementMin`); the default when unset or a value the package step refuses.
+   */
+  agreementMin: number;
+}
+
+/**
+ * Reads serverless.yml once for a command (every variable resolved, as the local stack reads it);
+ * the defaults when the file is missing or cannot be read.
+ */
+export function readDeploySettings(file = 'serverless.yml'): DeploySettings {
+  if (!existsSync(file)) return { agreementMin: DEFAULT_AGREEMENT_MIN };
+  let config: ServerlessConfig;
   try {
-    return functionTimeoutsOf(loadServerlessConfig({ file }));
+    config = loadServerlessConfig({ file });
   } catch {
-    return undefined;
+    return { agreementMin: DEFAULT_AGREEMENT_MIN };
   }
+  const timeouts = functionTimeoutsOf(config);
+  const min = Number(config.alarms.memberAgreementMin ?? DEFAULT_AGREEMENT_MIN);
+  return {
+    ...(timeouts ? { timeouts } : {}),
+    agreementMin: min > 0 && min <= 1 ? min : DEFAULT_AGREEMENT_MIN,
+  };
 }
 
 /**
