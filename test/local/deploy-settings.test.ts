@@ -10,7 +10,7 @@ const REPO = join(import.meta.dirname, '..', '..');
 describe("the drift alarm's threshold, as a command reads it from serverless.yml", () => {
   let dir: string;
   beforeAll(() => {
-    dir = mkdtempSync(join(tmpdir(), 'fanout-alarm-settings-'));
+    dir = mkdtempSync(join(tmpdir(), 'fanout-deploy-settings-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
