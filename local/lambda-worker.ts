@@ -2,6 +2,7 @@
 // init phase), then runs one invocation at a time for the pool (local/lambda-pool.ts), and carries
 // the handler's SDK requests to the main thread's emulators over the worker's port.
 import { writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { registerSdkTransport } from '../functions/adapters/sdk-transport.js';
@@ -14,7 +15,12 @@ import {
   lambdaContext,
   toLambdaError,
 } from './lambda-runtime.js';
-import { LOCAL_SDK_TRANSPORT, localSdkTransport, type WireResponse } from './sdk-transport.js';
+import {
+  LOCAL_SDK_TRANSPORT,
+  LOCAL_SERVICES,
+  localSdkTransport,
+  type WireResponse,
+} from './sdk-transport.js';
 
 const port = parentPort;
 if (!port) throw new Error('local/lambda-worker.ts runs as a worker thread of the local stack');
@@ -76,10 +82,17 @@ if (setup.sdkTransport) {
     localSdkTransport(
       (service, request) =>
         new Promise<WireResponse>((resolve, reject) => {
+          const { body } = request;
+          if (body instanceof Readable) {
+            reject(new Error(`${service}: a streamed request body cannot cross to the main thread`));
+            return;
+          }
           const id = ++nextSdkCall;
           sdkCalls.set(id, { resolve, reject });
-          post({ type: 'sdk', id, service, request });
+          post({ type: 'sdk', id, service, request: { ...request, body } });
         }),
+      // S3 keeps its socket here: an object streamed across threads would be held whole.
+      LOCAL_SERVICES.filter((s) => s !== 's3'),
     ),
   );
 }

@@ -69,6 +69,8 @@ export async function startS3(options: S3Options): Promise<RunningServer> {
   return {
     url: `http://${HOST}:${port}`,
     port,
+    // s3rver is a Koa app: the same routing, checks and events for requests made in this process.
+    requestListener: server.callback(),
     close: async () => {
       await server.close();
       await Promise.allSettled(pending);

@@ -17,5 +17,7 @@ declare module 's3rver' {
     constructor(options?: S3rverOptions);
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
+    /** Koa's: a request listener for the same app (as `run` gives its HTTP server). */
+    callback(): import('node:http').RequestListener;
   }
 }

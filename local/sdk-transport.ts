@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { type HttpHandler, type HttpRequest, HttpResponse } from '@smithy/protocol-http';
 import type { HttpAuthScheme, HttpHandlerOptions } from '@smithy/types';
 import type {
@@ -31,6 +32,27 @@ export interface WireResponse {
 export type WireSender = (service: SdkService, request: WireRequest) => Promise<WireResponse>;
 
 /**
+ * A request that stays in this thread: its body may be a stream (an S3 upload part), which is
+ * read as the emulator reads it.
+ */
+export interface LocalRequest extends Omit<WireRequest, 'body'> {
+  body?: string | Uint8Array | Readable;
+}
+
+/** An answer whose body is read as the emulator writes it (S3 objects, however large). */
+export interface StreamedResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: Readable;
+}
+
+/** Delivers a request in this thread; an emulator that streams answers with a stream. */
+export type LocalSender = (
+  service: SdkService,
+  request: LocalRequest,
+) => Promise<WireResponse | StreamedResponse>;
+
+/**
  * A smithy HttpHandler that hands the serialised request to `send` (the emulator in this process, or
  * the main thread's over a MessagePort) instead of opening a socket. It honours the client's
  * `requestTimeout` as `throwOnRequestTimeout` does, and the operation's abort signal.
@@ -38,18 +60,18 @@ export type WireSender = (service: SdkService, request: WireRequest) => Promise<
 export class InProcessHttpHandler implements HttpHandler {
   constructor(
     private readonly service: SdkService,
-    private readonly send: WireSender,
+    private readonly send: LocalSender,
     private readonly requestTimeout = 0,
   ) {}
 
   async handle(request: HttpRequest, options: HttpHandlerOptions = {}): Promise<{ response: HttpResponse }> {
     const signal = options.abortSignal as AbortSignal | undefined;
     if (signal?.aborted) throw abortError();
-    const wire: WireRequest = {
+    const wire: LocalRequest = {
       method: request.method,
       path: request.path + queryString(request.query),
       headers: lowerCase(request.headers),
-      body: request.body as string | Uint8Array | undefined,
+      body: request.body as LocalRequest['body'],
     };
     const timeoutMs = options.requestTimeout ?? this.requestTimeout;
     let timer: NodeJS.Timeout | undefined;
@@ -83,6 +105,7 @@ export class InProcessHttpHandler implements HttpHandler {
         ? await Promise.race([this.send(this.service, wire), ...stops])
         : await this.send(this.service, wire);
       const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+      // A stream's errors after this point reach whoever reads the body, as a socket's would.
       return {
         response: new HttpResponse({ statusCode: answer.statusCode, headers: answer.headers, body }),
       };
@@ -105,7 +128,7 @@ export class InProcessHttpHandler implements HttpHandler {
  * SigV4 for an emulator that checks only the Authorization header's form (dynalite) or nothing
  * (the local Step Functions and SageMaker endpoints): a well-formed header with the caller's key
  * id, region and service, without computing the signature. Requests never leave the process, so
- * there is nothing for a signature to protect; S3 keeps real signing (s3rver verifies it).
+ * there is nothing for a signature to protect.
  */
 const localSigV4: HttpAuthScheme = {
   schemeId: 'aws.auth#sigv4',
@@ -125,13 +148,35 @@ const localSigV4: HttpAuthScheme = {
 
 const UNSIGNED = '0'.repeat(64);
 
-/** The local stack's transport: every request to `send`, signed with {@link localSigV4}. */
-export function localSdkTransport(send: WireSender): SdkTransport {
+/**
+ * S3 requests in the process go unsigned: s3rver verifies any signature it is given (the key pair
+ * of the stack, for outside clients) and takes a request without one as anonymous. No payload hash
+ * either, which SigV4 over plain HTTP would compute for every part written.
+ */
+const anonymousS3: HttpAuthScheme = {
+  schemeId: 'aws.auth#sigv4',
+  identityProvider: (config) => config.getIdentityProvider('aws.auth#sigv4'),
+  signer: { sign: async (request) => request },
+};
+
+/** Every service the local stack's emulators serve to handlers. */
+export const LOCAL_SERVICES: readonly SdkService[] = ['dynamodb', 'sfn', 'sagemaker-runtime', 's3'];
+
+/**
+ * The local stack's transport: every request for the services it `carries` to `send`. The others
+ * keep the SDK's socket and SigV4 (a worker instance's S3 calls: an object's body streamed across
+ * threads would be buffered whole).
+ */
+export function localSdkTransport(
+  send: LocalSender,
+  carries: readonly SdkService[] = LOCAL_SERVICES,
+): SdkTransport {
   return {
     overrides(service: SdkService, hints: TransportHints): SdkClientOverrides {
+      if (!carries.includes(service)) return {};
       return {
         requestHandler: new InProcessHttpHandler(service, send, hints.requestTimeout),
-        httpAuthSchemes: [localSigV4],
+        httpAuthSchemes: [service === 's3' ? anonymousS3 : localSigV4],
       };
     },
   };

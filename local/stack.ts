@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { resetClients, s3Client } from '../functions/adapters/clients.js';
 import { metricsEnabled } from '../functions/adapters/metrics.js';
@@ -25,7 +26,12 @@ import { observabilityPages } from './observability/pages.js';
 import { onEmfLines } from './observability/stdout-hook.js';
 import { S3RVER_CREDENTIALS, startS3 } from './s3.js';
 import { type LocalSageMaker, startLocalSageMaker } from './sagemaker-endpoint.js';
-import { LOCAL_SDK_TRANSPORT, localSdkTransport, type WireSender } from './sdk-transport.js';
+import {
+  LOCAL_SDK_TRANSPORT,
+  type LocalSender,
+  localSdkTransport,
+  type WireSender,
+} from './sdk-transport.js';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config.js';
 import { StepFunctionsEngine } from './sfn-engine.js';
 import { startSfnServer } from './sfn-server.js';
@@ -135,10 +141,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   concurrentInvokeStore();
   // Filled once the emulators listen: handler instances reach them without sockets.
   const endpoints = new Map<SdkService, LocalEndpoint>();
-  const sendToEmulator: WireSender = (service, request) => {
+  const sendToEmulator: LocalSender = (service, request) => {
     const endpoint = endpoints.get(service);
     if (!endpoint) return Promise.reject(new Error(`the local stack serves no ${service} endpoint now`));
     return endpoint(request);
+  };
+  // A worker instance's requests, answered with plain data (its transport carries no S3).
+  const sendForWorker: WireSender = async (service, request) => {
+    const answer = await sendToEmulator(service, request);
+    if (answer.body instanceof Readable) {
+      answer.body.destroy();
+      throw new Error(`${service}: a streamed answer cannot cross to a worker instance`);
+    }
+    return { ...answer, body: answer.body };
   };
   const dispatcher = new LambdaDispatcher(config.functions, {
     root: config.root,
@@ -151,7 +166,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       ),
       // The handlers' environment as this thread sees it when an instance starts.
       env: () => ({ ...process.env }),
-      sdk: sendToEmulator,
+      sdk: sendForWorker,
       // A worker instance's lines go to this process's stdout and stderr, each before the answer of
       // the invocation that wrote it: its EMF lines reach the metrics collector through the same
       // stdout hook as the in-process handlers' do.
@@ -251,6 +266,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     ] as const) {
       if (server.requestListener) endpoints.set(service, requestListenerEndpoint(server.requestListener));
     }
+    // Objects stream both ways, as over a socket: a large upload or results file is never whole.
+    if (s3.requestListener)
+      endpoints.set('s3', requestListenerEndpoint(s3.requestListener, { streaming: true }));
     // The start check the runner and the API make, said once here too (the local SageMaker
     // endpoint's files included): a member that fails is not ready and is not run.
     const notReady = new Map<string, string>();

@@ -9,8 +9,8 @@ import { captureClient } from './tracing.js';
 /**
  * SDK clients, created lazily once per process and reused across invocations. Endpoints come from
  * the typed configuration so the local stack points the same code at its emulators; where it also
- * names an SDK transport (FANOUT_SDK_TRANSPORT), DynamoDB and Step Functions requests go through it
- * instead of a socket, after the SDK's own middleware and serialisation. On Lambda each call is an
+ * names an SDK transport (FANOUT_SDK_TRANSPORT), requests go through it instead of a socket, after
+ * the SDK's own middleware and serialisation. On Lambda each call is an
  * X-Ray subsegment (captured clients); elsewhere the clients are plain.
  */
 const clients = new Map<string, unknown>();
@@ -65,7 +65,7 @@ export function sfnClient(config: Config): SFNClient {
  * with the SDK's chunk framing inside them otherwise (see shared/REFERENCE.md).
  */
 export function s3Client(config: Config): S3Client {
-  return once(`s3:${config.endpoints.s3 ?? ''}`, () =>
+  return once(`s3:${config.endpoints.s3 ?? ''}:${config.sdkTransport ?? ''}`, () =>
     captureClient(
       new S3Client({
         region: config.region,
@@ -73,6 +73,7 @@ export function s3Client(config: Config): S3Client {
         forcePathStyle: config.s3ForcePathStyle,
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
+        ...sdkClientOverrides(config.sdkTransport, 's3'),
       }),
     ),
   );

@@ -2,8 +2,8 @@ import type { HttpHandler } from '@smithy/protocol-http';
 import type { HttpAuthScheme } from '@smithy/types';
 import { ConfigError } from '../core/errors.js';
 
-/** The services whose SDK clients a transport may carry (S3 is not one: see the local stack's README). */
-export type SdkService = 'dynamodb' | 'sfn' | 'sagemaker-runtime';
+/** The services whose SDK clients a transport may carry. */
+export type SdkService = 'dynamodb' | 'sfn' | 'sagemaker-runtime' | 's3';
 
 /** What a client would ask of its default socket handler; a transport honours what applies. */
 export interface TransportHints {
@@ -20,7 +20,8 @@ export interface SdkClientOverrides {
 /**
  * Carries a service's requests somewhere other than a socket (the local stack hands them to its
  * emulators in the same process). The SDK's middleware, serialisation and parsing still run; only
- * the last step, sending the bytes, and optionally signing, are the transport's.
+ * the last step, sending the bytes, and optionally signing, are the transport's. A transport that
+ * does not carry a service answers no overrides for it: that client keeps its socket and SigV4.
  */
 export interface SdkTransport {
   overrides(service: SdkService, hints: TransportHints): SdkClientOverrides;

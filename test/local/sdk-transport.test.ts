@@ -11,7 +11,7 @@ import { InvokeEndpointCommand, SageMakerRuntimeClient } from '@aws-sdk/client-s
 import dynalite from 'dynalite';
 import { registerSdkTransport, sdkClientOverrides } from '../../functions/adapters/sdk-transport.js';
 import { requestListenerEndpoint } from '../../local/in-process-http.js';
-import { localSdkTransport, type WireRequest } from '../../local/sdk-transport.js';
+import { type LocalRequest, localSdkTransport } from '../../local/sdk-transport.js';
 
 const credentials = { accessKeyId: 'AKIDLOCAL', secretAccessKey: 'local' };
 
@@ -19,7 +19,7 @@ describe('the local SDK transport', () => {
   // dynalite never listens here: if a request reached for a socket, it would fail.
   const server = dynalite({ createTableMs: 0 });
   const listener = server.listeners('request')[0] as RequestListener;
-  const seen: WireRequest[] = [];
+  const seen: LocalRequest[] = [];
   const endpoint = requestListenerEndpoint(listener);
   const transport = localSdkTransport((_service, request) => {
     seen.push(request);
@@ -58,7 +58,7 @@ describe('the local SDK transport', () => {
     await client.send(new PutItemCommand({ TableName: 'items', Item: { pk: { S: 'a' }, n: { N: '1' } } }));
     const out = await client.send(new GetItemCommand({ TableName: 'items', Key: { pk: { S: 'a' } } }));
     expect(out.Item).toEqual({ pk: { S: 'a' }, n: { N: '1' } });
-    const last = seen.at(-1) as WireRequest;
+    const last = seen.at(-1) as LocalRequest;
     expect(last).toMatchObject({ method: 'POST', path: '/' });
     expect(last.headers['x-amz-target']).toBe('DynamoDB_20120810.GetItem');
   });
@@ -73,11 +73,11 @@ describe('the local SDK transport', () => {
   });
 
   it('signs with a well-formed SigV4 header for the caller, region and service, without computing a signature', () => {
-    const auth = (seen.at(-1) as WireRequest).headers.authorization;
+    const auth = (seen.at(-1) as LocalRequest).headers.authorization;
     expect(auth).toMatch(
       /^AWS4-HMAC-SHA256 Credential=AKIDLOCAL\/\d{8}\/eu-west-1\/dynamodb\/aws4_request, SignedHeaders=host;x-amz-date, Signature=0{64}$/,
     );
-    expect((seen.at(-1) as WireRequest).headers['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
+    expect((seen.at(-1) as LocalRequest).headers['x-amz-date']).toMatch(/^\d{8}T\d{6}Z$/);
   });
 
   it("honours the client's request timeout as a TimeoutError, as throwOnRequestTimeout does", async () => {
