@@ -6,6 +6,7 @@ import {
   manifestTimeoutCuts,
   memberWaitLimits,
 } from '../functions/core/targets.js';
+import { DEFAULT_DRIFT_RULE, type DriftRule } from './observability/dashboard-model.js';
 import { loadServerlessConfig, type ServerlessConfig } from './serverless-config.js';
 
 /** The runner's and the API function's timeouts in a serverless.yml (seconds), as a user reads it. */
@@ -26,7 +27,20 @@ export function functionTimeoutsOf(config: ServerlessConfig): FunctionTimeouts |
 }
 
 /** The drift alarm's threshold when serverless.yml sets none (scripts/serverless-observability.cjs). */
-export const DEFAULT_AGREEMENT_MIN = 0.9;
+export const DEFAULT_AGREEMENT_MIN = DEFAULT_DRIFT_RULE.agreementMin;
+
+/**
+ * The drift alarm's rule as `custom.alarms` sets it; a default for a value the package step would
+ * refuse (it names the setting there, and this only marks members on the local dashboard).
+ */
+export function driftRuleOf(config: ServerlessConfig): DriftRule {
+  const min = Number(config.alarms.memberAgreementMin ?? DEFAULT_DRIFT_RULE.agreementMin);
+  const rows = Number(config.alarms.memberAgreementMinRows ?? DEFAULT_DRIFT_RULE.minRows);
+  return {
+    agreementMin: min > 0 && min <= 1 ? min : DEFAULT_DRIFT_RULE.agreementMin,
+    minRows: Number.isInteger(rows) && rows >= 1 ? rows : DEFAULT_DRIFT_RULE.minRows,
+  };
+}
 
 /** What the model commands read of serverless.yml: the functions' timeouts and the drift threshold. */
 export interface DeploySettings {
@@ -52,11 +66,7 @@ export function readDeploySettings(file = 'serverless.yml'): DeploySettings {
     return { agreementMin: DEFAULT_AGREEMENT_MIN };
   }
   const timeouts = functionTimeoutsOf(config);
-  const min = Number(config.alarms.memberAgreementMin ?? DEFAULT_AGREEMENT_MIN);
-  return {
-    ...(timeouts ? { timeouts } : {}),
-    agreementMin: min > 0 && min <= 1 ? min : DEFAULT_AGREEMENT_MIN,
-  };
+  return { ...(timeouts ? { timeouts } : {}), agreementMin: driftRuleOf(config).agreementMin };
 }
 
 /**

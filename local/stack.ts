@@ -10,7 +10,7 @@ import { loadConfig, resetConfig } from '../functions/core/config.js';
 import { loadManifest, localOnnx } from '../functions/core/manifest.js';
 import { parseSageMakerMembers } from '../functions/core/served.js';
 import type { StateBinder } from './asl-bindings.js';
-import { functionTimeoutsOf, manifestTimeoutNotes } from './deploy-settings.js';
+import { driftRuleOf, functionTimeoutsOf, manifestTimeoutNotes } from './deploy-settings.js';
 import { distributedMapBinder } from './distributed-map.js';
 import { startDynamo } from './dynamodb.js';
 import { type RouteTarget, startHttpApi } from './http-api.js';
@@ -122,7 +122,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const dataDir = resolve(
     options.dataDir ?? process.env.FANOUT_DATA_DIR ?? resolve(REPO_ROOT, '.local-data'),
   );
-  const metrics = new MetricsCollector();
+  const metrics = new MetricsCollector({ drift: driftRuleOf(config) });
   // Where each function runs: its fan-out functions in worker instances, the rest in this thread,
   // unless FANOUT_LOCAL_ISOLATION says otherwise (decided lazily: the dispatcher resolves refs).
   let fanOut: Set<string> | undefined;

@@ -12,7 +12,23 @@ export interface DashboardModelOptions {
   maxPredictions?: number;
   maxJobs?: number;
   now?: () => number;
+  /** The drift alarm's rule (serverless.yml's `custom.alarms`), to mark the members it would page for. */
+  drift?: DriftRule;
 }
+
+/** A counted member drifts when its top label was the answer's on fewer than `agreementMin` of its rows. */
+export interface DriftRule {
+  /** Share of rows (0.9 is 90%). */
+  agreementMin: number;
+  /** Rows compared before a share is judged. */
+  minRows: number;
+}
+
+/** The alarm plugin's defaults (scripts/serverless-observability.cjs). */
+export const DEFAULT_DRIFT_RULE: DriftRule = { agreementMin: 0.9, minRows: 50 };
+
+/** Agreement over time is over a sliding minute: a 5-second bucket holds too few rows to judge. */
+const AGREEMENT_SPAN_MS = 60_000;
 
 /** An ensemble and its members, as the manifest serves them (shown before any traffic). */
 export interface ServedEnsemble {
@@ -84,6 +100,12 @@ export interface AgreementView {
   compared: number;
   rate: number | null;
   meanAbsDiff: number | null;
+}
+
+/** A member's agreement over the summary span, and whether the drift rule holds it below. */
+export interface MemberAgreementView extends AgreementView {
+  /** A counted member with enough rows compared whose share is under the drift rule's. */
+  drifting: boolean;
 }
 
 const emptyEnsembleBucket = (): EnsembleBucket => ({
@@ -193,8 +215,14 @@ export interface MemberView {
   /** Run beside the members, never counted (a shadow member). */
   shadow: boolean;
   /** How often its top label was the ensemble's, and how far its probabilities were from it. */
-  agreement: AgreementView;
-  series: { p50: (number | null)[]; calls: number[]; failures: number[] };
+  agreement: MemberAgreementView;
+  series: {
+    p50: (number | null)[];
+    calls: number[];
+    failures: number[];
+    /** Its agreement over the minute up to each bucket; null where no row was compared. */
+    agreement: (number | null)[];
+  };
 }
 
 /** One ensemble on the dashboard. */
@@ -227,6 +255,8 @@ export interface DashboardData {
   startedAt: number;
   bucketSeconds: number;
   summarySeconds: number;
+  /** The drift alarm's rule the members are marked by, and the span each agreement point covers. */
+  drift: DriftRule & { spanSeconds: number };
   /** Start of each bucket, ms since the epoch, oldest first. */
   times: number[];
   totals: { requests: number; scored: number; degraded: number; quorumMisses: number; errors: number };
@@ -280,6 +310,8 @@ export class DashboardModel {
   private readonly summaryBuckets: number;
   private readonly now: () => number;
   private readonly startedAt: number;
+  private readonly drift: DriftRule;
+  private readonly agreementBuckets: number;
   private readonly ensembles = new Map<string, EnsembleState>();
   private readonly members = new Map<string, Map<number, MemberBucket>>();
   /** Agreement buckets, per `ensemble\0model` (members and shadows) and `ensemble\0canary`. */
@@ -294,6 +326,8 @@ export class DashboardModel {
     this.summaryBuckets = Math.max(1, Math.round(((options.summarySeconds ?? 300) * 1000) / this.bucketMs));
     this.now = options.now ?? Date.now;
     this.startedAt = this.now();
+    this.drift = options.drift ?? DEFAULT_DRIFT_RULE;
+    this.agreementBuckets = Math.max(1, Math.round(AGREEMENT_SPAN_MS / this.bucketMs));
   }
 
   /** Lists the served ensembles and their members, so they show before any traffic. */
@@ -352,6 +386,7 @@ export class DashboardModel {
       startedAt: this.startedAt,
       bucketSeconds: this.bucketMs / 1000,
       summarySeconds: (this.summaryBuckets * this.bucketMs) / 1000,
+      drift: { ...this.drift, spanSeconds: (this.agreementBuckets * this.bucketMs) / 1000 },
       times: indexes.map((i) => i * this.bucketMs),
       totals,
       overall: this.summary([...this.ensembles.values()], recent),
@@ -486,6 +521,24 @@ export class DashboardModel {
       rate: compared ? round(sum(chosen.map((b) => b.agreed)) / compared, 4) : null,
       meanAbsDiff: compared ? round(sum(chosen.map((b) => b.absDiffSum)) / compared, 4) : null,
     };
+  }
+
+  /** Agreement over the sliding span up to each bucket: the rate of the sums, as the alarm's math. */
+  private agreementSeries(
+    buckets: Map<number, AgreementBucket> | undefined,
+    indexes: number[],
+  ): (number | null)[] {
+    return indexes.map((i) => {
+      let compared = 0;
+      let agreed = 0;
+      for (let k = i - this.agreementBuckets + 1; k <= i; k++) {
+        const b = buckets?.get(k);
+        if (!b) continue;
+        compared += b.compared;
+        agreed += b.agreed;
+      }
+      return compared ? round(agreed / compared, 4) : null;
+    });
   }
 
   private addPrediction(record: EmfRecord, values: Map<string, number[]>): void {
@@ -651,11 +704,26 @@ export class DashboardModel {
           return b ? b.quorumMisses + b.clientErrors + b.serverErrors : 0;
         }),
       },
-      members: e.members.map((m) => ({
-        ...this.memberView(e.name, m, indexes, recent),
-        shadow: e.shadow.includes(m),
-        agreement: this.agreementView(this.agreement.get(`${e.name}\u0000${m}`), recent),
-      })),
+      members: e.members.map((m) => {
+        const shadow = e.shadow.includes(m);
+        const buckets = this.agreement.get(`${e.name}\u0000${m}`);
+        const view = this.memberView(e.name, m, indexes, recent);
+        const agreement = this.agreementView(buckets, recent);
+        return {
+          ...view,
+          series: { ...view.series, agreement: this.agreementSeries(buckets, indexes) },
+          shadow,
+          // Shadows are judged by their rollout, not paged for: the alarm plugin gives them none.
+          agreement: {
+            ...agreement,
+            drifting:
+              !shadow &&
+              agreement.rate !== null &&
+              agreement.compared >= this.drift.minRows &&
+              agreement.rate < this.drift.agreementMin,
+          },
+        };
+      }),
     };
   }
 
@@ -664,7 +732,9 @@ export class DashboardModel {
     model: string,
     indexes: number[],
     recent: number[],
-  ): Omit<MemberView, 'shadow' | 'agreement'> {
+  ): Omit<MemberView, 'shadow' | 'agreement' | 'series'> & {
+    series: Omit<MemberView['series'], 'agreement'>;
+  } {
     const buckets = this.members.get(`${ensemble}\u0000${model}`);
     const at = (i: number) => buckets?.get(i);
     const field = (k: 'calls' | 'ok' | 'failed' | 'timedOut' | 'rows') =>

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { DEFAULT_AGREEMENT_MIN } from '../../local/deploy-settings.js';
+import { DEFAULT_DRIFT_RULE } from '../../local/observability/dashboard-model.js';
 import { ROOT } from './package-run.js';
 
 // The dashboard and alarms follow the manifest: these tests bring their own manifest entries.
@@ -252,11 +252,14 @@ describe('alarms and dashboard from the manifest', () => {
     ).toThrow(message);
   });
 
-  it('take the drift threshold the commands assume when serverless.yml sets none', () => {
+  it('take the drift rule the commands and the local dashboard assume when serverless.yml sets none', () => {
     const alarm = Object.values(build(bundled())).find((r) =>
       /-agreement$/.test(String(r.Properties.AlarmName)),
     );
-    expect(alarm?.Properties.Threshold).toBe(DEFAULT_AGREEMENT_MIN);
+    expect(alarm?.Properties.Threshold).toBe(DEFAULT_DRIFT_RULE.agreementMin);
+    expect(JSON.stringify(alarm?.Properties.Metrics)).toContain(
+      `IF(compared >= ${DEFAULT_DRIFT_RULE.minRows}, agreed / compared, 1)`,
+    );
   });
 
   it('write shares in alarm descriptions as people write them (7%, not 7.000000000000001%)', () => {

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_AGREEMENT_MIN, readDeploySettings } from '../../local/deploy-settings.js';
+import { DEFAULT_AGREEMENT_MIN, driftRuleOf, readDeploySettings } from '../../local/deploy-settings.js';
+import { loadServerlessConfig } from '../../local/serverless-config.js';
 
 const readAgreementMin = (file: string) => readDeploySettings(file).agreementMin;
 
@@ -32,5 +33,19 @@ describe("the drift alarm's threshold, as a command reads it from serverless.yml
     expect(readAgreementMin(file('unset', '    periodSeconds: 300'))).toBe(DEFAULT_AGREEMENT_MIN);
     expect(readAgreementMin(join(dir, 'missing.yml'))).toBe(DEFAULT_AGREEMENT_MIN);
     expect(readAgreementMin(file('bad', '    memberAgreementMin: 90'))).toBe(DEFAULT_AGREEMENT_MIN);
+  });
+
+  it('reads the rows the rule needs for the local dashboard too, each setting on its own', () => {
+    const rule = (name: string, alarms: string) =>
+      driftRuleOf(loadServerlessConfig({ file: file(name, alarms) }));
+    expect(rule('both', '    memberAgreementMin: 0.75\n    memberAgreementMinRows: 20')).toEqual({
+      agreementMin: 0.75,
+      minRows: 20,
+    });
+    expect(rule('rows-bad', '    memberAgreementMinRows: 2.5')).toEqual({ agreementMin: 0.9, minRows: 50 });
+    expect(driftRuleOf(loadServerlessConfig({ file: join(REPO, 'serverless.yml') }))).toEqual({
+      agreementMin: 0.9,
+      minRows: 50,
+    });
   });
 });

@@ -374,9 +374,9 @@ describe('the dashboard model', () => {
     );
     const live = d.data().ensembles.find((e) => e.name === 'live');
     expect(live?.members.map((m) => [m.model, m.shadow, m.agreement])).toEqual([
-      ['a', false, { compared: 4, rate: 1, meanAbsDiff: 0.01 }],
-      ['b', false, { compared: 0, rate: null, meanAbsDiff: null }],
-      ['s', true, { compared: 4, rate: 0.75, meanAbsDiff: 0.2 }],
+      ['a', false, { compared: 4, rate: 1, meanAbsDiff: 0.01, drifting: false }],
+      ['b', false, { compared: 0, rate: null, meanAbsDiff: null, drifting: false }],
+      ['s', true, { compared: 4, rate: 0.75, meanAbsDiff: 0.2, drifting: false }],
     ]);
     expect(live?.shadow).toEqual(['s']);
     expect(live?.canary).toEqual({
@@ -387,6 +387,65 @@ describe('the dashboard model', () => {
     // Agreement lines are neither member calls nor requests.
     expect(live?.members.find((m) => m.model === 'a')?.calls).toBe(0);
     expect(live?.totalRequests).toBe(0);
+  });
+
+  it("marks a counted member under the drift alarm's rule, and draws each member's agreement over a sliding minute", () => {
+    now = NOW;
+    const d = new DashboardModel({
+      now: () => now,
+      bucketSeconds: 5,
+      summarySeconds: 300,
+      drift: { agreementMin: 0.9, minRows: 10 },
+    });
+    d.serve([{ name: 'live', members: ['steady', 'drifts', 'few'], shadow: ['s'] }]);
+    const rows = (m: string, compared: number, agreed: number, at: number, role = 'counted') =>
+      d.add(
+        one(
+          emf(
+            { stage: 'l', ensemble: 'live', model: m, role },
+            {
+              MemberRowsCompared: { unit: 'Count', values: compared },
+              MemberRowsAgreed: { unit: 'Count', values: agreed },
+              MemberAbsDiffSum: { unit: 'Count', values: 0 },
+            },
+            {},
+            at,
+          ),
+        ),
+      );
+    rows('steady', 20, 20, NOW);
+    rows('drifts', 10, 9, NOW);
+    rows('drifts', 10, 5, NOW + 30_000);
+    // Far under the rule, but on fewer rows than it needs; and a shadow, which is never paged for.
+    rows('few', 5, 0, NOW + 30_000);
+    rows('s', 20, 0, NOW + 30_000, 'shadow');
+    now = NOW + 30_000;
+    let data = d.data();
+    expect(data.drift).toEqual({ agreementMin: 0.9, minRows: 10, spanSeconds: 60 });
+    const member = (name: string) => data.ensembles[0]?.members.find((m) => m.model === name);
+    expect(member('steady')?.agreement).toMatchObject({ rate: 1, drifting: false });
+    expect(member('drifts')?.agreement).toMatchObject({ compared: 20, rate: 0.7, drifting: true });
+    expect(member('few')?.agreement).toMatchObject({ compared: 5, rate: 0, drifting: false });
+    expect(member('s')?.agreement).toMatchObject({ compared: 20, rate: 0, drifting: false });
+
+    // Each point is the share over the minute up to its bucket: 9 of 10, then 14 of 20.
+    const at = (t: number) => data.times.indexOf(Math.floor(t / 5000) * 5000);
+    const series = member('drifts')?.series.agreement ?? [];
+    expect(series[at(NOW) - 1]).toBeNull();
+    expect(series[at(NOW)]).toBe(0.9);
+    expect(series[at(NOW + 25_000)]).toBe(0.9);
+    expect(series[at(NOW + 30_000)]).toBe(0.7);
+    expect(member('few')?.series.agreement[at(NOW + 30_000)]).toBe(0);
+
+    // A minute on, the first rows have left the point's span (not yet the summary's).
+    now = NOW + 90_000;
+    data = d.data();
+    const later = member('drifts')?.series.agreement ?? [];
+    expect(later[at(NOW + 55_000)]).toBe(0.7);
+    expect(later[at(NOW + 60_000)]).toBe(0.5);
+    expect(later[at(NOW + 85_000)]).toBe(0.5);
+    expect(later[at(NOW + 90_000)]).toBeNull();
+    expect(member('drifts')?.agreement).toMatchObject({ rate: 0.7, drifting: true });
   });
 
   it('marks a prediction answered from the cache, and counts the rows a job took from it', () => {
