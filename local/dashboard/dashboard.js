@@ -14,6 +14,12 @@ const PALETTE = [
   '#26a6d1',
   '#8d6e63',
   '#5c6bc0',
+  '#d4a017',
+  '#00838f',
+  '#ad1457',
+  '#6d4c41',
+  '#2e7d32',
+  '#ff7043',
 ];
 const COLORS = {
   p50: '#3d5afe',
@@ -56,6 +62,46 @@ const valueLabels = {
   },
 };
 
+/** A dashed line across the chart at `options.value` on the `options.axis` scale, labelled. */
+const thresholdLine = {
+  id: 'thresholdLine',
+  afterDatasetsDraw(chart, _args, options) {
+    if (!options || typeof options.value !== 'number') return;
+    const scale = chart.scales[options.axis];
+    if (!scale) return;
+    const { ctx, chartArea } = chart;
+    const at = scale.getPixelForValue(options.value);
+    ctx.save();
+    ctx.strokeStyle = OUTCOME.failed;
+    ctx.setLineDash([5, 4]);
+    ctx.lineWidth = 1.5;
+    ctx.beginPath();
+    if (scale.isHorizontal()) {
+      ctx.moveTo(at, chartArea.top);
+      ctx.lineTo(at, chartArea.bottom);
+    } else {
+      ctx.moveTo(chartArea.left, at);
+      ctx.lineTo(chartArea.right, at);
+    }
+    ctx.stroke();
+    if (options.label) {
+      ctx.setLineDash([]);
+      ctx.fillStyle = OUTCOME.failed;
+      ctx.font = `600 10px ${Chart.defaults.font.family}`;
+      if (scale.isHorizontal()) {
+        // Above the plot (the chart leaves room with its top padding), clear of the bars.
+        ctx.textAlign = 'center';
+        ctx.textBaseline = 'bottom';
+        ctx.fillText(options.label, at, chartArea.top - 2);
+      } else {
+        ctx.textBaseline = 'bottom';
+        ctx.fillText(options.label, chartArea.left + 4, at - 2);
+      }
+    }
+    ctx.restore();
+  },
+};
+
 const charts = new Map();
 const memberColors = new Map();
 
@@ -85,6 +131,8 @@ const fmtMs = (v) =>
   v === null || v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 const fmtPct = (v) =>
   v === null || v === undefined ? '–' : v === 0 ? '0%' : v < 0.001 ? '<0.1%' : `${(v * 100).toFixed(1)}%`;
+/** A setting's share as people write it: 0.9 is 90%, 0.925 is 92.5%. */
+const fmtShare = (v) => `${Number((v * 100).toFixed(1))}%`;
 const fmtCount = (v) => (v >= 10000 ? `${(v / 1000).toFixed(1)}k` : String(Math.round(v)));
 const fmtRate = (v) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const clock = (ms) =>
@@ -347,6 +395,7 @@ function line(label, data, color) {
 }
 
 function renderMembers(data) {
+  const drift = data.drift;
   const active = data.ensembles.filter((e) => e.members.some((m) => m.calls > 0));
   const container = document.getElementById('members');
   const nodes = keyed(
@@ -389,6 +438,17 @@ function renderMembers(data) {
               { class: 'chart agreement' },
               el('canvas', { 'aria-label': `${name}: member agreement with the answer` }),
             ),
+            el('p', { class: 'drift-note', hidden: true }),
+          ),
+          el(
+            'div',
+            { class: 'wide' },
+            el('div', { class: 'chart-title agreement-time-title' }),
+            el(
+              'div',
+              { class: 'chart agreement-time' },
+              el('canvas', { 'aria-label': `${name}: member agreement over time` }),
+            ),
           ),
         ),
       ),
@@ -405,7 +465,7 @@ function renderMembers(data) {
     node.querySelector('.subtitle').textContent =
       `${fmtCount(calls)} member calls${shadows ? ` · ${shadows} shadow${shadows === 1 ? '' : 's'}` : ''}`;
     const height = `${Math.max(110, 28 * members.length + 44)}px`;
-    for (const box of node.querySelectorAll('.chart')) box.style.height = height;
+    for (const box of node.querySelectorAll('.chart:not(.agreement-time)')) box.style.height = height;
     const labels = members.map((m) => m.model);
     chartFor(`members:${e.name}:latency`, node.querySelector('.latency canvas'), {
       type: 'bar',
@@ -484,7 +544,9 @@ function renderMembers(data) {
           {
             label: 'agreement',
             data: members.map((m) => (m.agreement.rate === null ? null : m.agreement.rate * 100)),
-            backgroundColor: members.map((m) => (m.shadow ? `${colorOf(m.model)}88` : colorOf(m.model))),
+            backgroundColor: members.map((m) =>
+              m.agreement.drifting ? OUTCOME.failed : m.shadow ? `${colorOf(m.model)}88` : colorOf(m.model),
+            ),
             borderColor: members.map((m) => colorOf(m.model)),
             borderWidth: members.map((m) => (m.shadow ? 2 : 0)),
           },
@@ -492,7 +554,7 @@ function renderMembers(data) {
       },
       options: {
         indexAxis: 'y',
-        layout: { padding: { right: 180 } },
+        layout: { padding: { right: 180, top: 14 } },
         plugins: {
           legend: { display: false },
           valueLabels: {
@@ -500,8 +562,14 @@ function renderMembers(data) {
               const m = members[i];
               if (v === null) return m.shadow ? 'shadow · no rows yet' : '';
               const diff = `diff ${m.agreement.meanAbsDiff.toFixed(3)}`;
-              return `${m.shadow ? 'shadow · ' : ''}${fmtPct(m.agreement.rate)} · ${diff}`;
+              const mark = m.shadow ? 'shadow · ' : m.agreement.drifting ? 'drifting · ' : '';
+              return `${mark}${fmtPct(m.agreement.rate)} · ${diff}`;
             },
+          },
+          thresholdLine: {
+            axis: 'x',
+            value: drift.agreementMin * 100,
+            label: `alarm ${fmtShare(drift.agreementMin)}`,
           },
           tooltip: {
             callbacks: {
@@ -517,7 +585,56 @@ function renderMembers(data) {
           y: { grid: { display: false }, ticks: { color: '#1b2330', font: { weight: '600' } } },
         },
       },
-      plugins: [valueLabels],
+      plugins: [valueLabels, thresholdLine],
+    });
+    const drifting = members.filter((m) => m.agreement.drifting);
+    const note = node.querySelector('.drift-note');
+    note.hidden = drifting.length === 0;
+    note.textContent = drifting
+      .map(
+        (m) =>
+          `${m.model} agreed with the answer on ${fmtPct(m.agreement.rate)} of ${fmtCount(m.agreement.compared)} rows over the last ${Math.round(data.summarySeconds / 60)} minutes, under the drift alarm's ${fmtShare(drift.agreementMin)}: deployed, it pages once that holds for three hourly periods.`,
+      )
+      .join(' ');
+    node.dataset.drifting = drifting.map((m) => m.model).join(',');
+    node.querySelector('.agreement-time-title').textContent =
+      `Agreement over time (each point: the ${Math.round(drift.spanSeconds)} seconds up to it; dashed: the drift alarm's ${fmtShare(drift.agreementMin)}, judged on at least ${fmtCount(drift.minRows)} rows)`;
+    // Healthy members sit near 100%: the scale starts under the lowest point or the threshold.
+    const points = members.flatMap((m) => m.series.agreement.filter((v) => v !== null));
+    const low = Math.min(drift.agreementMin, ...points) * 100;
+    const floor = Math.max(0, Math.floor((low - 5) / 10) * 10);
+    chartFor(`members:${e.name}:agreement-time`, node.querySelector('.agreement-time canvas'), {
+      type: 'line',
+      data: {
+        labels: data.times.map(clock),
+        datasets: members.map((m) => ({
+          label: m.shadow ? `${m.model} (shadow)` : m.model,
+          data: m.series.agreement.map((v) => (v === null ? null : v * 100)),
+          borderColor: colorOf(m.model),
+          backgroundColor: colorOf(m.model),
+          borderWidth: m.agreement.drifting ? 3 : 2,
+          borderDash: m.shadow ? [4, 3] : [],
+          // A point alone (one burst of traffic) still shows.
+          pointRadius: 1.5,
+          spanGaps: false,
+          tension: 0.2,
+        })),
+      },
+      options: {
+        interaction: { mode: 'index', intersect: false },
+        plugins: {
+          legend: { position: 'top', align: 'end' },
+          thresholdLine: { axis: 'y', value: drift.agreementMin * 100 },
+          tooltip: {
+            callbacks: { label: (c) => (c.raw === null ? '' : `${c.dataset.label}: ${c.raw.toFixed(1)}%`) },
+          },
+        },
+        scales: {
+          x: { ticks: { maxTicksLimit: 8, maxRotation: 0 }, grid: { display: false } },
+          y: { min: floor, max: 100, ticks: { callback: (v) => `${v}%` } },
+        },
+      },
+      plugins: [thresholdLine],
     });
     node.dataset.members = labels.join(',');
     node.dataset.shadows = members

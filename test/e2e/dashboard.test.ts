@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Browser, Page } from 'puppeteer-core';
 import { loadManifest } from '../../functions/core/manifest.js';
+import { readDataset } from '../models/data.js';
 import { browserMissing, launchBrowser } from '../support/browser.js';
+import { fitDiagonalLda, linearOnnx } from '../support/onnx-graphs.js';
 import { http, type StackProcess, startStackProcess } from '../support/stack-process.js';
 
 // The dashboard as a person sees it: `npm start` on a manifest the test brings (the bundled
@@ -24,6 +26,11 @@ const DOOMED = 'breast-cancer-doomed';
 // first gets distinct rows and then the batch job, the second the same row again and again.
 const CACHED = 'breast-cancer-stacked';
 const REPEATED = 'wine';
+// A member a user brought that answers every row, mostly with the other label (its classes
+// swapped): the drift alarm's rule holds it below, and the page must say so.
+const DRIFTING = 'bc-swapped';
+const DRIFT = 'breast-cancer-drift';
+const DRIFT_ROWS = 80;
 
 const missing = browserMissing();
 if (missing) console.warn(`dashboard browser test SKIPPED: ${missing}`);
@@ -52,9 +59,18 @@ function manifestWithBrokenMember(dir: string): string {
     file: join(ROOT, 'test/e2e/fixtures/broken.onnx'),
     version: '0.0.1',
   });
+  const data = readDataset('data/breast_cancer.csv');
+  const lda = fitDiagonalLda(data.rows, data.targets, 2);
+  const swapped = {
+    weights: lda.weights.map((w) => [w[1] as number, w[0] as number]),
+    bias: [lda.bias[1] as number, lda.bias[0] as number],
+  };
+  writeFileSync(join(dir, 'swapped.onnx'), linearOnnx(swapped, { input: 'float_input', label: true }));
+  doc.models.push({ ...template, id: DRIFTING, file: join(dir, 'swapped.onnx'), version: '0.0.1' });
   doc.ensembles.push(
     { name: TRIAL, members: ['bc-logreg', 'bc-mlp', BROKEN], strategy: 'soft-vote', quorum: 2 },
     { name: DOOMED, members: ['bc-logreg', BROKEN], strategy: 'soft-vote', quorum: 2 },
+    { name: DRIFT, members: ['bc-logreg', 'bc-mlp', DRIFTING], strategy: 'soft-vote', quorum: 2 },
   );
   const file = join(dir, 'manifest.json');
   writeFileSync(file, JSON.stringify(doc, null, 2));
@@ -122,6 +138,10 @@ beforeAll(async () => {
   sent.quorumMisses++;
   expect((await predict('breast-cancer', [[1, 2, 3]])).status).toBe(400);
   sent.clientErrors++;
+  // Enough rows compared for the drift rule (50 by default) in one request.
+  const drift = await predict(DRIFT, rows.slice(0, DRIFT_ROWS));
+  expect(drift.status).toBe(200);
+  expect(drift.body.degraded).toBe(false);
   // A batch job through the CLI, as a user runs it: every row of the data set to CACHED, whose rows
   // sent above are answered from the cache.
   const features = loadManifest(manifestFile).ensembles.get(CACHED)?.features ?? [];
@@ -337,6 +357,53 @@ describe('GET /metrics after real traffic', () => {
     }
     expect(seen.subtitle).toContain(`canary ${spec?.canary?.ensemble} ${spec?.canary?.percent}%`);
     expect(seen.stats).toContain(`agrees with ${spec?.canary?.ensemble}`);
+  });
+
+  it('marks the member the drift alarm would page for, in its bar and in words, and draws each agreement over time', async () => {
+    const seen = await page.evaluate(
+      (names) => {
+        const { document, Chart } = globalThis as any;
+        const card = (name: string) => document.querySelector(`#members article[data-ensemble="${name}"]`);
+        const drift = card(names.drift);
+        const bars = Chart.getChart(drift?.querySelector('.agreement canvas'));
+        const time = Chart.getChart(drift?.querySelector('.agreement-time canvas'));
+        const note = drift?.querySelector('.drift-note');
+        return {
+          drifting: drift?.dataset.drifting,
+          healthy: card('breast-cancer')?.dataset.drifting,
+          healthyNoteHidden: card('breast-cancer')?.querySelector('.drift-note')?.hidden,
+          labels: bars.data.labels,
+          colors: bars.data.datasets[0].backgroundColor,
+          rates: bars.data.datasets[0].data,
+          note: note?.hidden ? '' : note?.textContent,
+          title: drift?.querySelector('.agreement-time-title')?.textContent,
+          lines: time.data.datasets.map((d: any) => ({
+            label: d.label,
+            last: [...d.data].reverse().find((v: number | null) => v !== null) ?? null,
+          })),
+          threshold: time.options.plugins.thresholdLine.value,
+        };
+      },
+      { drift: DRIFT },
+    );
+    const members = loadManifest(manifestFile).ensembles.get(DRIFT)?.members ?? [];
+    expect(seen.drifting).toBe(DRIFTING);
+    expect(seen.healthy).toBe('');
+    expect(seen.healthyNoteHidden).toBe(true);
+    const at = (seen.labels as string[]).indexOf(DRIFTING);
+    expect(seen.rates[at]).toBeLessThan(90);
+    expect(seen.colors[at]).toBe('#d93a3a');
+    expect(seen.note).toContain(`${DRIFTING} agreed with the answer on`);
+    expect(seen.note).toContain(`of ${DRIFT_ROWS} rows`);
+    expect(seen.note).toContain("under the drift alarm's 90%");
+    expect(seen.title).toContain('judged on at least 50 rows');
+    expect(seen.threshold).toBe(90);
+    // One line per member, each ending where its share stood over the last minute.
+    expect(seen.lines.map((l: { label: string }) => l.label)).toEqual(members);
+    for (const line of seen.lines as { label: string; last: number | null }[]) {
+      if (line.label === DRIFTING) expect(line.last).toBeLessThan(90);
+      else expect(line.last).toBeGreaterThan(90);
+    }
   });
 
   it("shows each busy ensemble's traffic and latency percentiles, and the idle ones by name", async () => {
