@@ -26,9 +26,6 @@ export function functionTimeoutsOf(config: ServerlessConfig): FunctionTimeouts |
   return { file, runner, ...(api === undefined ? {} : { api }) };
 }
 
-/** The drift alarm's threshold when serverless.yml sets none (scripts/serverless-observability.cjs). */
-export const DEFAULT_AGREEMENT_MIN = DEFAULT_DRIFT_RULE.agreementMin;
-
 /**
  * The drift alarm's rule as `custom.alarms` sets it; a default for a value the package step would
  * refuse (it names the setting there, and this only marks members on the local dashboard).
@@ -58,12 +55,12 @@ export interface DeploySettings {
  * the defaults when the file is missing or cannot be read.
  */
 export function readDeploySettings(file = 'serverless.yml'): DeploySettings {
-  if (!existsSync(file)) return { agreementMin: DEFAULT_AGREEMENT_MIN };
+  if (!existsSync(file)) return { agreementMin: DEFAULT_DRIFT_RULE.agreementMin };
   let config: ServerlessConfig;
   try {
     config = loadServerlessConfig({ file });
   } catch {
-    return { agreementMin: DEFAULT_AGREEMENT_MIN };
+    return { agreementMin: DEFAULT_DRIFT_RULE.agreementMin };
   }
   const timeouts = functionTimeoutsOf(config);
   return { ...(timeouts ? { timeouts } : {}), agreementMin: driftRuleOf(config).agreementMin };

@@ -10,8 +10,8 @@ import { captureClient } from './tracing.js';
  * SDK clients, created lazily once per process and reused across invocations. Endpoints come from
  * the typed configuration so the local stack points the same code at its emulators; where it also
  * names an SDK transport (FANOUT_SDK_TRANSPORT), requests go through it instead of a socket, after
- * the SDK's own middleware and serialisation. On Lambda each call is an
- * X-Ray subsegment (captured clients); elsewhere the clients are plain.
+ * the SDK's own middleware and serialisation. On Lambda each call is an X-Ray subsegment (captured
+ * clients); elsewhere the clients are plain.
  */
 const clients = new Map<string, unknown>();
 

@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_AGREEMENT_MIN, driftRuleOf, readDeploySettings } from '../../local/deploy-settings.js';
+import { driftRuleOf, readDeploySettings } from '../../local/deploy-settings.js';
+import { DEFAULT_DRIFT_RULE } from '../../local/observability/dashboard-model.js';
 import { loadServerlessConfig } from '../../local/serverless-config.js';
 
 const readAgreementMin = (file: string) => readDeploySettings(file).agreementMin;
@@ -30,9 +31,9 @@ describe("the drift alarm's threshold, as a command reads it from serverless.yml
   });
 
   it('falls back to the default without the setting, the file, or with a value the package would refuse', () => {
-    expect(readAgreementMin(file('unset', '    periodSeconds: 300'))).toBe(DEFAULT_AGREEMENT_MIN);
-    expect(readAgreementMin(join(dir, 'missing.yml'))).toBe(DEFAULT_AGREEMENT_MIN);
-    expect(readAgreementMin(file('bad', '    memberAgreementMin: 90'))).toBe(DEFAULT_AGREEMENT_MIN);
+    expect(readAgreementMin(file('unset', '    periodSeconds: 300'))).toBe(DEFAULT_DRIFT_RULE.agreementMin);
+    expect(readAgreementMin(join(dir, 'missing.yml'))).toBe(DEFAULT_DRIFT_RULE.agreementMin);
+    expect(readAgreementMin(file('bad', '    memberAgreementMin: 90'))).toBe(DEFAULT_DRIFT_RULE.agreementMin);
   });
 
   it('reads the rows the rule needs for the local dashboard too, each setting on its own', () => {
