@@ -1,14 +1,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { S3Event } from 'aws-lambda';
 import type { TriggerOutcome } from '../../functions/batch-trigger/start-job.js';
 import { loadManifest } from '../../functions/core/manifest.js';
 import type { LambdaHandler } from '../../local/lambda-dispatch.js';
-import { S3RVER_CREDENTIALS } from '../../local/s3.js';
 import { type LocalStack, REPO_ROOT, startLocalStack } from '../../local/stack.js';
-import { http } from '../support/stack-process.js';
+import { finishedJob, stackS3Client } from '../support/stack-s3.js';
 
 // Uploads through the real local S3, its upload events through the real batch trigger: the same
 // bytes uploaded twice are two jobs, one event delivered twice is one.
@@ -32,14 +31,7 @@ beforeAll(async () => {
     return out;
   };
   stack = await startLocalStack({ port: 0, dataDir: dir, quiet: true, handlers: { batchTrigger } });
-  s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: stack.urls.s3,
-    forcePathStyle: true,
-    credentials: S3RVER_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = stackS3Client(stack.urls.s3);
 }, 60_000);
 
 afterAll(async () => {
@@ -55,15 +47,6 @@ async function outcomeCount(n: number): Promise<void> {
   expect(outcomes).toHaveLength(n);
 }
 
-async function finished(jobId: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 400; i++) {
-    const job = await http('GET', `${stack.urls.api}/v1/jobs/${jobId}`);
-    if (job.status === 200 && ['SUCCEEDED', 'FAILED'].includes(job.body.status)) return job.body;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`job ${jobId} did not finish`);
-}
-
 describe('batch uploads through the local S3', () => {
   it('starts two jobs for the same file uploaded twice, each scoring it', async () => {
     await upload('incoming/wine/twice.csv');
@@ -77,7 +60,7 @@ describe('batch uploads through the local S3', () => {
     expect(a?.eTag).toBe(b?.eTag);
     expect(a?.sequencer).not.toBe(b?.sequencer);
     for (const o of [first, second]) {
-      const { status, rowsOk, error } = await finished(o?.jobId as string);
+      const { status, rowsOk, error } = await finishedJob(stack.urls.api, o?.jobId as string);
       // The error, if any, is in the diff: a failed job says why.
       expect({ status, rowsOk, error }).toEqual({ status: 'SUCCEEDED', rowsOk: 1, error: undefined });
     }
@@ -86,7 +69,7 @@ describe('batch uploads through the local S3', () => {
   it('starts one job when the same event is delivered twice', async () => {
     const again = (await stack.dispatcher.invoke('batchTrigger', events[0])) as TriggerOutcome[];
     expect(again).toEqual([{ jobId: outcomes[0]?.[0]?.jobId, result: 'duplicate' }]);
-    const job = await finished(outcomes[0]?.[0]?.jobId as string);
+    const job = await finishedJob(stack.urls.api, outcomes[0]?.[0]?.jobId as string);
     expect({ status: job.status, rowsTotal: job.rowsTotal, rowsOk: job.rowsOk, error: job.error }).toEqual({
       status: 'SUCCEEDED',
       rowsTotal: 1,

@@ -1,12 +1,11 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { jobIdFor, UPLOAD_ID_METADATA, uploadKeyOf } from '../../functions/core/jobs.js';
 import { loadManifest } from '../../functions/core/manifest.js';
-import { S3RVER_CREDENTIALS } from '../../local/s3.js';
 import { type LocalStack, REPO_ROOT, startLocalStack } from '../../local/stack.js';
-import { http } from '../support/stack-process.js';
+import { finishedJob, stackS3Client } from '../support/stack-s3.js';
 
 // Every function in worker instances (FANOUT_LOCAL_ISOLATION=workers): their S3 calls keep the
 // socket and SigV4 (an object does not cross threads), their DynamoDB and Step Functions calls go
@@ -29,14 +28,7 @@ let s3: S3Client;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fanout-batch-workers-'));
   stack = await startLocalStack({ port: 0, dataDir: dir, quiet: true, isolation: 'workers' });
-  s3 = new S3Client({
-    region: 'us-east-1',
-    endpoint: stack.urls.s3,
-    forcePathStyle: true,
-    credentials: S3RVER_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  s3 = stackS3Client(stack.urls.s3);
 }, 120_000);
 
 afterAll(async () => {
@@ -44,15 +36,6 @@ afterAll(async () => {
   await stack?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-async function finished(jobId: string): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 600; i++) {
-    const job = await http('GET', `${stack.urls.api}/v1/jobs/${jobId}`);
-    if (job.status === 200 && ['SUCCEEDED', 'FAILED'].includes(job.body.status)) return job.body;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`job ${jobId} did not finish`);
-}
 
 describe('a batch job with every function in worker instances', () => {
   it('scores every row of an upload and writes the results file, as with the default placement', async () => {
@@ -67,7 +50,10 @@ describe('a batch job with every function in worker instances', () => {
         Metadata: { [UPLOAD_ID_METADATA]: uploadId },
       }),
     );
-    const job = await finished(jobIdFor(stack.bucket, key, uploadKeyOf({ uploadId })));
+    const job = await finishedJob(stack.urls.api, jobIdFor(stack.bucket, key, uploadKeyOf({ uploadId })), {
+      tries: 600,
+      everyMs: 50,
+    });
     expect({ status: job.status, rowsOk: job.rowsOk, rowsFailed: job.rowsFailed }).toEqual({
       status: 'SUCCEEDED',
       rowsOk: ROWS.length,
