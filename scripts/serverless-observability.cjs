@@ -218,7 +218,16 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
     Properties: {
       DashboardName: prefix,
       DashboardBody: {
-        'Fn::Sub': JSON.stringify(dashboardBody({ ensembles, stage, prefix, resources, templateAlarms })),
+        'Fn::Sub': JSON.stringify(
+          dashboardBody({
+            ensembles,
+            stage,
+            prefix,
+            resources,
+            templateAlarms,
+            drift: { min: agreementMin, periodSeconds: agreementPeriod },
+          }),
+        ),
       },
     },
   };
@@ -228,9 +237,10 @@ function observabilityResources({ manifest, service, stage, sagemakerMembers, al
 /**
  * The dashboard: one row per concern (traffic and latency, members side by side, failures, batch,
  * and the result cache when an ensemble has one), then the state of every alarm. `${AWS::Region}`
- * and `${X.Arn}` are filled in by Fn::Sub.
+ * and `${X.Arn}` are filled in by Fn::Sub. The agreement graphs carry the drift alarm's threshold
+ * (`drift`), so whoever is paged sees where a member's line crossed it.
  */
-function dashboardBody({ ensembles, stage, prefix, resources, templateAlarms }) {
+function dashboardBody({ ensembles, stage, prefix, resources, templateAlarms, drift }) {
   const widgets = [];
   let y = 0;
   const row = (title, note) => {
@@ -354,6 +364,15 @@ function dashboardBody({ ensembles, stage, prefix, resources, templateAlarms }) 
       title: `${e.name}: agreement with the answer (share of rows)`,
       period: 300,
       yAxis: { left: { min: 0, max: 1 } },
+      annotations: {
+        horizontal: [
+          {
+            label: `drift alarm: under ${percent(drift.min)}% for 3 periods of ${drift.periodSeconds / 60} min (counted members)`,
+            value: drift.min,
+            color: '#d62728',
+          },
+        ],
+      },
       metrics,
     });
   }

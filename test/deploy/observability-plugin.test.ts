@@ -165,6 +165,21 @@ describe('alarms and dashboard from the manifest', () => {
     expect(alarm?.Properties.AlarmDescription).toMatch(
       /fewer than 85% of the rows .* \(6 h\): it is drifting/,
     );
+    // Whoever is paged opens the dashboard: each agreement graph carries the same threshold.
+    const body = JSON.parse(resources.FanoutDashboard?.Properties.DashboardBody['Fn::Sub']);
+    const graphs = body.widgets.filter((w: any) =>
+      /: agreement with the answer \(share of rows\)$/.test(w.properties.title ?? ''),
+    );
+    expect(graphs).toHaveLength(manifest.ensembles.length);
+    for (const g of graphs) {
+      expect(g.properties.annotations.horizontal).toEqual([
+        {
+          label: 'drift alarm: under 85% for 3 periods of 120 min (counted members)',
+          value: 0.85,
+          color: '#d62728',
+        },
+      ]);
+    }
   });
 
   it('give an ensemble that turns its result cache on a cache-errors alarm and a line on the cache row', () => {
