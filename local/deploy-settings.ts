@@ -33,9 +33,14 @@ export function functionTimeoutsOf(config: ServerlessConfig): FunctionTimeouts |
 export function driftRuleOf(config: ServerlessConfig): DriftRule {
   const min = Number(config.alarms.memberAgreementMin ?? DEFAULT_DRIFT_RULE.agreementMin);
   const rows = Number(config.alarms.memberAgreementMinRows ?? DEFAULT_DRIFT_RULE.minRows);
+  const period = Number(config.alarms.agreementPeriodSeconds ?? DEFAULT_DRIFT_RULE.periodSeconds);
   return {
     agreementMin: min > 0 && min <= 1 ? min : DEFAULT_DRIFT_RULE.agreementMin,
     minRows: Number.isInteger(rows) && rows >= 1 ? rows : DEFAULT_DRIFT_RULE.minRows,
+    periodSeconds:
+      Number.isInteger(period) && period >= 60 && period % 60 === 0 && period * 3 <= 86_400
+        ? period
+        : DEFAULT_DRIFT_RULE.periodSeconds,
   };
 }
 

@@ -131,6 +131,12 @@ const fmtMs = (v) =>
   v === null || v === undefined ? '–' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 const fmtPct = (v) =>
   v === null || v === undefined ? '–' : v === 0 ? '0%' : v < 0.001 ? '<0.1%' : `${(v * 100).toFixed(1)}%`;
+/** How long the deployed drift alarm waits: three of its periods. */
+const alarmSpan = (periodSeconds) =>
+  periodSeconds % 3600 === 0
+    ? `three periods of ${periodSeconds / 3600} h (${(periodSeconds * 3) / 3600} h)`
+    : `three periods of ${periodSeconds / 60} min`;
+
 /** A setting's share as people write it: 0.9 is 90%, 0.925 is 92.5%. */
 const fmtShare = (v) => `${Number((v * 100).toFixed(1))}%`;
 const fmtCount = (v) => (v >= 10000 ? `${(v / 1000).toFixed(1)}k` : String(Math.round(v)));
@@ -593,7 +599,7 @@ function renderMembers(data) {
     note.textContent = drifting
       .map(
         (m) =>
-          `${m.model} agreed with the answer on ${fmtPct(m.agreement.rate)} of ${fmtCount(m.agreement.compared)} rows over the last ${Math.round(data.summarySeconds / 60)} minutes, under the drift alarm's ${fmtShare(drift.agreementMin)}: deployed, it pages once that holds for three hourly periods.`,
+          `${m.model} agreed with the answer on ${fmtPct(m.agreement.rate)} of ${fmtCount(m.agreement.compared)} rows over the last ${Math.round(data.summarySeconds / 60)} minutes, under the drift alarm's ${fmtShare(drift.agreementMin)}: deployed, it pages once that holds for ${alarmSpan(drift.periodSeconds)}.`,
       )
       .join(' ');
     node.dataset.drifting = drifting.map((m) => m.model).join(',');

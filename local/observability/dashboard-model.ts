@@ -22,10 +22,12 @@ export interface DriftRule {
   agreementMin: number;
   /** Rows compared before a share is judged. */
   minRows: number;
+  /** The deployed alarm's period: it pages after three of them under the share. */
+  periodSeconds: number;
 }
 
 /** The alarm plugin's defaults (scripts/serverless-observability.cjs). */
-export const DEFAULT_DRIFT_RULE: DriftRule = { agreementMin: 0.9, minRows: 50 };
+export const DEFAULT_DRIFT_RULE: DriftRule = { agreementMin: 0.9, minRows: 50, periodSeconds: 3600 };
 
 /** Agreement over time is over a sliding minute: a 5-second bucket holds too few rows to judge. */
 const AGREEMENT_SPAN_MS = 60_000;

@@ -275,6 +275,10 @@ describe('alarms and dashboard from the manifest', () => {
     expect(JSON.stringify(alarm?.Properties.Metrics)).toContain(
       `IF(compared >= ${DEFAULT_DRIFT_RULE.minRows}, agreed / compared, 1)`,
     );
+    const periods = (alarm?.Properties.Metrics as any[])
+      .filter((q) => q.MetricStat)
+      .map((q) => q.MetricStat.Period);
+    expect(periods).toEqual([DEFAULT_DRIFT_RULE.periodSeconds, DEFAULT_DRIFT_RULE.periodSeconds]);
   });
 
   it('write shares in alarm descriptions as people write them (7%, not 7.000000000000001%)', () => {

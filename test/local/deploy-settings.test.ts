@@ -39,14 +39,17 @@ describe("the drift alarm's threshold, as a command reads it from serverless.yml
   it('reads the rows the rule needs for the local dashboard too, each setting on its own', () => {
     const rule = (name: string, alarms: string) =>
       driftRuleOf(loadServerlessConfig({ file: file(name, alarms) }));
-    expect(rule('both', '    memberAgreementMin: 0.75\n    memberAgreementMinRows: 20')).toEqual({
-      agreementMin: 0.75,
-      minRows: 20,
-    });
-    expect(rule('rows-bad', '    memberAgreementMinRows: 2.5')).toEqual({ agreementMin: 0.9, minRows: 50 });
-    expect(driftRuleOf(loadServerlessConfig({ file: join(REPO, 'serverless.yml') }))).toEqual({
-      agreementMin: 0.9,
-      minRows: 50,
-    });
+    expect(
+      rule(
+        'all',
+        '    memberAgreementMin: 0.75\n    memberAgreementMinRows: 20\n    agreementPeriodSeconds: 7200',
+      ),
+    ).toEqual({ agreementMin: 0.75, minRows: 20, periodSeconds: 7200 });
+    expect(rule('bad', '    memberAgreementMinRows: 2.5\n    agreementPeriodSeconds: 90')).toEqual(
+      DEFAULT_DRIFT_RULE,
+    );
+    expect(driftRuleOf(loadServerlessConfig({ file: join(REPO, 'serverless.yml') }))).toEqual(
+      DEFAULT_DRIFT_RULE,
+    );
   });
 });

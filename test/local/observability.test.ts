@@ -395,7 +395,7 @@ describe('the dashboard model', () => {
       now: () => now,
       bucketSeconds: 5,
       summarySeconds: 300,
-      drift: { agreementMin: 0.9, minRows: 10 },
+      drift: { agreementMin: 0.9, minRows: 10, periodSeconds: 3600 },
     });
     d.serve([{ name: 'live', members: ['steady', 'drifts', 'few'], shadow: ['s'] }]);
     const rows = (m: string, compared: number, agreed: number, at: number, role = 'counted') =>
@@ -421,7 +421,7 @@ describe('the dashboard model', () => {
     rows('s', 20, 0, NOW + 30_000, 'shadow');
     now = NOW + 30_000;
     let data = d.data();
-    expect(data.drift).toEqual({ agreementMin: 0.9, minRows: 10, spanSeconds: 60 });
+    expect(data.drift).toEqual({ agreementMin: 0.9, minRows: 10, periodSeconds: 3600, spanSeconds: 60 });
     const member = (name: string) => data.ensembles[0]?.members.find((m) => m.model === name);
     expect(member('steady')?.agreement).toMatchObject({ rate: 1, drifting: false });
     expect(member('drifts')?.agreement).toMatchObject({ compared: 20, rate: 0.7, drifting: true });
