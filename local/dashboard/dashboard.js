@@ -605,31 +605,57 @@ function renderMembers(data) {
     node.dataset.drifting = drifting.map((m) => m.model).join(',');
     node.querySelector('.agreement-time-title').textContent =
       `Agreement over time (each point: the ${Math.round(drift.spanSeconds)} seconds up to it; dashed: the drift alarm's ${fmtShare(drift.agreementMin)}, judged on at least ${fmtCount(drift.minRows)} rows)`;
+    // The canary's comparison with this ensemble, drawn with the members as CloudWatch's graph has it.
+    const canaryLine = e.canary
+      ? [
+          {
+            label: `canary ${e.canary.ensemble}`,
+            data: e.canary.series.map((v) => (v === null ? null : v * 100)),
+            borderColor: '#6b7689',
+            backgroundColor: '#6b7689',
+            borderWidth: 2,
+            borderDash: [2, 2],
+            pointRadius: 1.5,
+            spanGaps: false,
+            tension: 0.2,
+          },
+        ]
+      : [];
     // Healthy members sit near 100%: the scale starts under the lowest point or the threshold.
-    const points = members.flatMap((m) => m.series.agreement.filter((v) => v !== null));
+    const points = [
+      ...members.map((m) => m.series.agreement),
+      ...(e.canary ? [e.canary.series] : []),
+    ].flatMap((series) => series.filter((v) => v !== null));
     const low = Math.min(drift.agreementMin, ...points) * 100;
     const floor = Math.max(0, Math.floor((low - 5) / 10) * 10);
     chartFor(`members:${e.name}:agreement-time`, node.querySelector('.agreement-time canvas'), {
       type: 'line',
       data: {
         labels: data.times.map(clock),
-        datasets: members.map((m) => ({
-          label: m.shadow ? `${m.model} (shadow)` : m.model,
-          data: m.series.agreement.map((v) => (v === null ? null : v * 100)),
-          borderColor: colorOf(m.model),
-          backgroundColor: colorOf(m.model),
-          borderWidth: m.agreement.drifting ? 3 : 2,
-          borderDash: m.shadow ? [4, 3] : [],
-          // A point alone (one burst of traffic) still shows.
-          pointRadius: 1.5,
-          spanGaps: false,
-          tension: 0.2,
-        })),
+        datasets: members
+          .map((m) => ({
+            label: m.shadow ? `${m.model} (shadow)` : m.model,
+            data: m.series.agreement.map((v) => (v === null ? null : v * 100)),
+            borderColor: colorOf(m.model),
+            backgroundColor: colorOf(m.model),
+            borderWidth: m.agreement.drifting ? 3 : 2,
+            borderDash: m.shadow ? [4, 3] : [],
+            // A point alone (one burst of traffic) still shows.
+            pointRadius: 1.5,
+            spanGaps: false,
+            tension: 0.2,
+          }))
+          .concat(canaryLine),
       },
       options: {
         interaction: { mode: 'index', intersect: false },
         plugins: {
-          legend: { position: 'top', align: 'end' },
+          // Line samples: a shadow's and the canary's dashes show in the legend as on the chart.
+          legend: {
+            position: 'top',
+            align: 'end',
+            labels: { usePointStyle: true, pointStyle: 'line', pointStyleWidth: 22 },
+          },
           thresholdLine: { axis: 'y', value: drift.agreementMin * 100 },
           tooltip: {
             callbacks: { label: (c) => (c.raw === null ? '' : `${c.dataset.label}: ${c.raw.toFixed(1)}%`) },

@@ -235,7 +235,13 @@ export interface EnsembleView {
   cacheTtlSeconds?: number;
   shadow?: string[];
   /** Its canary, and how the two sides' answers compared where both were known. */
-  canary?: { ensemble: string; percent: number; agreement: AgreementView };
+  canary?: {
+    ensemble: string;
+    percent: number;
+    agreement: AgreementView;
+    /** The two sides' agreement over the minute up to each bucket, as the members' series. */
+    series: (number | null)[];
+  };
   totalRequests: number;
   recent: EnsembleSummary;
   series: {
@@ -688,6 +694,10 @@ export class DashboardModel {
               agreement: this.agreementView(
                 this.canaryAgreement.get(`${e.name}\u0000${e.canary.ensemble}`),
                 recent,
+              ),
+              series: this.agreementSeries(
+                this.canaryAgreement.get(`${e.name}\u0000${e.canary.ensemble}`),
+                indexes,
               ),
             },
           }

@@ -346,9 +346,19 @@ describe('GET /metrics after real traffic', () => {
         shadows: article?.dataset.shadows,
         stats: card?.querySelector('.stats')?.textContent,
         subtitle: card?.querySelector('.subtitle')?.textContent,
+        overTime: Chart.getChart(article?.querySelector('.agreement-time canvas')).data.datasets.map(
+          (d: any) => ({ label: d.label, points: d.data.filter((v: number | null) => v !== null).length }),
+        ),
       };
     });
     expect(seen.labels).toEqual(members);
+    // Over time: a line per member and shadow, then the canary's comparison, each with points.
+    expect(seen.overTime.map((l: { label: string }) => l.label)).toEqual([
+      ...(spec?.members ?? []),
+      ...(spec?.shadow ?? []).map((m) => `${m} (shadow)`),
+      `canary ${spec?.canary?.ensemble}`,
+    ]);
+    for (const line of seen.overTime) expect(line.points).toBeGreaterThan(0);
     expect(seen.shadows).toBe((spec?.shadow ?? []).join(','));
     // Every member and shadow answered rows of the data set: most of them agree with the answer.
     for (const rate of seen.rates) {

@@ -383,7 +383,11 @@ describe('the dashboard model', () => {
       ensemble: 'next',
       percent: 10,
       agreement: { compared: 4, rate: 0.75, meanAbsDiff: 0.1 },
+      series: expect.any(Array),
     });
+    // Over time too, as the members are: the canary's comparison in the last point's minute.
+    expect(live?.canary?.series.at(-1)).toBe(0.75);
+    expect(live?.canary?.series).toHaveLength(live?.series.requests.length ?? -1);
     // Agreement lines are neither member calls nor requests.
     expect(live?.members.find((m) => m.model === 'a')?.calls).toBe(0);
     expect(live?.totalRequests).toBe(0);
