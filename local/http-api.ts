@@ -23,13 +23,9 @@ export interface HttpApiOptions {
   /** Where handler failures are reported (the client only gets a generic 500). */
   log?: (line: string) => void;
   /**
-   * GET paths the local stack answers itself, outside serverless.yml (e.g. `/_local/stack`, which
-   * tells the CLI where the stack's S3 is). Never part of the deployed API.
-   */
-  localRoutes?: Record<string, () => unknown>;
-  /**
-   * Other GET paths the local stack answers itself, with any content type (`/metrics`,
-   * `/dashboard`): a page for the path, or undefined to fall through to serverless.yml's routes.
+   * GET paths the local stack answers itself, outside serverless.yml and never part of the
+   * deployed API (`/metrics`, `/dashboard`, `/_local/stack`, which tells the CLI where the stack's
+   * S3 is): a page for the path, or undefined to fall through to serverless.yml's routes.
    */
   localPages?: (path: string) => LocalPage | undefined | Promise<LocalPage | undefined>;
 }
@@ -41,6 +37,12 @@ export interface LocalPage {
   body: string | Buffer;
   headers?: Record<string, string>;
 }
+
+/** A local page of JSON. */
+export const jsonPage = (value: unknown): LocalPage => ({
+  contentType: 'application/json',
+  body: JSON.stringify(value),
+});
 
 interface CompiledRoute extends RouteTarget {
   segments: string[];
@@ -201,13 +203,6 @@ async function handle(
 ) {
   const method = (req.method ?? 'GET').toUpperCase();
   const path = (req.url ?? '/').split('?')[0] as string;
-  const local = method === 'GET' ? options.localRoutes?.[path] : undefined;
-  if (local) {
-    req.resume();
-    const body = JSON.stringify(local());
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    return void res.end(body);
-  }
   const page = method === 'GET' ? await options.localPages?.(path) : undefined;
   if (page) {
     req.resume();

@@ -13,7 +13,7 @@ import type { StateBinder } from './asl-bindings.js';
 import { driftRuleOf, functionTimeoutsOf, manifestTimeoutNotes } from './deploy-settings.js';
 import { distributedMapBinder } from './distributed-map.js';
 import { startDynamo } from './dynamodb.js';
-import { type RouteTarget, startHttpApi } from './http-api.js';
+import { jsonPage, type RouteTarget, startHttpApi } from './http-api.js';
 import type { RunningServer } from './http-util.js';
 import { type LocalEndpoint, requestListenerEndpoint } from './in-process-http.js';
 import { concurrentInvokeStore } from './invoke-context.js';
@@ -324,20 +324,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         'fanout local stack: metrics are off (POWERTOOLS_METRICS_DISABLED, or POWERTOOLS_DEV without it): /metrics and /dashboard stay empty',
       );
     }
+    const observability = observabilityPages(metrics);
     api = await startHttpApi({
       routes: routesOf(config),
       invoke: (key, event) => dispatcher.invoke(key, event),
       port: options.port ?? portFromEnv(),
       log,
-      localPages: observabilityPages(metrics),
-      localRoutes: {
-        '/_local/stack': () => ({
-          s3Endpoint: s3?.url,
-          bucket: process.env.FANOUT_BUCKET,
-          region: config.region,
-          ...S3RVER_CREDENTIALS,
-        }),
-      },
+      localPages: (path) =>
+        path === '/_local/stack'
+          ? jsonPage({
+              s3Endpoint: s3?.url,
+              bucket: process.env.FANOUT_BUCKET,
+              region: config.region,
+              ...S3RVER_CREDENTIALS,
+            })
+          : observability(path),
     });
     // As many warm instances as each function may run: a first request's members all start warm.
     if (options.prewarm ?? true) {
