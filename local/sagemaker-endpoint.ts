@@ -42,6 +42,9 @@ export async function startLocalSageMaker(
     byEndpoint.set(endpointNames.get(model.id) ?? model.endpoint.name, { model, onnx });
   }
   const scorer = new OnnxScorer();
+  // An endpoint is InService with its model loaded: the first invocation does not load it. A file
+  // that fails to load fails its invocations, named, as the runner's start check said at start.
+  await scorer.preload([...byEndpoint.values()].map((v) => v.onnx));
   const faults = new Map<string, EndpointFault>();
 
   const server = createServer((req, res) => {

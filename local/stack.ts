@@ -295,7 +295,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     if ((options.emfSource ?? 'stdout') === 'stdout')
       stopCollecting = onEmfLines((line) => metrics.ingest(line));
     restoreEnv = setEnvironment(
-      { ...config.environment, FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers },
+      {
+        ...config.environment,
+        FANOUT_SAGEMAKER_MEMBERS: sagemakerMembers,
+        // The runner's instances start with the stack, ahead of any request: they load their
+        // members then, as provisioned concurrency would (FANOUT_PRELOAD_MODELS=false turns it off).
+        FANOUT_PRELOAD_MODELS: 'true',
+      },
       {
         ...manifestPath(config),
         AWS_REGION: config.region,
@@ -304,7 +310,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         AWS_ENDPOINT_URL_S3: s3.url,
         AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME: sagemaker.url,
         FANOUT_S3_FORCE_PATH_STYLE: 'true',
-        // DynamoDB, Step Functions and SageMaker requests go to the emulators without a socket.
+        // The handlers' SDK requests go to the emulators without a socket (see sdk-transport.ts).
         FANOUT_SDK_TRANSPORT: LOCAL_SDK_TRANSPORT,
         // In-process handlers run as a Lambda environment that takes several invocations at once
         // (Powertools then keeps each invocation's context apart) and that started on demand (so

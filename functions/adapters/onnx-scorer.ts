@@ -112,6 +112,25 @@ export class OnnxScorer implements Scorer {
     return fromFlat(output.data as Float32Array, rows.length, classes);
   }
 
+  /**
+   * Loads the sessions of `models` now (in parallel), for an instance that starts ahead of its
+   * traffic. A model that fails to load is named with why, not thrown: its calls fail by name as
+   * without preloading, and a later call tries it again.
+   */
+  async preload(
+    models: readonly OnnxModelSpec[],
+  ): Promise<{ loaded: string[]; failed: Record<string, string> }> {
+    const outcomes = await Promise.allSettled(models.map((m) => this.session(m)));
+    const loaded: string[] = [];
+    const failed: Record<string, string> = {};
+    outcomes.forEach((o, i) => {
+      const id = (models[i] as OnnxModelSpec).id;
+      if (o.status === 'fulfilled') loaded.push(id);
+      else failed[id] = (o.reason as Error).message;
+    });
+    return { loaded, failed };
+  }
+
   /** Releases every session (tests and orderly shutdown of the local stack). */
   async close(): Promise<void> {
     const all = [...this.sessions.values()];

@@ -32,6 +32,10 @@ const schema = z.object({
     z._default(z.enum(['true', 'false']), 'false'),
     z.transform((v) => v === 'true'),
   ),
+  FANOUT_PRELOAD_MODELS: z.pipe(
+    z._default(z.enum(['true', 'false']), 'false'),
+    z.transform((v) => v === 'true'),
+  ),
 });
 
 /** Configuration parsed from the environment, once. */
@@ -61,6 +65,11 @@ export interface Config {
   region: string;
   endpoints: { dynamodb?: string; sfn?: string; s3?: string; sagemakerRuntime?: string };
   s3ForcePathStyle: boolean;
+  /**
+   * Whether the runner loads every served ONNX member's session at init rather than on its first
+   * call: for instances started ahead of traffic (provisioned concurrency, the local stack's).
+   */
+  preloadModels: boolean;
   /**
    * Where SDK clients send requests instead of a socket: the name of a transport registered in this
    * process (the local stack sets it for its own handlers; unset on AWS).
@@ -100,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       sagemakerRuntime: e.AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME,
     },
     s3ForcePathStyle: e.FANOUT_S3_FORCE_PATH_STYLE,
+    preloadModels: e.FANOUT_PRELOAD_MODELS,
     sdkTransport: e.FANOUT_SDK_TRANSPORT,
   };
   if (env === process.env) cached = config;

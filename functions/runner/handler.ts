@@ -9,16 +9,18 @@ import { servedModels } from '../adapters/served.js';
 import { annotate } from '../adapters/tracing.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { ModelRunError } from '../core/errors.js';
-import type { Manifest } from '../core/manifest.js';
+import type { Manifest, OnnxModelSpec } from '../core/manifest.js';
 import { type RunnerEvent, type Scorers, scoreMember } from './score-member.js';
 
 // This function's own logger: in the local stack several handlers share a process.
 const logger = baseLogger.createChild();
 
-let scorers: Scorers | undefined;
+type RunnerScorers = Scorers & { onnx: OnnxScorer; sagemaker: ReturnType<typeof lazyScorer> };
+
+let scorers: RunnerScorers | undefined;
 
 /** Scorers are created on first use and kept for the life of the process (warm invocations). */
-function defaultScorers(config: Config, endpointNames: ReadonlyMap<string, string>): Scorers {
+function defaultScorers(config: Config, endpointNames: ReadonlyMap<string, string>): RunnerScorers {
   scorers ??= {
     onnx: new OnnxScorer({ manifestPath: config.manifestPath }),
     // Loaded on the first SageMaker member only: ONNX-only instances start without the AWS SDK.
@@ -41,6 +43,38 @@ try {
   notReady(servedModels(loadConfig()).manifest);
 } catch {
   // Reported by the handler.
+}
+
+// An instance started ahead of its traffic (FANOUT_PRELOAD_MODELS: provisioned concurrency, the
+// local stack's instances) loads every ONNX member that passed the start check now, so no call
+// pays for a session; onnxruntime's first one costs about 170 ms here. Off by default: an
+// on-demand cold start would load members it may never run.
+await preloadMembers();
+
+async function preloadMembers(): Promise<void> {
+  try {
+    const config = loadConfig();
+    if (!config.preloadModels) return;
+    const { manifest, endpointNames } = servedModels(config);
+    const skip = notReady(manifest);
+    const members = [...manifest.models.values()].filter(
+      (m): m is OnnxModelSpec => m.kind === 'onnx' && !skip.has(m.id),
+    );
+    const started = performance.now();
+    const chosen = defaultScorers(config, endpointNames);
+    const [{ loaded, failed }] = await Promise.all([
+      chosen.onnx.preload(members),
+      // The SageMaker client too, where a member needs it (a failed load is tried again per call).
+      [...manifest.models.values()].some((m) => m.kind === 'sagemaker')
+        ? chosen.sagemaker.load().catch(() => undefined)
+        : undefined,
+    ]);
+    const ms = Math.round(performance.now() - started);
+    if (Object.keys(failed).length) logger.warn('models preloaded, some failed', { loaded, failed, ms });
+    else logger.info('models preloaded', { loaded, ms });
+  } catch {
+    // Configuration problems are reported by the handler, with the invocation that meets them.
+  }
 }
 
 const answered = new Set<string>();

@@ -34,4 +34,12 @@ describe('configuration from the environment', () => {
   ])('refuses %s=%s, naming the variable', (name, value) => {
     expect(() => loadConfig({ [name]: value })).toThrow(new RegExp(`^environment variable ${name}: `));
   });
+
+  it('preloads members only when told (on-demand Lambda instances load what they run), and only true or false', () => {
+    expect(loadConfig({}).preloadModels).toBe(false);
+    expect(loadConfig({ FANOUT_PRELOAD_MODELS: 'true' }).preloadModels).toBe(true);
+    expect(() => loadConfig({ FANOUT_PRELOAD_MODELS: 'yes' })).toThrow(
+      /^environment variable FANOUT_PRELOAD_MODELS: /,
+    );
+  });
 });

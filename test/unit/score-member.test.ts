@@ -216,6 +216,26 @@ describe('scoreMember with the real OnnxScorer', () => {
     expect(fixed.probabilities?.[0]?.[1]).toBeCloseTo(golden.probabilities[0]?.[1] as number, 5);
   });
 
+  it('preloads the sessions it is given, naming a model that fails to load instead of throwing', async () => {
+    const file = join(dir, `preload-${++counter}.onnx`);
+    writeFileSync(file, 'this is not a protobuf');
+    const { manifest } = tempManifest(file);
+    const probe = getModel(manifest, 'probe');
+    const served = [...real.models.values()].filter((m) => m.kind === 'onnx');
+    if (probe.kind !== 'onnx') throw new Error('expected an onnx model');
+    const out = await scorer.preload([...served, probe] as never);
+    expect(out.loaded).toEqual(served.map((m) => m.id));
+    expect(Object.keys(out.failed)).toEqual(['probe']);
+    expect(out.failed.probe).toMatch(new RegExp(`^probe: cannot load ${escapeRegExp(file)}: `));
+
+    // Fixed, it loads on the next preload; from then on its calls need no file at all.
+    copyFileSync(LOGREG, file);
+    expect(await scorer.preload([probe])).toEqual({ loaded: ['probe'], failed: {} });
+    rmSync(file);
+    const event = { model: 'probe', instances: [golden.rows[0]] };
+    await expect(scoreMember(event, manifest, { onnx: scorer })).resolves.toMatchObject({ status: 'ok' });
+  });
+
   it('fails to load a missing .onnx file with a ModelLoadError naming the model and file, then recovers', async () => {
     const file = join(dir, `missing-${++counter}.onnx`);
     const { manifest } = tempManifest(file);
