@@ -10,6 +10,7 @@ import { annotate } from '../adapters/tracing.js';
 import { type Config, loadConfig } from '../core/config.js';
 import { ModelRunError } from '../core/errors.js';
 import type { Manifest, OnnxModelSpec } from '../core/manifest.js';
+import { answersNotProbabilities } from './probe.js';
 import { type RunnerEvent, type Scorers, scoreMember } from './score-member.js';
 
 // This function's own logger: in the local stack several handlers share a process.
@@ -72,6 +73,14 @@ async function preloadMembers(): Promise<void> {
     const ms = Math.round(performance.now() - started);
     if (Object.keys(failed).length) logger.warn('models preloaded, some failed', { loaded, failed, ms });
     else logger.info('models preloaded', { loaded, ms });
+    // Their calls fail by name until the model is fixed; said here, before any request meets it.
+    const bad = await answersNotProbabilities(
+      members.filter((m) => loaded.includes(m.id)),
+      chosen.onnx,
+    );
+    for (const [model, reason] of Object.entries(bad)) {
+      logger.error('model answers are not probabilities', { model, reason });
+    }
   } catch {
     // Configuration problems are reported by the handler, with the invocation that meets them.
   }

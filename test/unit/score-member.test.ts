@@ -12,6 +12,8 @@ import {
 } from '../../functions/core/errors.js';
 import { getModel, loadManifest, type Manifest, type ModelSpec } from '../../functions/core/manifest.js';
 import type { Scorer } from '../../functions/core/ports.js';
+import { PROBABILITIES_HINT } from '../../functions/core/probabilities.js';
+import { answersNotProbabilities } from '../../functions/runner/probe.js';
 import { scoreMember } from '../../functions/runner/score-member.js';
 import { linearOnnx } from '../support/onnx-graphs.js';
 
@@ -295,6 +297,21 @@ describe('scoreMember with the real OnnxScorer', () => {
     expect(outcome.probabilities).toHaveLength(3);
     for (const row of outcome.probabilities ?? [])
       expect(row[0] as number).toBeCloseTo(1 - (row[1] as number), 6);
+  });
+
+  it('names, from one row of zeros, a member whose answers are not probabilities, and only that one', async () => {
+    const file = join(dir, `logits-${++counter}.onnx`);
+    const weights = getModel(real, 'bc-logreg').features.map((_, j) => [j % 2 ? 0.001 : -0.001, 0]);
+    writeFileSync(
+      file,
+      linearOnnx({ weights, bias: [-3, 5] }, { input: 'float_input', label: true, noSoftmax: true }),
+    );
+    const { manifest } = tempManifest(file);
+    const served = [...real.models.values()].filter((m) => m.kind === 'onnx');
+    const bad = await answersNotProbabilities([...served, getModel(manifest, 'probe')] as never, scorer);
+    expect(bad).toEqual({
+      probe: `its answer to a row of zeros has -3, outside 0..1 (-3, 5); ${PROBABILITIES_HINT}`,
+    });
   });
 
   it('does not run a member that failed the start check: it fails at once with the reason', async () => {
