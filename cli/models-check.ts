@@ -2,8 +2,7 @@ import { dirname, relative, resolve } from 'node:path';
 import { checkOnnxFile } from '../functions/adapters/model-checks.js';
 import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { localOnnx, type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
-import { memberWaitLimits } from '../functions/core/targets.js';
-import { manifestTimeoutNotes, readDeploySettings } from '../local/deploy-settings.js';
+import { batchWaitSeconds, manifestTimeoutNotes, readDeploySettings } from '../local/deploy-settings.js';
 import { type BundledDataset, bundledDatasetFor } from './datasets.js';
 import { readManifestDoc } from './manifest-doc.js';
 import { columnOrderProblem, probabilitiesProblem } from './model-scores.js';
@@ -75,9 +74,7 @@ export async function checkModels(args: CheckArgs, io: ModelsIo): Promise<number
   const scorer = new OnnxScorer({ manifestPath });
   const modelsDir = dirname(manifestPath);
   const { timeouts } = readDeploySettings();
-  // What a batch job gives a member: its timeout, cut to what the runner can wait.
-  const batchLimit = (seconds: number) =>
-    timeouts ? Math.min(seconds, memberWaitLimits(timeouts.runner).batchSeconds) : seconds;
+  const batchLimit = (seconds: number) => batchWaitSeconds(seconds, timeouts);
   const slow: string[] = [];
   let bad = 0;
   try {

@@ -6,8 +6,7 @@ import { OnnxScorer } from '../functions/adapters/onnx-scorer.js';
 import { type Manifest, type OnnxModelSpec, parseManifest, shownPath } from '../functions/core/manifest.js';
 import { DEFAULT_TIMEOUT_SECONDS } from '../functions/core/manifest-schema.js';
 import { checkSignature, showDims } from '../functions/core/signature.js';
-import { memberWaitLimits } from '../functions/core/targets.js';
-import { type DeploySettings, readDeploySettings } from '../local/deploy-settings.js';
+import { batchWaitSeconds, type DeploySettings, readDeploySettings } from '../local/deploy-settings.js';
 import { type BundledDataset, bundledDatasetFor, type Dataset, readLabelledCsv } from './datasets.js';
 import { type Doc, namedSet, readManifestDoc, SLUG } from './manifest-doc.js';
 import { agreementLines, ensembleAgreement } from './model-agreement.js';
@@ -231,13 +230,10 @@ export async function addModel(args: AddArgs, io: ModelsIo): Promise<number> {
   for (const line of agreement) io.err(line);
   const waitNote = timeoutNote(args.id, args.timeoutSeconds, settings.timeouts);
   if (waitNote) io.err(waitNote);
-  // What a batch job gives it: its timeout, cut to what the runner can wait (see timeoutNote).
-  const runner = settings.timeouts?.runner;
-  const timeout = Number(entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
   const batchNote = batchTimeNote(
     args.id,
     scored.batchMs,
-    runner === undefined ? timeout : Math.min(timeout, memberWaitLimits(runner).batchSeconds),
+    batchWaitSeconds(Number(entry.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS), settings.timeouts),
   );
   if (batchNote) io.err(batchNote);
   io.err(`wrote ${written.map((f) => shownPath(f)).join(', ')}`);

@@ -72,6 +72,14 @@ export function readDeploySettings(file = 'serverless.yml'): DeploySettings {
 }
 
 /**
+ * What a batch job gives a member whose manifest timeout is `timeoutSeconds`: that, cut to what the
+ * runner function can wait; the timeout itself when the functions' timeouts are unknown.
+ */
+export function batchWaitSeconds(timeoutSeconds: number, timeouts: FunctionTimeouts | undefined): number {
+  return timeouts ? Math.min(timeoutSeconds, memberWaitLimits(timeouts.runner).batchSeconds) : timeoutSeconds;
+}
+
+/**
  * One line per manifest model whose timeout the functions cannot give it, saying what it waits on
  * each path and which settings bound it: said at start and by `fanout models check`, so a user hears
  * it before a member times out. None when every timeout fits or the timeouts are unknown.

@@ -65,10 +65,9 @@ async function preloadMembers(): Promise<void> {
     const chosen = defaultScorers(config, endpointNames);
     const [{ loaded, failed }] = await Promise.all([
       chosen.onnx.preload(members),
-      // The SageMaker client too, where a member needs it (a failed load is tried again per call).
-      [...manifest.models.values()].some((m) => m.kind === 'sagemaker')
-        ? chosen.sagemaker.load().catch(() => undefined)
-        : undefined,
+      // The SageMaker client too, where this deployment serves a SageMaker member (a failed load is
+      // tried again per call).
+      endpointNames.size > 0 ? chosen.sagemaker.load().catch(() => undefined) : undefined,
     ]);
     const ms = Math.round(performance.now() - started);
     if (Object.keys(failed).length) logger.warn('models preloaded, some failed', { loaded, failed, ms });
